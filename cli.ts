@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/** `webgear-rtc` / `npm start`: a thin command line over the public API. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import Koa from 'koa';
+import { webgearRtc, type WebGearRtc } from './index.ts';
+
+const integer = (name: string) => (value: string): number => {
+  const number = Number(value);
+  if (!Number.isInteger(number)) throw new InvalidArgumentError(`${name} must be an integer.`);
+  return number;
+};
+
+const program = new Command()
+  .name('webgear-rtc')
+  .description('Stream a video source to every browser over WebRTC.')
+  .option('--source <source>', 'file, URL, camera index or device path, or "testsrc"', 'testsrc')
+  .option('--port <n>', 'HTTP port', integer('--port'), 8000)
+  .option('--host <address>', 'address to listen on (0.0.0.0 for the LAN)', '127.0.0.1')
+  .addOption(new Option('--codec <codec>', 'video codec').choices(['vp8', 'h264']).default('vp8'))
+  .option('--logging', 'log what happens; tracebacks on the 500 page', false)
+  .option('--frame-size-reduction <percent>', 'shrink frames by this percentage (0-90)', integer('--frame-size-reduction'), 0)
+  .option('--max-viewers <n>', 'viewers allowed at once', integer('--max-viewers'), 100)
+  .option('--bitrate <bits>', 'video bitrate in bits per second', integer('--bitrate'))
+  .option('--loop', 'play a file source again when it ends', false)
+  .option('--ffmpeg-path <path>', 'ffmpeg binary to use')
+  .option('--ice-host <address...>', 'extra host addresses to announce in ICE (e.g. a public or Docker host IP)')
+  .showHelpAfterError();
+
+program.parse();
+const flags = program.opts<{
+  source: string; port: number; host: string; codec: 'vp8' | 'h264'; logging: boolean;
+  frameSizeReduction: number; maxViewers: number; bitrate?: number; loop: boolean; ffmpegPath?: string; iceHost?: string[];
+}>();
+
+let rtc: WebGearRtc;
+try {
+  rtc = webgearRtc({
+    source: flags.source,
+    codec: flags.codec,
+    logging: flags.logging,
+    frameSizeReduction: flags.frameSizeReduction,
+    maxViewers: flags.maxViewers,
+    loop: flags.loop,
+    ...(flags.bitrate !== undefined && { bitrate: flags.bitrate }),
+    ...(flags.ffmpegPath !== undefined && { ffmpegPath: flags.ffmpegPath }),
+    // Loopback is no ICE host candidate by default; announce it so a browser on this machine connects.
+    iceAdditionalHostAddresses: ['127.0.0.1', ...(flags.iceHost ?? [])],
+  });
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(2);
+}
+
+const app = new Koa();
+app.use(rtc);
+// This app is ours: paths nothing answered get the theme's 404 page.
+app.use((ctx) => {
+  ctx.status = 404;
+  rtc.render(ctx, '404.html', { path: ctx.path });
+});
+const server = app.listen(flags.port, flags.host, () => {
+  console.log(`webgear-rtc: streaming ${flags.source} at http://${flags.host.includes(':') ? `[${flags.host}]` : flags.host}:${flags.port}/`);
+});
+server.on('error', (error) => {
+  console.error(`webgear-rtc: ${error.message}`);
+  void rtc.close().then(() => process.exit(1));
+});
+
+let stopping = false;
+async function stop(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log(`webgear-rtc: ${signal}, stopping`);
+  const forced = setTimeout(() => process.exit(1), 5_000).unref(); // never hang on the way out
+  await rtc.close();
+  server.close();
+  server.closeAllConnections();
+  clearTimeout(forced);
+  process.exit(0);
+}
+process.once('SIGINT', () => void stop('SIGINT'));
+process.once('SIGTERM', () => void stop('SIGTERM'));

@@ -1,0 +1,96 @@
+import { EventEmitter } from 'node:events';
+import { SignalingError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from './video-source.ts';
+import { Viewer, type PeerSettings, type SessionDescription, type ViewerStats } from './viewer.ts';
+
+export interface BroadcastSettings extends VideoSourceSettings, PeerSettings {
+  maxViewers: number;
+}
+
+export interface BroadcastStats {
+  source: VideoSourceStats;
+  viewers: ViewerStats[];
+}
+
+/**
+ * One source and everyone watching it: the media path in one object. Framework-free, so the Koa
+ * middleware (and later WHEP) only translate HTTP into `connect()` and `disconnect()`.
+ */
+export class Broadcast extends EventEmitter<{ error: [Error] }> {
+  readonly source: VideoSource;
+  readonly #settings: BroadcastSettings;
+  readonly #logger: Logger;
+  readonly #viewers = new Map<string, Viewer>();
+  /** Offers being answered: they hold a place so that concurrent offers cannot pass maxViewers. */
+  #pending = 0;
+  #closed = false;
+
+  constructor(settings: BroadcastSettings, logger: Logger) {
+    super();
+    this.#settings = settings;
+    this.#logger = logger;
+    this.source = new VideoSource(settings, logger);
+    this.source.on('error', (error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get viewerCount(): number {
+    return this.#viewers.size;
+  }
+
+  /** Answers a viewer's offer and starts the source if this is the first viewer. */
+  async connect(offer: SessionDescription): Promise<{ id: string; answer: SessionDescription }> {
+    if (this.#closed) throw new SignalingError(503, 'the stream is closed');
+    if (this.#viewers.size + this.#pending >= this.#settings.maxViewers) {
+      throw new SignalingError(503, `the stream has its maximum of ${this.#settings.maxViewers} viewers`);
+    }
+    this.#pending++;
+    let viewer: Viewer;
+    let answer: SessionDescription;
+    try {
+      ({ viewer, answer } = await Viewer.answer(offer, this.source.track, this.#settings, this.#logger));
+    } finally {
+      this.#pending--;
+    }
+    try {
+      await this.source.start(); // only once an offer proved good: garbage must not start ffmpeg
+      if (this.#closed) throw new SignalingError(503, 'the stream is closed');
+    } catch (error) {
+      await viewer.close();
+      throw error;
+    }
+    this.#viewers.set(viewer.id, viewer);
+    viewer.once('close', () => {
+      this.#viewers.delete(viewer.id);
+      this.#logger.info(`viewer ${viewer.id} left (${this.#viewers.size} watching)`);
+    });
+    this.#logger.info(`viewer ${viewer.id} joined (${this.#viewers.size} watching)`);
+    return { id: viewer.id, answer };
+  }
+
+  /** Ends one viewer's session. Returns false when no viewer has that id. */
+  async disconnect(id: string): Promise<boolean> {
+    const viewer = this.#viewers.get(id);
+    if (!viewer) return false;
+    await viewer.close();
+    return true;
+  }
+
+  stats(): BroadcastStats {
+    return { source: this.source.stats(), viewers: [...this.#viewers.values()].map((viewer) => viewer.stats()) };
+  }
+
+  /** Closes every viewer and the source (ffmpeg included). Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#viewers.values()].map((viewer) => viewer.close()));
+    await this.source.close();
+  }
+}

@@ -1,0 +1,12 @@
+import { RTCRtpCodecParameters, useH264, useVP8 } from 'werift';
+import type { VideoCodec } from './options.ts';
+
+/**
+ * werift codec parameters for the codec ffmpeg produces. A fresh object on every call: werift assigns
+ * payload types by mutating the objects it is given, so peer connections must not share them.
+ */
+export function rtpCodecParameters(codec: VideoCodec): RTCRtpCodecParameters {
+  return codec === 'vp8' ? useVP8() : useH264();
+}
+
+export const MIME_TYPES: Record<VideoCodec, string> = { vp8: 'video/VP8', h264: 'video/H264' };

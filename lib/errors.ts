@@ -1,0 +1,30 @@
+/**
+ * Errors are data (koa's convention): `option`, `status` and `expose` travel on the error so that
+ * a host's error handler can act on them without parsing messages.
+ */
+
+/** A bad `webgearRtc()` option, thrown at construction. `option` names the offending key. */
+export class WebGearRtcOptionError extends TypeError {
+  override name = 'WebGearRtcOptionError';
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super(`webgear-rtc: option "${option}" ${message}`);
+    this.option = option;
+  }
+}
+
+/** A client error in signaling (`/offer`, `/close_connection`): answered as JSON `{error}` with `status`. */
+export class SignalingError extends Error {
+  override name = 'SignalingError';
+  readonly status: number;
+  readonly expose = true;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** ffmpeg could not be found anywhere it is looked for. */
+export class FfmpegNotFoundError extends Error {
+  override name = 'FfmpegNotFoundError';
+}

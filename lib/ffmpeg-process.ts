@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+
+/** How an ffmpeg run ended. `stopped` is true when we asked it to stop. */
+export interface FfmpegExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stopped: boolean;
+  /** The last lines ffmpeg wrote to stderr: what to show a user when it dies. */
+  stderrTail: string[];
+}
+
+const STDERR_TAIL_LINES = 20;
+const KILL_AFTER_MS = 2_000;
+
+/**
+ * One ffmpeg child process. Owns its process the way mediasoup's Worker does: an explicit `closed`
+ * state, an idempotent `stop()` (SIGTERM, then SIGKILL), and one `'exit'` event however it ended.
+ */
+export class FfmpegProcess extends EventEmitter<{ exit: [FfmpegExit] }> {
+  readonly #child: ChildProcess;
+  readonly #stderrTail: string[] = [];
+  #partialLine = '';
+  #stopping = false;
+  #exited: Promise<FfmpegExit>;
+
+  constructor(ffmpegPath: string, args: readonly string[]) {
+    super();
+    // stdin stays a pipe we never write to: ffmpeg would otherwise read the terminal's keys.
+    this.#child = spawn(ffmpegPath, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.#child.stdin?.on('error', () => {}); // EPIPE when ffmpeg exits first
+    this.#child.stderr?.setEncoding('utf8');
+    this.#child.stderr?.on('data', (chunk: string) => this.#collectStderr(chunk));
+    this.#exited = new Promise((resolve) => {
+      let settled = false;
+      const settle = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
+        if (settled) return;
+        settled = true;
+        if (this.#partialLine) this.#pushLine(this.#partialLine);
+        if (spawnError) this.#pushLine(`could not start ${ffmpegPath}: ${spawnError.message}`);
+        const exit = { code, signal, stopped: this.#stopping, stderrTail: [...this.#stderrTail] };
+        resolve(exit);
+        this.emit('exit', exit);
+      };
+      this.#child.once('error', (error) => settle(null, null, error));
+      this.#child.once('close', (code, signal) => settle(code, signal));
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** Resolves when the process is gone, however it ended. */
+  get exited(): Promise<FfmpegExit> {
+    return this.#exited;
+  }
+
+  /** Asks ffmpeg to stop, kills it if it does not within 2 s, and resolves once it is gone. */
+  async stop(): Promise<FfmpegExit> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      if (this.#child.exitCode === null && this.#child.signalCode === null) {
+        this.#child.kill('SIGTERM');
+        const killer = setTimeout(() => this.#child.kill('SIGKILL'), KILL_AFTER_MS);
+        void this.#exited.finally(() => clearTimeout(killer));
+      }
+    }
+    return this.#exited;
+  }
+
+  #collectStderr(chunk: string): void {
+    const lines = (this.#partialLine + chunk).split(/\r?\n|\r/);
+    this.#partialLine = lines.pop() ?? '';
+    for (const line of lines) if (line.trim()) this.#pushLine(line);
+  }
+
+  #pushLine(line: string): void {
+    this.#stderrTail.push(line);
+    if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift();
+  }
+}

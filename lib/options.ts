@@ -1,0 +1,265 @@
+import { existsSync, statSync } from 'node:fs';
+import { WebGearRtcOptionError } from './errors.ts';
+import type { Logger } from './logger.ts';
+
+/** Video codecs the shared encoder can produce. VP8 plays everywhere; H.264 needs the browser's support. */
+export type VideoCodec = 'vp8' | 'h264';
+
+/** An ICE server handed to werift (and later to the page), as in the browser's RTCIceServer. */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+/**
+ * Options of `webgearRtc()`. Names are vidgear WebGear_RTC's, in camelCase
+ * (`frame_size_reduction` → `frameSizeReduction`).
+ */
+export interface WebGearRtcOptions {
+  /**
+   * What to stream: a file path, a URL (`rtsp://`, `http://`, `udp://`, …), a camera (`0` → `/dev/video0`,
+   * or a device path such as `/dev/video2`), or `'testsrc'` for a built-in moving test pattern.
+   */
+  source?: string | number;
+  /** Frames from your own code (vidgear's `custom_stream`). Not supported yet: see issue #3. */
+  customStream?: unknown;
+  /** `'vp8'` (default, libvpx realtime) or `'h264'` (libx264 zerolatency, baseline, no B-frames). */
+  codec?: VideoCodec;
+  /** Target video bitrate in bits per second. Default 2 500 000 (good 720p30). */
+  bitrate?: number;
+  /** Keyframe interval in frames: a late viewer waits at most this long for a picture. Default 30. */
+  gop?: number;
+  /** Shrinks every frame by this percentage (0–90), keeping even dimensions. Default 20, as vidgear. */
+  frameSizeReduction?: number;
+  /** Frame size `[width, height]` asked of a camera or of `'testsrc'` (default 1280x720 for testsrc). */
+  resolution?: [number, number];
+  /** Frame rate asked of a camera or of `'testsrc'` (default 30 for testsrc). */
+  framerate?: number;
+  /** Play a file source again from the start when it ends. Default false: a file plays once, as in vidgear. */
+  loop?: boolean;
+  /** Accepted for vidgear compatibility: every viewer always gets the live stream here. */
+  enableLiveBroadcast?: boolean;
+  /** Accepted for vidgear compatibility (placeholder frames come with issue #3). */
+  enableInfiniteFrames?: boolean;
+  /** Log what happens (data-file location, ffmpeg, viewers) and show tracebacks on the 500 page. */
+  logging?: boolean;
+  /** Where log lines go. Default: console. */
+  logger?: Logger;
+  /** Folder holding `webgear_rtc/{templates,static}`. Must exist and be writable. Default `~/.vidgear`. */
+  customDataLocation?: string;
+  /** Rewrite the default template and static files from the package's theme. Default false. */
+  overwriteDefaultFiles?: boolean;
+  /** Serve under this path (e.g. `'/cam'`) without koa-mount. */
+  prefix?: string;
+  /** Public base path for the page's URLs, when a reverse proxy strips a prefix the server cannot see. */
+  basePath?: string;
+  /** Viewers allowed at once; more get a 503. Default 100. */
+  maxViewers?: number;
+  /** STUN/TURN servers for the server's peer connections and the page. Default `[]` (LAN, no STUN wait). */
+  iceServers?: IceServer[];
+  /** Extra host addresses to announce in ICE (a public IP behind 1:1 NAT, Docker host IP, `127.0.0.1`). */
+  iceAdditionalHostAddresses?: string[];
+  /** UDP port range `[min, max]` for the viewers' ICE sockets (one socket per viewer). */
+  icePortRange?: [number, number];
+  /** Path of the ffmpeg binary. Default: `FFMPEG_PATH`, ffmpeg-static, then `ffmpeg` on PATH. */
+  ffmpegPath?: string;
+}
+
+/** The options after validation, with every default filled in. */
+export interface ResolvedOptions {
+  source: SourceSpec;
+  codec: VideoCodec;
+  bitrate: number;
+  gop: number;
+  frameSizeReduction: number;
+  resolution: [number, number] | undefined;
+  framerate: number | undefined;
+  loop: boolean;
+  logging: boolean;
+  logger: Logger | undefined;
+  customDataLocation: string | undefined;
+  overwriteDefaultFiles: boolean;
+  prefix: string | undefined;
+  basePath: string | undefined;
+  maxViewers: number;
+  iceServers: IceServer[];
+  iceAdditionalHostAddresses: string[];
+  icePortRange: [number, number] | undefined;
+  ffmpegPath: string | undefined;
+}
+
+/** What a `source` option names, and how ffmpeg should open it. */
+export type SourceSpec =
+  | { kind: 'testsrc' }
+  | { kind: 'file'; path: string }
+  | { kind: 'url'; url: string }
+  | { kind: 'device'; path: string };
+
+const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof WebGearRtcOptions>([
+  'source', 'customStream', 'codec', 'bitrate', 'gop', 'frameSizeReduction', 'resolution', 'framerate',
+  'loop', 'enableLiveBroadcast', 'enableInfiniteFrames', 'logging', 'logger', 'customDataLocation',
+  'overwriteDefaultFiles', 'prefix', 'basePath', 'maxViewers', 'iceServers', 'iceAdditionalHostAddresses',
+  'icePortRange', 'ffmpegPath',
+]);
+
+const camelCase = (name: string): string => name.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+function fail(option: string, expected: string, value: unknown): never {
+  throw new WebGearRtcOptionError(option, `must be ${expected} (got ${describe(value)})`);
+}
+
+function optionalBoolean(options: WebGearRtcOptions, name: keyof WebGearRtcOptions, fallback: boolean): boolean {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') fail(name, 'true or false', value);
+  return value;
+}
+
+function optionalNumber(
+  options: WebGearRtcOptions,
+  name: keyof WebGearRtcOptions,
+  { min, max, integer }: { min: number; max: number; integer: boolean },
+): number | undefined {
+  const value = options[name];
+  if (value === undefined) return undefined;
+  const kind = integer ? 'an integer' : 'a number';
+  if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+    fail(name, `${kind} from ${min} to ${max}`, value);
+  }
+  if (value < min || value > max) fail(name, `${kind} from ${min} to ${max}`, value);
+  return value;
+}
+
+function optionalString(options: WebGearRtcOptions, name: keyof WebGearRtcOptions): string | undefined {
+  const value = options[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') fail(name, 'a non-empty string', value);
+  return value;
+}
+
+function pathPrefix(options: WebGearRtcOptions, name: 'prefix' | 'basePath'): string | undefined {
+  const value = optionalString(options, name);
+  if (value === undefined) return undefined;
+  if (!value.startsWith('/') || /[?#\s]/.test(value)) fail(name, 'a path starting with "/"', value);
+  const trimmed = value.replace(/\/+$/, '');
+  return trimmed;
+}
+
+function integerPair(options: WebGearRtcOptions, name: 'resolution' | 'icePortRange', min: number, max: number) {
+  const value = options[name];
+  if (value === undefined) return undefined;
+  const ok =
+    Array.isArray(value) &&
+    value.length === 2 &&
+    value.every((n) => typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max);
+  if (!ok) fail(name, `a pair of integers from ${min} to ${max}`, value);
+  return [value[0], value[1]] as [number, number];
+}
+
+function stringList(options: WebGearRtcOptions, name: 'iceAdditionalHostAddresses'): string[] {
+  const value = options[name];
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item !== '')) {
+    fail(name, 'an array of non-empty strings', value);
+  }
+  return [...value];
+}
+
+function iceServerList(options: WebGearRtcOptions): IceServer[] {
+  const value = options.iceServers;
+  if (value === undefined) return [];
+  const isUrl = (url: unknown) => typeof url === 'string' && /^(stun|stuns|turn|turns):/.test(url);
+  const valid =
+    Array.isArray(value) &&
+    value.every(
+      (server) =>
+        server !== null &&
+        typeof server === 'object' &&
+        (Array.isArray(server.urls) ? server.urls.length > 0 && server.urls.every(isUrl) : isUrl(server.urls)) &&
+        (server.username === undefined || typeof server.username === 'string') &&
+        (server.credential === undefined || typeof server.credential === 'string'),
+    );
+  if (!valid) fail('iceServers', 'an array of {urls: "stun:…" | "turn:…", username?, credential?}', value);
+  return value.map((server) => ({ ...server }));
+}
+
+/** Tells what kind of input a `source` is; a missing file is reported now rather than by a silent ffmpeg. */
+export function parseSource(source: string | number): SourceSpec {
+  if (typeof source === 'number') {
+    if (!Number.isInteger(source) || source < 0) fail('source', 'a camera index (integer ≥ 0), a path, a URL or "testsrc"', source);
+    return { kind: 'device', path: `/dev/video${source}` };
+  }
+  if (typeof source !== 'string' || source.trim() === '') {
+    fail('source', 'a file path, a URL, a camera index or "testsrc"', source);
+  }
+  if (source === 'testsrc') return { kind: 'testsrc' };
+  if (/^\d+$/.test(source)) return { kind: 'device', path: `/dev/video${source}` };
+  if (source.startsWith('/dev/video')) return { kind: 'device', path: source };
+  if (source.startsWith('file://')) return parseSource(decodeURIComponent(new URL(source).pathname));
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) return { kind: 'url', url: source };
+  if (!existsSync(source) || !statSync(source).isFile()) {
+    throw new WebGearRtcOptionError('source', `names no readable file: ${JSON.stringify(source)} does not exist`);
+  }
+  return { kind: 'file', path: source };
+}
+
+/** Validates `webgearRtc()` options and fills in defaults. Throws WebGearRtcOptionError naming the option. */
+export function resolveOptions(options: WebGearRtcOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new WebGearRtcOptionError('options', `must be an object (got ${describe(options)})`);
+  }
+  for (const name of Object.keys(options)) {
+    if (KNOWN_OPTIONS.has(name)) continue;
+    const suggestion = camelCase(name);
+    const hint = KNOWN_OPTIONS.has(suggestion) ? ` (did you mean "${suggestion}"?)` : '';
+    throw new WebGearRtcOptionError(name, `is not a webgear-rtc option${hint}`);
+  }
+  if (options.customStream !== undefined) {
+    throw new WebGearRtcOptionError('customStream', 'is not supported yet (coming with issue #3); use `source`');
+  }
+  if (options.source === undefined) {
+    throw new WebGearRtcOptionError('source', 'is required: give a file, URL, camera index or "testsrc" (or a customStream)');
+  }
+  const codec = options.codec ?? 'vp8';
+  if (codec !== 'vp8' && codec !== 'h264') fail('codec', '"vp8" or "h264"', codec);
+  const logger = options.logger;
+  if (
+    logger !== undefined &&
+    (logger === null || typeof logger !== 'object' || !['debug', 'info', 'warn', 'error'].every((m) => typeof (logger as never)[m] === 'function'))
+  ) {
+    fail('logger', 'an object with debug, info, warn and error methods', logger);
+  }
+  const icePortRange = integerPair(options, 'icePortRange', 1, 65535);
+  if (icePortRange && icePortRange[0] >= icePortRange[1]) fail('icePortRange', '[min, max] with min < max', icePortRange);
+  optionalBoolean(options, 'enableLiveBroadcast', true);
+  optionalBoolean(options, 'enableInfiniteFrames', false);
+
+  return {
+    source: parseSource(options.source),
+    codec,
+    bitrate: optionalNumber(options, 'bitrate', { min: 50_000, max: 50_000_000, integer: true }) ?? 2_500_000,
+    gop: optionalNumber(options, 'gop', { min: 1, max: 600, integer: true }) ?? 30,
+    frameSizeReduction: optionalNumber(options, 'frameSizeReduction', { min: 0, max: 90, integer: false }) ?? 20,
+    resolution: integerPair(options, 'resolution', 16, 8192),
+    framerate: optionalNumber(options, 'framerate', { min: 1, max: 240, integer: false }),
+    loop: optionalBoolean(options, 'loop', false),
+    logging: optionalBoolean(options, 'logging', false),
+    logger,
+    customDataLocation: optionalString(options, 'customDataLocation'),
+    overwriteDefaultFiles: optionalBoolean(options, 'overwriteDefaultFiles', false),
+    prefix: pathPrefix(options, 'prefix'),
+    basePath: pathPrefix(options, 'basePath'),
+    maxViewers: optionalNumber(options, 'maxViewers', { min: 1, max: 10_000, integer: true }) ?? 100,
+    iceServers: iceServerList(options),
+    iceAdditionalHostAddresses: stringList(options, 'iceAdditionalHostAddresses'),
+    icePortRange,
+    ffmpegPath: optionalString(options, 'ffmpegPath'),
+  };
+}

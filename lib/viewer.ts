@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { MediaStream, RTCPeerConnection, type MediaStreamTrack } from 'werift';
+import { MIME_TYPES, rtpCodecParameters } from './codecs.ts';
+import { SignalingError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import type { IceServer, VideoCodec } from './options.ts';
+
+export type ViewerState = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+export interface ViewerStats {
+  id: string;
+  state: ViewerState;
+  /** When the offer arrived (ms since epoch). */
+  createdAt: number;
+  /** When media could first flow (ms since epoch), if it did. */
+  connectedAt: number | undefined;
+}
+
+/** How each viewer's peer connection is set up. */
+export interface PeerSettings {
+  codec: VideoCodec;
+  iceServers: IceServer[];
+  iceAdditionalHostAddresses: string[];
+  icePortRange: [number, number] | undefined;
+}
+
+/** A viewer that has not connected by then never will: its browser gave up or cannot reach us. */
+export const CONNECT_TIMEOUT_MS = 20_000;
+/** A `disconnected` ICE state that lasts this long is treated as gone (ICE itself waits ~30 s). */
+export const DISCONNECTED_GRACE_MS = 5_000;
+
+/** The session description a client sends: `{sdp, type}` as produced by `RTCPeerConnection.createOffer()`. */
+export interface SessionDescription {
+  sdp: string;
+  type: 'offer' | 'answer';
+}
+
+/**
+ * One browser watching the stream: its own werift peer connection whose sender reads the shared track.
+ * The viewer closes itself when ICE fails, stays disconnected, or never connects; `'close'` says so once.
+ */
+export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
+  readonly id = randomUUID();
+  readonly createdAt = Date.now();
+  readonly #pc: RTCPeerConnection;
+  readonly #logger: Logger;
+  #state: ViewerState = 'connecting';
+  #connectedAt: number | undefined;
+  #connectTimer: NodeJS.Timeout | undefined;
+  #disconnectTimer: NodeJS.Timeout | undefined;
+
+  private constructor(pc: RTCPeerConnection, logger: Logger) {
+    super();
+    this.#pc = pc;
+    this.#logger = logger;
+  }
+
+  /**
+   * Answers a browser's offer: a new peer connection that sends `track`. Throws a SignalingError (4xx)
+   * for an offer we cannot serve; never leaves a peer connection behind when it throws.
+   */
+  static async answer(
+    offer: SessionDescription,
+    track: MediaStreamTrack,
+    settings: PeerSettings,
+    logger: Logger,
+  ): Promise<{ viewer: Viewer; answer: SessionDescription }> {
+    const pc = new RTCPeerConnection({
+      codecs: { audio: [], video: [rtpCodecParameters(settings.codec)] },
+      iceServers: settings.iceServers,
+      iceAdditionalHostAddresses: settings.iceAdditionalHostAddresses,
+      ...(settings.icePortRange ? { icePortRange: settings.icePortRange } : {}),
+      iceUseIpv6: false, // one socket per viewer instead of two
+    });
+    const viewer = new Viewer(pc, logger);
+    try {
+      await viewer.#negotiate(offer, track, settings.codec);
+    } catch (error) {
+      await viewer.close();
+      throw error;
+    }
+    viewer.#watch();
+    return { viewer, answer: { type: 'answer', sdp: pc.localDescription!.sdp } };
+  }
+
+  get state(): ViewerState {
+    return this.#state;
+  }
+
+  get peerConnection(): RTCPeerConnection {
+    return this.#pc;
+  }
+
+  stats(): ViewerStats {
+    return { id: this.id, state: this.#state, createdAt: this.createdAt, connectedAt: this.#connectedAt };
+  }
+
+  /** Ends this viewer's peer connection; the shared track and the other viewers are untouched. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    clearTimeout(this.#connectTimer);
+    clearTimeout(this.#disconnectTimer);
+    try {
+      await this.#pc.close();
+    } catch (error) {
+      this.#logger.warn(`viewer ${this.id}: closing its peer connection failed: ${(error as Error).message}`);
+    }
+    this.emit('close');
+  }
+
+  async #negotiate(offer: SessionDescription, track: MediaStreamTrack, codec: VideoCodec): Promise<void> {
+    try {
+      await this.#pc.setRemoteDescription(offer);
+    } catch (error) {
+      throw new SignalingError(400, `the offer's SDP could not be used: ${(error as Error).message}`);
+    }
+    const video = this.#pc.getTransceivers().find((transceiver) => transceiver.kind === 'video');
+    if (!video) {
+      throw new SignalingError(400, 'the offer has no video section: add a recvonly video transceiver');
+    }
+    // addTrack after the remote offer reuses the transceiver the offer created (werift notes §3.3).
+    this.#pc.addTrack(track, new MediaStream([track]));
+    await this.#pc.setLocalDescription(await this.#pc.createAnswer());
+    if (video.rejected || video.stopped) {
+      throw new SignalingError(
+        406,
+        `the browser cannot receive ${MIME_TYPES[codec]} (its offer lists no such codec); try codec "vp8"`,
+      );
+    }
+  }
+
+  #watch(): void {
+    this.#connectTimer = setTimeout(() => {
+      this.#logger.info(`viewer ${this.id}: not connected after ${CONNECT_TIMEOUT_MS} ms; dropped`);
+      void this.close();
+    }, CONNECT_TIMEOUT_MS);
+    this.#pc.connectionStateChange.subscribe((state) => {
+      if (this.#state === 'closed') return;
+      this.#logger.debug(`viewer ${this.id}: ${state}`);
+      if (state === 'connected') {
+        clearTimeout(this.#connectTimer);
+        clearTimeout(this.#disconnectTimer);
+        this.#connectedAt ??= Date.now();
+        this.#state = 'connected';
+        this.emit('connected');
+      } else if (state === 'disconnected') {
+        this.#state = 'disconnected';
+        clearTimeout(this.#disconnectTimer);
+        this.#disconnectTimer = setTimeout(() => void this.close(), DISCONNECTED_GRACE_MS);
+      } else if (state === 'failed' || state === 'closed') {
+        void this.close();
+      }
+    });
+  }
+}

@@ -1,0 +1,93 @@
+import { bodyParser } from '@koa/bodyparser';
+import type Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type { Broadcast } from '../lib/broadcast.ts';
+import { SignalingError } from '../lib/errors.ts';
+import type { IceServer } from '../lib/options.ts';
+import type { Views } from './views.ts';
+
+/** Signaling bodies are a few KB of SDP; anything much larger is not an offer. */
+export const SIGNALING_BODY_LIMIT = '64kb';
+/** How long the page waits for its ICE candidates before sending the offer with those it has. */
+export const ICE_GATHERING_TIMEOUT_MS = 2_000;
+
+export interface RouteDependencies {
+  broadcast: Broadcast;
+  views: Views;
+  iceServers: IceServer[];
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+
+function requireJson(ctx: Context, next: Next) {
+  if (!ctx.is('application/json')) {
+    throw new SignalingError(415, 'send the offer as Content-Type: application/json, body {"sdp": "...", "type": "offer"}');
+  }
+  return next();
+}
+
+/** The session id from `{id}` as JSON, as text holding that JSON (sendBeacon), or as a form field. */
+function sessionIdOf(body: unknown): string | undefined {
+  let value = body;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return undefined;
+    }
+  }
+  return isObject(value) && typeof value.id === 'string' && value.id !== '' ? value.id : undefined;
+}
+
+/**
+ * vidgear WebGear_RTC's routes: `GET /` (player page), `POST /offer` (JSON offer → JSON answer),
+ * `POST /close_connection` (ends the caller's own session). Users add their own to the same router.
+ */
+export function addDefaultRoutes(router: Router, { broadcast, views, iceServers }: RouteDependencies): void {
+  router.get('index', '/', (ctx) => {
+    const base = views.basePath(ctx);
+    views.render(ctx, 'index.html', {
+      config: {
+        offerUrl: `${base}/offer`,
+        closeUrl: `${base}/close_connection`,
+        iceServers,
+        iceGatheringTimeoutMs: ICE_GATHERING_TIMEOUT_MS,
+      },
+    });
+  });
+
+  router.post(
+    'offer',
+    '/offer',
+    requireJson,
+    bodyParser({ enableTypes: ['json'], jsonLimit: SIGNALING_BODY_LIMIT }),
+    async (ctx) => {
+      const offer: unknown = ctx.request.body;
+      if (!isObject(offer)) throw new SignalingError(400, 'the body must be a JSON object {"sdp": "...", "type": "offer"}');
+      if (typeof offer.sdp !== 'string' || offer.sdp.trim() === '') {
+        throw new SignalingError(400, '"sdp" must be a non-empty string holding the offer SDP');
+      }
+      if (offer.type !== 'offer') {
+        throw new SignalingError(400, `"type" must be "offer" (got ${JSON.stringify(offer.type ?? null)})`);
+      }
+      const { id, answer } = await broadcast.connect({ sdp: offer.sdp, type: 'offer' });
+      // vidgear's client reads {sdp, type}; `id` lets this page end its own session later.
+      ctx.body = { sdp: answer.sdp, type: answer.type, id };
+    },
+  );
+
+  router.post(
+    'close_connection',
+    '/close_connection',
+    bodyParser({ enableTypes: ['json', 'text', 'form'], jsonLimit: '4kb', textLimit: '4kb', formLimit: '4kb' }),
+    async (ctx) => {
+      const id = sessionIdOf(ctx.request.body);
+      if (id === undefined) {
+        throw new SignalingError(400, 'send {"id": "<the id /offer answered>"} to end that session');
+      }
+      if (!(await broadcast.disconnect(id))) throw new SignalingError(404, 'no session has that id');
+      ctx.body = { closed: id };
+    },
+  );
+}

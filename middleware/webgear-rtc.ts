@@ -1,0 +1,146 @@
+import Router from '@koa/router';
+import type { Context, Middleware, Next, ParameterizedContext } from 'koa';
+import compose from 'koa-compose';
+import mount from 'koa-mount';
+import serve from 'koa-static';
+import { join } from 'node:path';
+import { Broadcast, type BroadcastStats } from '../lib/broadcast.ts';
+import { DEFAULT_THEME_DIR, prepareDataFiles } from '../lib/data-files.ts';
+import { resolveFfmpegPath } from '../lib/ffmpeg-path.ts';
+import { createLogger } from '../lib/logger.ts';
+import { resolveOptions, type WebGearRtcOptions } from '../lib/options.ts';
+import { renderNotFound, renderServerError, statusOf } from './error-pages.ts';
+import { addDefaultRoutes } from './routes.ts';
+import { createViews } from './views.ts';
+import { requestBasePath } from './base-path.ts';
+
+/** The middleware `webgearRtc()` returns: use it with `app.use()`, extend it, close it. */
+export interface WebGearRtc extends Middleware {
+  /** The @koa/router instance serving `/`, `/offer`, `/close_connection`: add your own routes to it. */
+  readonly router: Router;
+  /** True once `close()` was called. */
+  readonly closed: boolean;
+  /** Renders a template of the theme (yours first, then the defaults) into `ctx.body`, with `url_for` & co. */
+  render(ctx: Context, template: string, locals?: Record<string, unknown>): void;
+  /** The source's state and the viewers, as plain data. */
+  stats(): BroadcastStats;
+  /** Stops ffmpeg and every peer connection; later requests get 503. Idempotent. */
+  close(): Promise<void>;
+  /** Alias of `close()` (vidgear's `shutdown()`). */
+  shutdown(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Routes whose errors are answered as JSON `{error}` rather than as pages. */
+const API_PATHS = new Set(['/offer', '/close_connection']);
+
+/**
+ * Streams one source to every browser over WebRTC, as one Koa middleware.
+ *
+ * @example
+ * const app = new Koa();
+ * const rtc = webgearRtc({ source: 'testsrc' });
+ * app.use(rtc);                       // or app.use(mount('/cam', rtc)), or webgearRtc({ prefix: '/cam', … })
+ * const server = app.listen(8000);
+ * process.once('SIGTERM', async () => { await rtc.close(); server.close(); });
+ */
+export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
+  const settings = resolveOptions(options);
+  const logger = createLogger(settings.logging, settings.logger);
+  const ffmpegPath = resolveFfmpegPath(settings.ffmpegPath);
+  const dataFiles = prepareDataFiles({
+    customDataLocation: settings.customDataLocation,
+    overwriteDefaultFiles: settings.overwriteDefaultFiles,
+    logger,
+  });
+
+  const broadcast = new Broadcast({ ...settings, ffmpegPath }, logger);
+  const router = new Router();
+  const views = createViews([dataFiles.templatesDir], router, settings.basePath);
+  addDefaultRoutes(router, { broadcast, views, iceServers: settings.iceServers });
+
+  // koa-static serves `ctx.path`, so under koa-mount it sees `/css/x.css`. The package's own static
+  // folder comes second so a theme folder missing a file still works. Options objects are not
+  // shared: koa-static mutates them.
+  const ownRoutes = compose<ParameterizedContext>([
+    mount('/static', compose([serve(dataFiles.staticDir, { index: false }), serve(join(DEFAULT_THEME_DIR, 'static'), { index: false })])),
+    router.routes() as Middleware,
+    router.allowedMethods() as Middleware,
+  ]);
+  const isOwnPath = (ctx: Context): boolean =>
+    ctx.path.startsWith('/static/') || router.match(ctx.path, ctx.method).path.length > 0;
+
+  let closed = false;
+
+  const handler = async function webgearRtc(ctx: Context, next: Next): Promise<void> {
+    // Mounted (koa-mount or `prefix`), the whole subtree is ours; at the root, only our own routes are.
+    const ownsSubtree = requestBasePath(ctx) !== '';
+    if (closed) {
+      if (!ownsSubtree && !isOwnPath(ctx)) return next();
+      ctx.status = 503;
+      ctx.body = { error: 'webgear-rtc is closed' };
+      return;
+    }
+    let unmatched = false;
+    try {
+      // Our stack ends in a no-op, never in the host's `next`: host errors and 404s must not pass
+      // through this try/catch and come out as our pages.
+      await ownRoutes(ctx, async () => {
+        unmatched = true;
+      });
+    } catch (error) {
+      respondWithError(ctx, error);
+      return;
+    }
+    if (unmatched && ctx.status === 404 && ctx.body == null) {
+      if (!ownsSubtree) return next();
+      renderNotFound(ctx, views);
+    }
+    if (ctx.status === 405 && ctx.body == null) {
+      ctx.body = { error: `method ${ctx.method} is not allowed here; use ${ctx.response.get('Allow')}` };
+    }
+    ctx.set('X-Content-Type-Options', 'nosniff');
+  };
+
+  function respondWithError(ctx: Context, error: unknown): void {
+    const status = statusOf(error);
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    if (status >= 500) {
+      // We handled it, so Koa will not: tell the host's app.on('error') ourselves.
+      ctx.app.emit('error', error, ctx);
+      if (API_PATHS.has(ctx.path)) {
+        ctx.status = status;
+        ctx.body = { error: status === 503 ? (error as Error).message : 'internal server error' };
+        if (status !== 503) logger.error(`${ctx.method} ${ctx.originalUrl} failed: ${(error as Error)?.stack ?? error}`);
+        return;
+      }
+      renderServerError(ctx, views, error, settings.logging);
+      return;
+    }
+    if (status === 404) {
+      renderNotFound(ctx, views);
+      return;
+    }
+    ctx.status = status;
+    ctx.body = { error: (error as Error)?.message ?? String(error) };
+  }
+
+  const middleware = (settings.prefix ? mount(settings.prefix, handler) : handler) as Middleware;
+
+  const close = async (): Promise<void> => {
+    closed = true;
+    await broadcast.close();
+  };
+
+  return Object.assign(middleware, {
+    router,
+    get closed() {
+      return closed;
+    },
+    render: views.render,
+    stats: () => broadcast.stats(),
+    close,
+    shutdown: close,
+    [Symbol.asyncDispose]: close,
+  }) as WebGearRtc;
+}

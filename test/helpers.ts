@@ -1,0 +1,255 @@
+/** Shared test fixtures: real ffmpeg, real werift peers, real Chromium. Nothing here is a mock. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Koa from 'koa';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { RTCPeerConnection, useH264, useVP8 } from 'werift';
+import { webgearRtc, type WebGearRtc, type WebGearRtcOptions } from 'webgear-rtc';
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** A fresh folder for data files and test media, removed by `cleanup()`. */
+export function tempDir(prefix = 'webgear-rtc-test-'): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Options every test server needs: loopback ICE, no STUN, a private data folder. */
+export function testOptions(dataDir: string, options: WebGearRtcOptions = {}): WebGearRtcOptions {
+  return {
+    source: 'testsrc',
+    frameSizeReduction: 0,
+    customDataLocation: dataDir,
+    iceServers: [],
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+    ...options,
+  };
+}
+
+export interface TestServer {
+  url: string;
+  app: Koa;
+  rtc: WebGearRtc;
+  close(): Promise<void>;
+}
+
+/** A host Koa app with the middleware in it, listening on an ephemeral loopback port. */
+export async function startServer(
+  options: WebGearRtcOptions,
+  mountIt: (app: Koa, rtc: WebGearRtc) => void = (app, rtc) => app.use(rtc),
+): Promise<TestServer> {
+  const app = new Koa();
+  app.silent = true;
+  const rtc = webgearRtc(options);
+  mountIt(app, rtc);
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    app,
+    rtc,
+    async close() {
+      await rtc.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+export interface WeriftViewer {
+  id: string;
+  pc: RTCPeerConnection;
+  /** RTP packets and whole frames (marker bits) received, with their arrival times. */
+  packets: number;
+  frames: number;
+  frameTimes: number[];
+  connected: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A werift peer that signals like the default page: offer → POST /offer → answer. */
+export async function connectWeriftViewer(offerUrl: string, codec: 'vp8' | 'h264' = 'vp8'): Promise<WeriftViewer> {
+  const pc = new RTCPeerConnection({
+    codecs: { audio: [], video: [codec === 'vp8' ? useVP8() : useH264()] },
+    iceServers: [],
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+    iceUseIpv6: false,
+  });
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  const viewer: WeriftViewer = {
+    id: '',
+    pc,
+    packets: 0,
+    frames: 0,
+    frameTimes: [],
+    connected: new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('viewer did not connect within 10 s')), 10_000);
+      pc.connectionStateChange.subscribe((state) => {
+        if (state === 'connected') {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    }),
+    close: () => pc.close(),
+  };
+  viewer.connected.catch(() => {});
+  pc.onTrack.subscribe((track) =>
+    track.onReceiveRtp.subscribe((rtp) => {
+      viewer.packets++;
+      if (rtp.header.marker) {
+        viewer.frames++;
+        viewer.frameTimes.push(performance.now());
+      }
+    }),
+  );
+  await pc.setLocalDescription(await pc.createOffer());
+  const response = await fetch(offerUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sdp: pc.localDescription!.sdp, type: 'offer' }),
+  });
+  const body = (await response.json()) as { sdp: string; type: 'answer'; id: string; error?: string };
+  if (!response.ok) {
+    await pc.close();
+    throw Object.assign(new Error(`POST /offer answered ${response.status}: ${body.error}`), { status: response.status });
+  }
+  viewer.id = body.id;
+  await pc.setRemoteDescription({ type: body.type, sdp: body.sdp });
+  return viewer;
+}
+
+/** Frames per second over the frames received in the last `windowMs`. */
+export function recentFps(frameTimes: number[], windowMs: number): number {
+  const end = performance.now();
+  const recent = frameTimes.filter((time) => time >= end - windowMs);
+  if (recent.length < 2) return 0;
+  return ((recent.length - 1) * 1000) / (recent.at(-1)! - recent[0]!);
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` until it returns true or `timeoutMs` passes; returns whether it did. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 100): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await sleep(stepMs);
+  }
+  return check();
+}
+
+/** Every running ffmpeg process whose parent is `parentPid` (from /proc, as the OS sees it). */
+export function ffmpegChildrenOf(parentPid: number = process.pid): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (name === 'ffmpeg' && Number(fields[1]) === parentPid && fields[0] !== 'Z') children.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return children;
+}
+
+/** Every running ffmpeg process on the machine whose command line contains `marker`. */
+export function ffmpegProcessesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.[0];
+      if (cmdline.includes('ffmpeg') && cmdline.includes(marker) && state !== 'Z') found.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
+
+/** Writes a test clip with ffmpeg: `seconds` long, `width`x`height`, 30 fps, VP8-friendly H.264. */
+export function makeTestVideo(path: string, { seconds = 20, width = 640, height = 360, rate = 30 } = {}): string {
+  execFileSync('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${rate}:duration=${seconds}`,
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', path,
+  ]);
+  return path;
+}
+
+export const CHROMIUM_ARGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--autoplay-policy=no-user-gesture-required',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  // The machine has no internet: keep Chromium from trying.
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+}
+
+export interface PlaybackReport {
+  framesPresented: number;
+  fps: number;
+  width: number;
+  height: number;
+  firstFrameMs: number;
+  state: string;
+}
+
+/**
+ * Opens the page and measures what the `<video>` really presents: frames counted with
+ * requestVideoFrameCallback over `measureMs`, once the first frame has been shown.
+ */
+export async function measurePlayback(page: Page, url: string, measureMs = 3_000): Promise<PlaybackReport> {
+  const start = Date.now();
+  await page.goto(url);
+  await page.waitForFunction(
+    () => {
+      const video = document.querySelector('video');
+      return !!video && video.videoWidth > 0 && video.currentTime > 0;
+    },
+    undefined,
+    { timeout: 15_000 },
+  );
+  const firstFrameMs = Date.now() - start;
+  const report = await page.evaluate(async (ms) => {
+    const video = document.querySelector('video')!;
+    let frames = 0;
+    let first = 0;
+    let last = 0;
+    await new Promise<void>((resolve) => {
+      const onFrame = (now: number, metadata: { presentedFrames: number }) => {
+        if (!first) first = metadata.presentedFrames;
+        last = metadata.presentedFrames;
+        frames++;
+        video.requestVideoFrameCallback(onFrame);
+      };
+      video.requestVideoFrameCallback(onFrame);
+      setTimeout(resolve, ms);
+    });
+    return {
+      framesPresented: last - first,
+      fps: ((last - first) * 1000) / ms,
+      width: video.videoWidth,
+      height: video.videoHeight,
+      state: (window as unknown as { webgear?: { state: string } }).webgear?.state ?? 'unknown',
+      callbacks: frames,
+    };
+  }, measureMs);
+  return { ...report, firstFrameMs };
+}
