@@ -67,10 +67,10 @@ server.on('error', (error) => {
 });
 
 let stopping = false;
-async function stop(signal: NodeJS.Signals): Promise<void> {
+async function stop(reason: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  console.log(`webgear-rtc: ${signal}, stopping`);
+  console.log(`webgear-rtc: ${reason}, stopping`);
   const forced = setTimeout(() => process.exit(1), 5_000).unref(); // never hang on the way out
   await rtc.close();
   server.close();
@@ -80,3 +80,8 @@ async function stop(signal: NodeJS.Signals): Promise<void> {
 }
 process.once('SIGINT', () => void stop('SIGINT'));
 process.once('SIGTERM', () => void stop('SIGTERM'));
+// `npm start` runs us under `sh -c`; a SIGTERM sent to npm kills that shell and would orphan us.
+const parentPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentPid) void stop('parent process exited');
+}, 500).unref();

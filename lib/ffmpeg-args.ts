@@ -1,4 +1,3 @@
-import { cpus } from 'node:os';
 import type { ResolvedOptions, SourceSpec, VideoCodec } from './options.ts';
 
 /** RTP payload type ffmpeg stamps on packets; werift rewrites it per viewer, so any dynamic value does. */
@@ -54,12 +53,12 @@ function scaleFilter(reductionPercent: number): string[] {
 }
 
 function encoderArgs(codec: VideoCodec, bitrate: number, gop: number): string[] {
-  const threads = String(Math.max(1, Math.min(4, cpus().length)));
   const rate = ['-b:v', String(bitrate), '-maxrate', String(bitrate), '-bufsize', String(bitrate)];
   const keyframes = ['-g', String(gop), '-keyint_min', String(gop)];
   if (codec === 'vp8') {
     return [
-      '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-threads', threads,
+      // One thread: measured cheaper than two at 360p-1080p (720p30: 27 % vs 47 % of a core), and keeps up.
+      '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-threads', '1',
       // No alt-ref/lag: every frame goes out as soon as it is encoded. Error resilience keeps a lost packet local.
       '-auto-alt-ref', '0', '-lag-in-frames', '0', '-error-resilient', '1',
       ...rate, ...keyframes,
@@ -67,7 +66,7 @@ function encoderArgs(codec: VideoCodec, bitrate: number, gop: number): string[] 
   }
   return [
     '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'baseline',
-    '-bf', '0', '-sc_threshold', '0', '-threads', threads,
+    '-bf', '0', '-sc_threshold', '0',
     ...rate, ...keyframes,
   ];
 }

@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 import { FfmpegNotFoundError } from './errors.ts';
@@ -8,7 +8,7 @@ const require = createRequire(import.meta.url);
 function isExecutable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
-    return true;
+    return statSync(file).isFile(); // a directory is "executable" too
   } catch {
     return false;
   }

@@ -1,8 +1,8 @@
 import type { Context } from 'koa';
 import type { Views } from './views.ts';
 
-const escapeHtml = (text: string): string =>
-  text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (char) => HTML_ENTITIES[char]!);
 
 /** Status of an error that carries one (http-errors, SignalingError, koa-send); 500 otherwise. */
 export function statusOf(error: unknown): number {

@@ -47,12 +47,12 @@ const API_PATHS = new Set(['/offer', '/close_connection']);
 export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
   const settings = resolveOptions(options);
   const logger = createLogger(settings.logging, settings.logger);
-  const ffmpegPath = resolveFfmpegPath(settings.ffmpegPath);
   const dataFiles = prepareDataFiles({
     customDataLocation: settings.customDataLocation,
     overwriteDefaultFiles: settings.overwriteDefaultFiles,
     logger,
   });
+  const ffmpegPath = resolveFfmpegPath(settings.ffmpegPath);
 
   const broadcast = new Broadcast({ ...settings, ffmpegPath }, logger);
   const router = new Router();
@@ -93,11 +93,11 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
       return;
     }
     if (unmatched && ctx.status === 404 && ctx.body == null) {
-      if (!ownsSubtree) return next();
+      if (!ownsSubtree && !isOwnPath(ctx)) return next();
       renderNotFound(ctx, views);
     }
     if (ctx.status === 405 && ctx.body == null) {
-      ctx.body = { error: `method ${ctx.method} is not allowed here; use ${ctx.response.get('Allow')}` };
+      respondWithClientError(ctx, `method ${ctx.method} is not allowed here; use ${ctx.response.get('Allow')}`);
     }
     ctx.set('X-Content-Type-Options', 'nosniff');
   };
@@ -117,12 +117,22 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
       renderServerError(ctx, views, error, settings.logging);
       return;
     }
-    if (status === 404) {
+    ctx.status = status;
+    if (status === 404 && !API_PATHS.has(ctx.path)) {
       renderNotFound(ctx, views);
       return;
     }
-    ctx.status = status;
-    ctx.body = { error: (error as Error)?.message ?? String(error) };
+    respondWithClientError(ctx, (error as Error)?.message ?? String(error));
+  }
+
+  /** 4xx: JSON `{error}` for the signaling routes (their clients parse JSON), plain text elsewhere. */
+  function respondWithClientError(ctx: Context, message: string): void {
+    if (API_PATHS.has(ctx.path)) {
+      ctx.body = { error: message };
+    } else {
+      ctx.type = 'text';
+      ctx.body = message;
+    }
   }
 
   const middleware = (settings.prefix ? mount(settings.prefix, handler) : handler) as Middleware;
@@ -132,11 +142,10 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
     await broadcast.close();
   };
 
+  // defineProperty, not Object.assign: assign would copy the getter's value once instead of the getter.
+  Object.defineProperty(middleware, 'closed', { get: () => closed, enumerable: true });
   return Object.assign(middleware, {
     router,
-    get closed() {
-      return closed;
-    },
     render: views.render,
     stats: () => broadcast.stats(),
     close,

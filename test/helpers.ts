@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Koa from 'koa';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { RTCPeerConnection, useH264, useVP8 } from 'werift';
+import { RTCPeerConnection, useH264, useVP8, type RtpPacket } from 'werift';
 import { webgearRtc, type WebGearRtc, type WebGearRtcOptions } from 'webgear-rtc';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -67,6 +67,8 @@ export interface WeriftViewer {
   packets: number;
   frames: number;
   frameTimes: number[];
+  /** Every RTP packet received, for tests that look inside them. */
+  readonly rtpListeners: Array<(rtp: RtpPacket) => void>;
   connected: Promise<void>;
   close(): Promise<void>;
 }
@@ -86,6 +88,7 @@ export async function connectWeriftViewer(offerUrl: string, codec: 'vp8' | 'h264
     packets: 0,
     frames: 0,
     frameTimes: [],
+    rtpListeners: [],
     connected: new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('viewer did not connect within 10 s')), 10_000);
       pc.connectionStateChange.subscribe((state) => {
@@ -101,6 +104,7 @@ export async function connectWeriftViewer(offerUrl: string, codec: 'vp8' | 'h264
   pc.onTrack.subscribe((track) =>
     track.onReceiveRtp.subscribe((rtp) => {
       viewer.packets++;
+      for (const listener of viewer.rtpListeners) listener(rtp);
       if (rtp.header.marker) {
         viewer.frames++;
         viewer.frameTimes.push(performance.now());
