@@ -17,7 +17,7 @@ const KILL_AFTER_MS = 2_000;
  * One ffmpeg child process. Owns its process the way mediasoup's Worker does: an explicit `closed`
  * state, an idempotent `stop()` (SIGTERM, then SIGKILL), and one `'exit'` event however it ended.
  */
-export class FfmpegProcess extends EventEmitter<{ exit: [FfmpegExit] }> {
+export class FfmpegProcess extends EventEmitter<{ exit: [FfmpegExit]; line: [string] }> {
   readonly #child: ChildProcess;
   readonly #stderrTail: string[] = [];
   #partialLine = '';
@@ -76,6 +76,7 @@ export class FfmpegProcess extends EventEmitter<{ exit: [FfmpegExit] }> {
   }
 
   #pushLine(line: string): void {
+    this.emit('line', line);
     this.#stderrTail.push(line);
     if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift();
   }

@@ -141,6 +141,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     const ffmpeg = new FfmpegProcess(this.#settings.ffmpegPath, args);
     this.#ffmpeg = ffmpeg;
     this.#logger.debug(`ffmpeg started (pid ${ffmpeg.pid}): ${this.#settings.ffmpegPath} ${args.join(' ')}`);
+    ffmpeg.on('line', (line) => this.#logger.debug(`ffmpeg: ${line}`));
     ffmpeg.once('exit', (exit) => this.#onExit(ffmpeg, exit));
   }
 

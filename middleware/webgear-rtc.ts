@@ -97,7 +97,7 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
       renderNotFound(ctx, views);
     }
     if (ctx.status === 405 && ctx.body == null) {
-      respondWithClientError(ctx, `method ${ctx.method} is not allowed here; use ${ctx.response.get('Allow')}`);
+      respondWithMessage(ctx, `method ${ctx.method} is not allowed here; use ${ctx.response.get('Allow')}`);
     }
     ctx.set('X-Content-Type-Options', 'nosniff');
   };
@@ -105,16 +105,17 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
   function respondWithError(ctx: Context, error: unknown): void {
     const status = statusOf(error);
     ctx.set('X-Content-Type-Options', 'nosniff');
-    if (status >= 500) {
-      // We handled it, so Koa will not: tell the host's app.on('error') ourselves.
+    // A 4xx, or a 5xx we raised on purpose (503: full, closed), is an answer; anything else is a bug.
+    const isAnswer = status < 500 || (error as { expose?: unknown }).expose === true;
+    if (!isAnswer) {
+      // We handled it, so Koa will not: tell the host's app.on('error') (Koa's default one logs it).
       ctx.app.emit('error', error, ctx);
       if (API_PATHS.has(ctx.path)) {
-        ctx.status = status;
-        ctx.body = { error: status === 503 ? (error as Error).message : 'internal server error' };
-        if (status !== 503) logger.error(`${ctx.method} ${ctx.originalUrl} failed: ${(error as Error)?.stack ?? error}`);
-        return;
+        ctx.status = 500;
+        ctx.body = { error: 'internal server error' };
+      } else {
+        renderServerError(ctx, views, error, settings.logging);
       }
-      renderServerError(ctx, views, error, settings.logging);
       return;
     }
     ctx.status = status;
@@ -122,11 +123,11 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
       renderNotFound(ctx, views);
       return;
     }
-    respondWithClientError(ctx, (error as Error)?.message ?? String(error));
+    respondWithMessage(ctx, (error as Error)?.message ?? String(error));
   }
 
-  /** 4xx: JSON `{error}` for the signaling routes (their clients parse JSON), plain text elsewhere. */
-  function respondWithClientError(ctx: Context, message: string): void {
+  /** JSON `{error}` for the signaling routes (their clients parse JSON), plain text elsewhere. */
+  function respondWithMessage(ctx: Context, message: string): void {
     if (API_PATHS.has(ctx.path)) {
       ctx.body = { error: message };
     } else {

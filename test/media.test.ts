@@ -95,6 +95,26 @@ describe('media path: ffmpeg → RTP → one shared track → werift viewers', {
     }
   });
 
+  test('maxViewers: one viewer too many gets 503 JSON; that is an answer, not an app error', async () => {
+    const server = await startServer(testOptions(data.path, { maxViewers: 1 }));
+    const appErrors: unknown[] = [];
+    server.app.on('error', (error) => appErrors.push(error));
+    try {
+      const first = await connectWeriftViewer(`${server.url}/offer`);
+      await first.connected;
+      await assert.rejects(connectWeriftViewer(`${server.url}/offer`), (error: Error & { status?: number }) => {
+        assert.equal(error.status, 503);
+        assert.match(error.message, /maximum of 1 viewers/);
+        return true;
+      });
+      assert.deepEqual(appErrors, []);
+      assert.equal(server.rtc.stats().viewers.length, 1);
+      await first.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   test('close() ends ffmpeg and every peer connection; no ffmpeg process is left', async () => {
     const server = await startServer(testOptions(data.path));
     const viewer = await connectWeriftViewer(`${server.url}/offer`);
