@@ -29,6 +29,12 @@ export interface PeerSettings {
 export const CONNECT_TIMEOUT_MS = 20_000;
 /** A `disconnected` ICE state that lasts this long is treated as gone (ICE itself waits ~30 s). */
 export const DISCONNECTED_GRACE_MS = 5_000;
+/**
+ * Browsers send RTCP receiver reports about every second, even while no media arrives (Chromium:
+ * gaps ≤ 1.5 s measured). This long without any means the browser is gone (crashed, killed, asleep):
+ * dropped here instead of after ICE consent's 30 s.
+ */
+export const RTCP_SILENCE_LIMIT_MS = 8_000;
 
 /** The session description a client sends: `{sdp, type}` as produced by `RTCPeerConnection.createOffer()`. */
 export interface SessionDescription {
@@ -49,6 +55,9 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   #connectedAt: number | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
   #disconnectTimer: NodeJS.Timeout | undefined;
+  #livenessTimer: NodeJS.Timeout | undefined;
+  /** When this viewer's browser last sent RTCP; 0 until it first does. */
+  #lastRtcpAt = 0;
 
   private constructor(pc: RTCPeerConnection, logger: Logger) {
     super();
@@ -102,6 +111,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
     this.#state = 'closed';
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#disconnectTimer);
+    clearInterval(this.#livenessTimer);
     try {
       await this.#pc.close();
     } catch (error) {
@@ -121,7 +131,10 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
       throw new SignalingError(400, 'the offer has no video section: add a recvonly video transceiver');
     }
     // addTrack after the remote offer reuses the transceiver the offer created (werift notes §3.3).
-    this.#pc.addTrack(track, new MediaStream([track]));
+    const sender = this.#pc.addTrack(track, new MediaStream([track]));
+    sender.onRtcp.subscribe(() => {
+      this.#lastRtcpAt = Date.now();
+    });
     await this.#pc.setLocalDescription(await this.#pc.createAnswer());
     if (video.rejected || video.stopped) {
       throw new SignalingError(
@@ -136,6 +149,13 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
       this.#logger.info(`viewer ${this.id}: not connected after ${CONNECT_TIMEOUT_MS} ms; dropped`);
       void this.close();
     }, CONNECT_TIMEOUT_MS);
+    // Armed by the first RTCP packet: a client that never sends any is left to ICE consent.
+    this.#livenessTimer = setInterval(() => {
+      if (this.#lastRtcpAt && Date.now() - this.#lastRtcpAt > RTCP_SILENCE_LIMIT_MS) {
+        this.#logger.info(`viewer ${this.id}: no RTCP for ${RTCP_SILENCE_LIMIT_MS} ms, its browser is gone; dropped`);
+        void this.close();
+      }
+    }, 1_000).unref();
     this.#pc.connectionStateChange.subscribe((state) => {
       if (this.#state === 'closed') return;
       this.#logger.debug(`viewer ${this.id}: ${state}`);

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { launchChromium, measurePlayback, startServer, tempDir, testOptions, waitFor, type TestServer } from './helpers.ts';
+import {
+  chromiumProcessesOf, ffmpegChildrenOf, launchChromium, measureFrames, measurePlayback, sleep, startServer, tempDir, testOptions, waitFor,
+  type TestServer,
+} from './helpers.ts';
 
 describe('the default page in Chromium', () => {
   const data = tempDir();
@@ -55,8 +58,41 @@ describe('viewers come and go in Chromium', { timeout: 120_000 }, () => {
     await leaves.close({ runBeforeUnload: true });
     assert.ok(await waitFor(() => server.rtc.stats().viewers.length === 1, 5_000), 'the closed page is gone');
     console.log(`closed page cleaned up after ${Date.now() - leftAt} ms`);
-    const after = await measurePlayback(stays, `${server.url}/`, 2_000);
+    const after = await measureFrames(stays, 2_000); // the same session, not a reload
     assert.ok(after.fps >= 25, `the other page still plays (${after.fps} fps)`);
     await stays.close();
+  });
+
+  test('a browser killed outright (no pagehide, no beacon) is dropped within seconds, not ICE consent\'s 30 s', async () => {
+    const others = new Set(chromiumProcessesOf(process.pid));
+    const doomed = await launchChromium();
+    const doomedPids = chromiumProcessesOf(process.pid).filter((pid) => !others.has(pid));
+    assert.equal(doomedPids.length, 1);
+    const page = await doomed.newPage();
+    await measurePlayback(page, `${server.url}/`, 500);
+    const before = server.rtc.stats().viewers.length;
+    const killedAt = Date.now();
+    process.kill(doomedPids[0]!, 'SIGKILL');
+    const dropped = await waitFor(() => server.rtc.stats().viewers.length === before - 1, 15_000, 250);
+    console.log(`killed browser dropped after ${Date.now() - killedAt} ms`);
+    assert.ok(dropped, 'the vanished viewer is dropped within 15 s');
+    await doomed.close().catch(() => {});
+  });
+
+  test('a viewer stays through a 10 s source stall and plays again after it', async () => {
+    const page = await browser.newPage();
+    await measurePlayback(page, `${server.url}/`, 500);
+    const viewers = server.rtc.stats().viewers.length;
+    const [ffmpeg] = ffmpegChildrenOf();
+    process.kill(ffmpeg!, 'SIGSTOP'); // frozen, not dead: no frames, no restart
+    try {
+      await sleep(10_000);
+      assert.equal(server.rtc.stats().viewers.length, viewers, 'nobody was dropped while no media flowed');
+    } finally {
+      process.kill(ffmpeg!, 'SIGCONT');
+    }
+    const after = await measureFrames(page, 2_000); // the same session, not a reload
+    assert.ok(after.fps >= 25, `the same session plays again (${after.fps} fps)`);
+    await page.close();
   });
 });

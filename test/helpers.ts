@@ -164,6 +164,23 @@ export function ffmpegChildrenOf(parentPid: number = process.pid): number[] {
   return children;
 }
 
+/** The Chromium browser processes started by `parentPid` (the main process of each launched browser). */
+export function chromiumProcessesOf(parentPid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (ppid === parentPid && cmdline.includes('chromium')) found.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
+
 /** Every running ffmpeg process on the machine whose command line contains `marker`. */
 export function ffmpegProcessesWith(marker: string): number[] {
   const found: number[] = [];
@@ -215,11 +232,8 @@ export interface PlaybackReport {
   state: string;
 }
 
-/**
- * Opens the page and measures what the `<video>` really presents: frames counted with
- * requestVideoFrameCallback over `measureMs`, once the first frame has been shown.
- */
-export async function measurePlayback(page: Page, url: string, measureMs = 3_000): Promise<PlaybackReport> {
+/** Opens the player page and waits until its `<video>` shows a first frame; returns the ms it took. */
+export async function openPlayer(page: Page, url: string): Promise<number> {
   const start = Date.now();
   await page.goto(url);
   await page.waitForFunction(
@@ -230,30 +244,37 @@ export async function measurePlayback(page: Page, url: string, measureMs = 3_000
     undefined,
     { timeout: 15_000 },
   );
-  const firstFrameMs = Date.now() - start;
-  const report = await page.evaluate(async (ms) => {
+  return Date.now() - start;
+}
+
+/** Measures what the page's `<video>` really presents over `measureMs` (requestVideoFrameCallback). */
+export async function measureFrames(page: Page, measureMs = 3_000): Promise<Omit<PlaybackReport, 'firstFrameMs'>> {
+  return page.evaluate(async (ms) => {
     const video = document.querySelector('video')!;
-    let frames = 0;
-    let first = 0;
+    let first = -1;
     let last = 0;
     await new Promise<void>((resolve) => {
-      const onFrame = (now: number, metadata: { presentedFrames: number }) => {
-        if (!first) first = metadata.presentedFrames;
+      const onFrame = (_now: number, metadata: { presentedFrames: number }) => {
+        if (first < 0) first = metadata.presentedFrames;
         last = metadata.presentedFrames;
-        frames++;
         video.requestVideoFrameCallback(onFrame);
       };
       video.requestVideoFrameCallback(onFrame);
       setTimeout(resolve, ms);
     });
+    const frames = first < 0 ? 0 : last - first;
     return {
-      framesPresented: last - first,
-      fps: ((last - first) * 1000) / ms,
+      framesPresented: frames,
+      fps: (frames * 1000) / ms,
       width: video.videoWidth,
       height: video.videoHeight,
       state: (window as unknown as { webgear?: { state: string } }).webgear?.state ?? 'unknown',
-      callbacks: frames,
     };
   }, measureMs);
-  return { ...report, firstFrameMs };
+}
+
+/** Opens the page, then measures playback once the first frame is shown. */
+export async function measurePlayback(page: Page, url: string, measureMs = 3_000): Promise<PlaybackReport> {
+  const firstFrameMs = await openPlayer(page, url);
+  return { ...(await measureFrames(page, measureMs)), firstFrameMs };
 }
