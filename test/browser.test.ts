@@ -96,3 +96,50 @@ describe('viewers come and go in Chromium', { timeout: 120_000 }, () => {
     await page.close();
   });
 });
+
+describe("vidgear WebGear_RTC's own client protocol", { timeout: 60_000 }, () => {
+  const data = tempDir();
+  let browser: Browser;
+  let server: TestServer;
+
+  // The signaling steps of vidgear-vitals' webgear_rtc/static/js/custom.js, written anew: Google STUN
+  // in the config (unreachable here), wait for gathering with no time limit, POST {sdp, type} to
+  // '/offer', hand `response.json()` as is to setRemoteDescription (our extra `id` included), and
+  // play `evt.streams[0]` (so the answer must carry a stream id).
+  const clientPage = `<!doctype html><video id="video" autoplay playsinline muted></video><script>
+    const pc = new RTCPeerConnection({ sdpSemantics: 'unified-plan', iceServers: [{ urls: ['stun:stun.l.google.com:19302'] }] });
+    pc.addEventListener('track', (evt) => { if (evt.track.kind == 'video') document.getElementById('video').srcObject = evt.streams[0]; });
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.createOffer().then((offer) => pc.setLocalDescription(offer)).then(() => new Promise((resolve) => {
+      if (pc.iceGatheringState === 'complete') return resolve();
+      pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') resolve(); });
+    })).then(() => fetch('/offer', { body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
+      headers: { 'Content-Type': 'application/json' }, method: 'POST' }))
+      .then((response) => response.json()).then((answer) => pc.setRemoteDescription(answer))
+      .catch((e) => { document.title = 'error: ' + e; });
+  </script>`;
+
+  before(async () => {
+    browser = await launchChromium();
+    server = await startServer(testOptions(data.path, { resolution: [640, 360] }), (app, rtc) => {
+      app.use(rtc);
+      app.use((ctx) => {
+        if (ctx.path === '/vidgear-client') ctx.body = clientPage;
+      });
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    data.cleanup();
+  });
+
+  test('plays against POST /offer', async () => {
+    const page = await browser.newPage();
+    const report = await measurePlayback(page, `${server.url}/vidgear-client`, 2_000);
+    assert.deepEqual([report.width, report.height], [640, 360]);
+    assert.ok(report.fps >= 25, `${report.fps} fps`);
+    assert.doesNotMatch(await page.title(), /error/);
+    await page.close();
+  });
+});
