@@ -6,3 +6,5 @@ export type { VideoSourceStats, VideoSourceState } from './lib/video-source.ts';
 export type { ViewerStats, ViewerState } from './lib/viewer.ts';
 export { WebGearRtcOptionError, SignalingError, FfmpegNotFoundError } from './lib/errors.ts';
 export { resolveFfmpegPath } from './lib/ffmpeg-path.ts';
+export { VideoCapture, type VideoCaptureOptions } from './lib/video-capture.ts';
+export type { CustomStream, VideoFrame, PixelFormat } from './lib/frames.ts';

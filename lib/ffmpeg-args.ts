@@ -1,4 +1,5 @@
-import type { ResolvedOptions, SourceSpec, VideoCodec } from './options.ts';
+import type { PixelFormat } from './frames.ts';
+import type { ResolvedOptions, VideoCodec } from './options.ts';
 
 /** RTP payload type ffmpeg stamps on packets; werift rewrites it per viewer, so any dynamic value does. */
 export const RTP_PAYLOAD_TYPE = 96;
@@ -6,50 +7,77 @@ export const RTP_PAYLOAD_TYPE = 96;
 /** What the ffmpeg command needs to know; a subset of the resolved options. */
 export type EncodeSettings = Pick<
   ResolvedOptions,
-  'source' | 'codec' | 'bitrate' | 'gop' | 'frameSizeReduction' | 'resolution' | 'framerate' | 'loop'
+  | 'source' | 'codec' | 'bitrate' | 'gop' | 'frameSizeReduction' | 'resolution' | 'framerate' | 'loop'
+  | 'inputOptions' | 'filters'
 >;
 
-/** Files and the test pattern are read at their native rate (`-re`); live sources pace themselves. */
-export function isPacedByFfmpeg(source: SourceSpec): boolean {
-  return source.kind === 'file' || source.kind === 'testsrc';
+/** Size and layout of the raw frames a custom stream pipes into ffmpeg. */
+export interface RawFrameGeometry {
+  width: number;
+  height: number;
+  format: PixelFormat;
 }
 
-/** Whether the source ends by itself (a file played once) rather than being expected to run forever. */
-export function endsByItself(settings: EncodeSettings): boolean {
-  return settings.source.kind === 'file' && !settings.loop;
+/**
+ * Whether the source ends by itself (a file played once, a custom stream whose read() returned null)
+ * rather than being expected to run forever.
+ */
+export function endsByItself(settings: Pick<EncodeSettings, 'source' | 'loop'>): boolean {
+  return (settings.source.kind === 'file' && !settings.loop) || settings.source.kind === 'frames';
 }
 
-function inputArgs(settings: EncodeSettings): string[] {
+/** How ffmpeg opens the source (everything up to and including `-i`). */
+export function inputArgs(
+  settings: Pick<EncodeSettings, 'source' | 'resolution' | 'framerate' | 'loop' | 'inputOptions'>,
+  raw?: RawFrameGeometry,
+): string[] {
   const { source, resolution, framerate } = settings;
+  const extra = settings.inputOptions;
   switch (source.kind) {
+    case 'frames': {
+      if (!raw) throw new Error('raw frame geometry is needed for a custom stream');
+      // Frames arrive when read() delivers them: stamp them with their arrival time, so a skipped tick
+      // is a longer frame, not a drift between picture and clock.
+      return [
+        '-f', 'rawvideo', '-pix_fmt', raw.format, '-video_size', `${raw.width}x${raw.height}`,
+        '-use_wallclock_as_timestamps', '1', ...extra, '-i', 'pipe:0',
+      ];
+    }
     case 'testsrc': {
       const [width, height] = resolution ?? [1280, 720];
       // testsrc draws a moving pattern plus a running timestamp, so motion and time are visible.
-      return ['-re', '-f', 'lavfi', '-i', `testsrc=size=${width}x${height}:rate=${framerate ?? 30}`];
+      return ['-re', '-f', 'lavfi', ...extra, '-i', `testsrc=size=${width}x${height}:rate=${framerate ?? 30}`];
     }
     case 'file':
-      return ['-re', ...(settings.loop ? ['-stream_loop', '-1'] : []), '-i', source.path];
+      return ['-re', ...(settings.loop ? ['-stream_loop', '-1'] : []), ...extra, '-i', source.path];
     case 'device': {
       const format = process.platform === 'darwin' ? 'avfoundation' : 'v4l2';
       const size = resolution ? ['-video_size', `${resolution[0]}x${resolution[1]}`] : [];
       const rate = framerate ? ['-framerate', String(framerate)] : [];
       const name = process.platform === 'darwin' ? source.path.replace('/dev/video', '') : source.path;
-      return ['-f', format, ...size, ...rate, '-i', name];
+      return ['-f', format, ...size, ...rate, ...extra, '-i', name];
     }
     case 'url': {
       // No input buffering: a live viewer wants the newest frame, not a smooth past.
       const lowLatency = ['-fflags', 'nobuffer', '-flags', 'low_delay'];
       const rtsp = /^rtsps?:/i.test(source.url) ? ['-rtsp_transport', 'tcp'] : [];
-      return [...lowLatency, ...rtsp, '-i', source.url];
+      return [...lowLatency, ...rtsp, ...extra, '-i', source.url];
     }
   }
 }
 
-/** `scale` keeping even dimensions (yuv420p needs them), or nothing when no reduction is asked. */
-function scaleFilter(reductionPercent: number): string[] {
-  if (reductionPercent <= 0) return [];
-  const factor = (100 - reductionPercent) / 100;
-  return ['-vf', `scale=trunc(iw*${factor}/2)*2:trunc(ih*${factor}/2)*2`];
+/**
+ * The `-vf` chain: the user's filters, then the size reduction as a `scale` keeping even dimensions
+ * (yuv420p needs them).
+ */
+function videoFilters(settings: Pick<EncodeSettings, 'filters' | 'frameSizeReduction'>): string[] {
+  const chain: string[] = [];
+  if (settings.filters) chain.push(settings.filters);
+  if (settings.frameSizeReduction > 0) {
+    const factor = (100 - settings.frameSizeReduction) / 100;
+    chain.push(`scale=trunc(iw*${factor}/2)*2:trunc(ih*${factor}/2)*2`);
+  }
+  return chain.length > 0 ? ['-vf', chain.join(',')] : [];
 }
 
 function encoderArgs(codec: VideoCodec, bitrate: number, gop: number): string[] {
@@ -75,12 +103,19 @@ function encoderArgs(codec: VideoCodec, bitrate: number, gop: number): string[] 
  * The whole ffmpeg command line for one source: read, scale if asked, encode once, send RTP to a
  * loopback port. RTCP goes to the same port (and is dropped there) so nothing lands on a neighbour's port.
  */
-export function buildFfmpegArgs(settings: EncodeSettings, rtpPort: number, ssrc: number): string[] {
+export function buildFfmpegArgs(
+  settings: EncodeSettings,
+  rtpPort: number,
+  ssrc: number,
+  raw?: RawFrameGeometry,
+): string[] {
   return [
     '-hide_banner', '-loglevel', 'warning', '-nostats',
-    ...inputArgs(settings),
+    ...inputArgs(settings, raw),
     '-an', '-sn', '-dn', '-map', '0:v:0',
-    ...scaleFilter(settings.frameSizeReduction),
+    ...videoFilters(settings),
+    // Frames go out with the timestamps they came with: no duplicates, no drops by ffmpeg.
+    '-fps_mode', 'passthrough',
     '-pix_fmt', 'yuv420p',
     ...encoderArgs(settings.codec, settings.bitrate, settings.gop),
     '-f', 'rtp', '-payload_type', String(RTP_PAYLOAD_TYPE), '-ssrc', String(ssrc),

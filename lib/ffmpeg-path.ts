@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { FfmpegNotFoundError } from './errors.ts';
 
 const require = createRequire(import.meta.url);
@@ -56,4 +56,13 @@ export function resolveFfmpegPath(ffmpegPath?: string): string {
     'webgear-rtc: ffmpeg not found. Install one (Debian/Ubuntu: `apt-get install ffmpeg`, macOS: ' +
       '`brew install ffmpeg`), or `npm install ffmpeg-static`, or pass the `ffmpegPath` option / set FFMPEG_PATH.',
   );
+}
+
+/** ffprobe: beside the ffmpeg in use (ffmpeg packages ship both), else on PATH. */
+export function resolveFfprobePath(ffmpegPath: string): string {
+  const beside = join(dirname(ffmpegPath), process.platform === 'win32' ? 'ffprobe.exe' : 'ffprobe');
+  if (isExecutable(beside)) return beside;
+  const found = onPath('ffprobe');
+  if (found) return found;
+  throw new FfmpegNotFoundError(`webgear-rtc: ffprobe not found beside ${ffmpegPath} or on PATH (it comes with ffmpeg)`);
 }

@@ -24,10 +24,13 @@ export class FfmpegProcess extends EventEmitter<{ exit: [FfmpegExit]; line: [str
   #stopping = false;
   #exited: Promise<FfmpegExit>;
 
-  constructor(ffmpegPath: string, args: readonly string[]) {
+  /**
+   * @param options.stdout pipe ffmpeg's standard output (raw frames) instead of discarding it
+   */
+  constructor(ffmpegPath: string, args: readonly string[], options: { stdout?: boolean } = {}) {
     super();
-    // stdin stays a pipe we never write to: ffmpeg would otherwise read the terminal's keys.
-    this.#child = spawn(ffmpegPath, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    // stdin is a pipe: raw frames go there, and ffmpeg must never read the terminal's keys.
+    this.#child = spawn(ffmpegPath, args, { stdio: ['pipe', options.stdout ? 'pipe' : 'ignore', 'pipe'] });
     this.#child.stdin?.on('error', () => {}); // EPIPE when ffmpeg exits first
     this.#child.stderr?.setEncoding('utf8');
     this.#child.stderr?.on('data', (chunk: string) => this.#collectStderr(chunk));
@@ -47,6 +50,11 @@ export class FfmpegProcess extends EventEmitter<{ exit: [FfmpegExit]; line: [str
     });
   }
 
+  /** ffmpeg's standard output, when asked for in the constructor. */
+  get stdout(): NodeJS.ReadableStream | null {
+    return this.#child.stdout;
+  }
+
   get pid(): number | undefined {
     return this.#child.pid;
   }
@@ -54,6 +62,22 @@ export class FfmpegProcess extends EventEmitter<{ exit: [FfmpegExit]; line: [str
   /** Resolves when the process is gone, however it ended. */
   get exited(): Promise<FfmpegExit> {
     return this.#exited;
+  }
+
+  /**
+   * Hands one raw frame to ffmpeg's stdin, unless the previous frame is still on its way: then this
+   * one is dropped (false) rather than queued. Copied, so the caller may reuse its buffer at once.
+   */
+  writeFrame(data: Uint8Array): boolean {
+    const stdin = this.#child.stdin;
+    if (!stdin || !stdin.writable || stdin.writableLength > 0) return false;
+    stdin.write(Buffer.from(data));
+    return true;
+  }
+
+  /** Closes ffmpeg's input: it encodes what it has and exits (code 0). */
+  endInput(): void {
+    this.#child.stdin?.end();
   }
 
   /** Asks ffmpeg to stop, kills it if it does not within 2 s, and resolves once it is gone. */

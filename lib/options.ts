@@ -1,5 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { WebGearRtcOptionError } from './errors.ts';
+import { isCustomStream, type CustomStream } from './frames.ts';
 import type { Logger } from './logger.ts';
 
 /** Video codecs the shared encoder can produce. VP8 plays everywhere; H.264 needs the browser's support. */
@@ -22,8 +24,18 @@ export interface WebGearRtcOptions {
    * or a device path such as `/dev/video2`), or `'testsrc'` for a built-in moving test pattern.
    */
   source?: string | number;
-  /** Frames from your own code (vidgear's `custom_stream`). Not supported yet: see issue #3. */
-  customStream?: unknown;
+  /**
+   * Frames from your own code (vidgear's `custom_stream`): any object with `read()` (sync or async,
+   * returning `{data, width, height, format}` or null at the end) and `stop()`. Read `framerate` times
+   * a second (default 30). Takes the place of `source`.
+   */
+  customStream?: CustomStream;
+  /** Seconds to wait before reading the source (vidgear's `time_delay`). Default 0. */
+  timeDelay?: number;
+  /** Extra ffmpeg input options, placed before `-i` (e.g. `['-rtsp_transport', 'udp']`). */
+  inputOptions?: string[];
+  /** An ffmpeg `-vf` filter chain applied after the source is read (e.g. `'hflip,eq=contrast=1.2'`). */
+  filters?: string;
   /** `'vp8'` (default, libvpx realtime) or `'h264'` (libx264 zerolatency, baseline, no B-frames). */
   codec?: VideoCodec;
   /** Target video bitrate in bits per second. Default 2 500 000 (good 720p30). */
@@ -54,6 +66,13 @@ export interface WebGearRtcOptions {
   prefix?: string;
   /** Public base path for the page's URLs, when a reverse proxy strips a prefix the server cannot see. */
   basePath?: string;
+  /**
+   * Template folder(s) searched before the data folder's `templates/` (and so before the default theme),
+   * file by file: a file missing here comes from the next folder. Each must exist.
+   */
+  templates?: string | string[];
+  /** Static folder(s) served under `/static` before the data folder's `static/`, file by file. Each must exist. */
+  static?: string | string[];
   /** Viewers allowed at once; more get a 503. Default 100. */
   maxViewers?: number;
   /** STUN/TURN servers for the server's peer connections and the page. Default `[]` (LAN, no STUN wait). */
@@ -82,11 +101,16 @@ export interface ResolvedOptions {
   overwriteDefaultFiles: boolean;
   prefix: string | undefined;
   basePath: string | undefined;
+  templates: string[];
+  static: string[];
   maxViewers: number;
   iceServers: IceServer[];
   iceAdditionalHostAddresses: string[];
   icePortRange: [number, number] | undefined;
   ffmpegPath: string | undefined;
+  timeDelay: number;
+  inputOptions: string[];
+  filters: string | undefined;
 }
 
 /** What a `source` option names, and how ffmpeg should open it. */
@@ -94,13 +118,15 @@ export type SourceSpec =
   | { kind: 'testsrc' }
   | { kind: 'file'; path: string }
   | { kind: 'url'; url: string }
-  | { kind: 'device'; path: string };
+  | { kind: 'device'; path: string }
+  | { kind: 'frames'; stream: CustomStream };
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof WebGearRtcOptions>([
   'source', 'customStream', 'codec', 'bitrate', 'gop', 'frameSizeReduction', 'resolution', 'framerate',
   'loop', 'enableLiveBroadcast', 'enableInfiniteFrames', 'logging', 'logger', 'customDataLocation',
   'overwriteDefaultFiles', 'prefix', 'basePath', 'maxViewers', 'iceServers', 'iceAdditionalHostAddresses',
-  'icePortRange', 'ffmpegPath',
+  'templates', 'static',
+  'icePortRange', 'ffmpegPath', 'timeDelay', 'inputOptions', 'filters',
 ]);
 
 const camelCase = (name: string): string => name.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
@@ -150,6 +176,23 @@ function pathPrefix(options: WebGearRtcOptions, name: 'prefix' | 'basePath'): st
   if (!value.startsWith('/') || /[?#\s]/.test(value)) fail(name, 'a path starting with "/"', value);
   const trimmed = value.replace(/\/+$/, '');
   return trimmed;
+}
+
+/** A directory path or an array of them, each existing; returned absolute, in search order. */
+function directoryList(options: WebGearRtcOptions, name: 'templates' | 'static'): string[] {
+  const value = options[name];
+  if (value === undefined) return [];
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || !list.every((item) => typeof item === 'string' && item !== '')) {
+    fail(name, 'a directory path or an array of them', value);
+  }
+  return list.map((dir) => {
+    const path = resolve(dir);
+    if (!existsSync(path) || !statSync(path).isDirectory()) {
+      throw new WebGearRtcOptionError(name, `names no existing directory: ${JSON.stringify(dir)}`);
+    }
+    return path;
+  });
 }
 
 function integerPair(options: WebGearRtcOptions, name: 'resolution' | 'icePortRange', min: number, max: number) {
@@ -221,10 +264,13 @@ export function resolveOptions(options: WebGearRtcOptions): ResolvedOptions {
     const hint = KNOWN_OPTIONS.has(suggestion) ? ` (did you mean "${suggestion}"?)` : '';
     throw new WebGearRtcOptionError(name, `is not a webgear-rtc option${hint}`);
   }
-  if (options.customStream !== undefined) {
-    throw new WebGearRtcOptionError('customStream', 'is not supported yet (coming with issue #3); use `source`');
+  if (options.customStream !== undefined && !isCustomStream(options.customStream)) {
+    throw new WebGearRtcOptionError('customStream', 'must be an object with callable read() and stop() methods');
   }
-  if (options.source === undefined) {
+  if (options.customStream !== undefined && options.source !== undefined) {
+    throw new WebGearRtcOptionError('customStream', 'and "source" exclude each other: give one');
+  }
+  if (options.source === undefined && options.customStream === undefined) {
     throw new WebGearRtcOptionError('source', 'is required: give a file, URL, camera index or "testsrc" (or a customStream)');
   }
   const codec = options.codec ?? 'vp8';
@@ -241,8 +287,13 @@ export function resolveOptions(options: WebGearRtcOptions): ResolvedOptions {
   optionalBoolean(options, 'enableLiveBroadcast', true);
   optionalBoolean(options, 'enableInfiniteFrames', false);
 
+  const inputOptions = options.inputOptions;
+  if (inputOptions !== undefined && (!Array.isArray(inputOptions) || !inputOptions.every((item) => typeof item === 'string'))) {
+    fail('inputOptions', 'an array of strings (ffmpeg arguments)', inputOptions);
+  }
+
   return {
-    source: parseSource(options.source),
+    source: options.customStream ? { kind: 'frames', stream: options.customStream } : parseSource(options.source!),
     codec,
     bitrate: optionalNumber(options, 'bitrate', { min: 50_000, max: 50_000_000, integer: true }) ?? 2_500_000,
     gop: optionalNumber(options, 'gop', { min: 1, max: 600, integer: true }) ?? 30,
@@ -256,10 +307,15 @@ export function resolveOptions(options: WebGearRtcOptions): ResolvedOptions {
     overwriteDefaultFiles: optionalBoolean(options, 'overwriteDefaultFiles', false),
     prefix: pathPrefix(options, 'prefix'),
     basePath: pathPrefix(options, 'basePath'),
+    templates: directoryList(options, 'templates'),
+    static: directoryList(options, 'static'),
     maxViewers: optionalNumber(options, 'maxViewers', { min: 1, max: 10_000, integer: true }) ?? 100,
     iceServers: iceServerList(options),
     iceAdditionalHostAddresses: stringList(options, 'iceAdditionalHostAddresses'),
     icePortRange,
     ffmpegPath: optionalString(options, 'ffmpegPath'),
+    timeDelay: optionalNumber(options, 'timeDelay', { min: 0, max: 3600, integer: false }) ?? 0,
+    inputOptions: inputOptions ? [...inputOptions] : [],
+    filters: optionalString(options, 'filters'),
   };
 }

@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { originalPath } from './base-path.ts';
 import type { Views } from './views.ts';
 
 const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -14,8 +15,10 @@ export function statusOf(error: unknown): number {
 export function renderNotFound(ctx: Context, views: Views): void {
   ctx.status = 404;
   try {
-    views.render(ctx, '404.html', { path: ctx.originalUrl.split('?')[0] });
-  } catch {
+    views.render(ctx, '404.html', { path: originalPath(ctx) });
+  } catch (error) {
+    // A broken 404.html: still a 404, and the host's app.on('error') learns why it is plain.
+    ctx.app.emit('error', error, ctx);
     ctx.type = 'text';
     ctx.body = 'Not Found';
   }

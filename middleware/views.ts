@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import nunjucks from 'nunjucks';
 import { join } from 'node:path';
 import { DEFAULT_THEME_DIR } from '../lib/data-files.ts';
-import { requestBasePath } from './base-path.ts';
+import { originalPath, requestBasePath } from './base-path.ts';
 
 /** Keyword arguments as nunjucks passes them: `url_for('static', path='x')` → `{ path: 'x', __keywords: true }`. */
 type Keywords = { path?: string; filename?: string; [name: string]: unknown };
@@ -25,7 +25,7 @@ const BUILT_IN_ROUTES: Record<string, string> = {
 /**
  * A private nunjucks Environment (Jinja2 syntax, autoescape on): the user's folder first, the package's
  * theme last, so a missing partial still resolves. Not koa-views: it skips itself when the host already
- * set `ctx.render`, and cannot override the top-level template (research note §2.4).
+ * set `ctx.render`, and cannot override the top-level template (docs/advanced.md, last section).
  */
 export function createViews(templateDirs: string[], router: Router, basePathOverride: string | undefined): Views {
   const loader = new nunjucks.FileSystemLoader([...templateDirs, join(DEFAULT_THEME_DIR, 'templates')]);
@@ -52,12 +52,26 @@ export function createViews(templateDirs: string[], router: Router, basePathOver
     render(ctx, name, locals = {}) {
       const base = basePath(ctx);
       const url_for = urlFor(base);
+      const path = originalPath(ctx);
+      // Shaped like Starlette's Request, which vidgear's templates receive: `{{ request.url }}` prints the
+      // whole URL, `request.url.path` & co. its parts.
       const request = {
         method: ctx.method,
-        url: ctx.href,
-        path: ctx.originalUrl.split('?')[0],
+        url: {
+          path,
+          query: ctx.querystring,
+          scheme: ctx.protocol,
+          hostname: ctx.hostname,
+          netloc: ctx.host,
+          toString: () => ctx.href,
+        },
+        path,
         base_url: `${ctx.origin}${base}/`,
         query: ctx.query,
+        query_params: ctx.query,
+        path_params: { ...(ctx as { params?: Record<string, string> }).params },
+        headers: ctx.headers,
+        client: { host: ctx.ip },
         url_for,
       };
       const html = env.render(name, { base, url_for, request, ...locals });

@@ -56,14 +56,16 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
 
   const broadcast = new Broadcast({ ...settings, ffmpegPath }, logger);
   const router = new Router();
-  const views = createViews([dataFiles.templatesDir], router, settings.basePath);
+  // Folder by folder, file by file: the `templates`/`static` options, then the data folder, then the package.
+  const views = createViews([...settings.templates, dataFiles.templatesDir], router, settings.basePath);
+  const staticDirs = [...settings.static, dataFiles.staticDir, join(DEFAULT_THEME_DIR, 'static')];
   addDefaultRoutes(router, { broadcast, views, iceServers: settings.iceServers });
 
   // koa-static serves `ctx.path`, so under koa-mount it sees `/css/x.css`. The package's own static
-  // folder comes second so a theme folder missing a file still works. Options objects are not
+  // folder comes last so a theme folder missing a file still works. Options objects are not
   // shared: koa-static mutates them.
   const ownRoutes = compose<ParameterizedContext>([
-    mount('/static', compose([serve(dataFiles.staticDir, { index: false }), serve(join(DEFAULT_THEME_DIR, 'static'), { index: false })])),
+    mount('/static', compose(staticDirs.map((dir) => serve(dir, { index: false })))),
     router.routes() as Middleware,
     router.allowedMethods() as Middleware,
   ]);
@@ -73,10 +75,8 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
   let closed = false;
 
   const handler = async function webgearRtc(ctx: Context, next: Next): Promise<void> {
-    // Mounted (koa-mount or `prefix`), the whole subtree is ours; at the root, only our own routes are.
-    const ownsSubtree = requestBasePath(ctx) !== '';
     if (closed) {
-      if (!ownsSubtree && !isOwnPath(ctx)) return next();
+      if (!isOwnPath(ctx)) return passOn(ctx, next);
       ctx.status = 503;
       ctx.body = { error: 'webgear-rtc is closed' };
       return;
@@ -93,7 +93,7 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
       return;
     }
     if (unmatched && ctx.status === 404 && ctx.body == null) {
-      if (!ownsSubtree && !isOwnPath(ctx)) return next();
+      if (!isOwnPath(ctx)) return passOn(ctx, next);
       renderNotFound(ctx, views);
     }
     if (ctx.status === 405 && ctx.body == null) {
@@ -101,6 +101,21 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
     }
     ctx.set('X-Content-Type-Options', 'nosniff');
   };
+
+  /**
+   * A path that is not ours goes on to the host's middleware, outside our error handling. Mounted
+   * (koa-mount or `prefix`), the subtree is ours too, but the host may have more routes in it (a sub-app
+   * with the player at its root and its own pages after it): what nothing downstream answered gets our
+   * 404 page. At the root, the host's 404 stays the host's.
+   */
+  async function passOn(ctx: Context, next: Next): Promise<void> {
+    const mounted = requestBasePath(ctx) !== '';
+    await next();
+    if (mounted && ctx.status === 404 && ctx.body == null) {
+      renderNotFound(ctx, views);
+      ctx.set('X-Content-Type-Options', 'nosniff');
+    }
+  }
 
   function respondWithError(ctx: Context, error: unknown): void {
     const status = statusOf(error);

@@ -20,7 +20,7 @@ export function tempDir(prefix = 'webgear-rtc-test-'): { path: string; cleanup: 
 /** Options every test server needs: loopback ICE, no STUN, a private data folder. */
 export function testOptions(dataDir: string, options: WebGearRtcOptions = {}): WebGearRtcOptions {
   return {
-    source: 'testsrc',
+    source: options.customStream ? undefined : 'testsrc',
     frameSizeReduction: 0,
     customDataLocation: dataDir,
     iceServers: [],
@@ -212,6 +212,10 @@ export const CHROMIUM_ARGS = [
   '--disable-gpu',
   '--autoplay-policy=no-user-gesture-required',
   '--disable-features=WebRtcHideLocalIpsWithMdns',
+  // Several pages play at once in some tests: none of them may be throttled as a background tab.
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
   // The machine has no internet: keep Chromium from trying.
   '--disable-background-networking',
   '--disable-component-update',
@@ -277,4 +281,36 @@ export async function measureFrames(page: Page, measureMs = 3_000): Promise<Omit
 export async function measurePlayback(page: Page, url: string, measureMs = 3_000): Promise<PlaybackReport> {
   const firstFrameMs = await openPlayer(page, url);
   return { ...(await measureFrames(page, measureMs)), firstFrameMs };
+}
+
+/** Width and height from a VP8 keyframe's first RTP packet (RFC 7741 descriptor, RFC 6386 header), else undefined. */
+export function vp8KeyframeSize(payload: Buffer): { width: number; height: number } | undefined {
+  let offset = 1;
+  if (payload[0]! & 0x80) {
+    const x = payload[1]!;
+    offset = 2 + (x & 0x80 ? (payload[2]! & 0x80 ? 2 : 1) : 0) + (x & 0x40 ? 1 : 0) + (x & 0x30 ? 1 : 0);
+  }
+  const startOfPartition = (payload[0]! & 0x10) !== 0;
+  const frame = payload.subarray(offset);
+  const isKeyframe = !(frame[0]! & 0x01) && frame[3] === 0x9d && frame[4] === 0x01 && frame[5] === 0x2a;
+  if (!startOfPartition || !isKeyframe) return undefined;
+  return { width: frame.readUInt16LE(6) & 0x3fff, height: frame.readUInt16LE(8) & 0x3fff };
+}
+
+/** The average colour of the middle of what the page's `<video>` shows now, as [r, g, b]. */
+export function videoCenterColor(page: Page): Promise<[number, number, number]> {
+  return page.evaluate(() => {
+    const video = document.querySelector('video')!;
+    const canvas = document.createElement('canvas');
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    const context = canvas.getContext('2d')!;
+    context.drawImage(video, 0, 0);
+    const size = 16;
+    const pixels = context.getImageData((canvas.width - size) / 2, (canvas.height - size) / 2, size, size).data;
+    const sum = [0, 0, 0];
+    for (let i = 0; i < pixels.length; i += 4) for (let c = 0; c < 3; c++) sum[c]! += pixels[i + c]!;
+    const count = pixels.length / 4;
+    return [sum[0]! / count, sum[1]! / count, sum[2]! / count] as [number, number, number];
+  });
 }

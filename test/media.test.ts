@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
-  connectWeriftViewer, ffmpegChildrenOf, makeTestVideo, recentFps, sleep, startServer, tempDir, testOptions, waitFor,
+  connectWeriftViewer, ffmpegChildrenOf, makeTestVideo, recentFps, sleep, startServer, tempDir, testOptions, vp8KeyframeSize,
+  waitFor,
 } from './helpers.ts';
 
 describe('media path: ffmpeg → RTP → one shared track → werift viewers', { timeout: 120_000 }, () => {
@@ -166,17 +167,8 @@ describe('media path: ffmpeg → RTP → one shared track → werift viewers', {
       const viewer = await connectWeriftViewer(`${server.url}/offer`);
       const size = await new Promise<{ width: number; height: number }>((resolve) => {
         viewer.rtpListeners.push((rtp) => {
-            // VP8 payload descriptor (RFC 7741), then the keyframe header: start code 9d 01 2a, then sizes.
-            const payload = rtp.payload;
-            let offset = 1;
-            if (payload[0]! & 0x80) {
-              const x = payload[1]!;
-              offset = 2 + (x & 0x80 ? (payload[2]! & 0x80 ? 2 : 1) : 0) + (x & 0x40 ? 1 : 0) + (x & 0x30 ? 1 : 0);
-            }
-            const frame = payload.subarray(offset);
-            if ((payload[0]! & 0x10) && !(frame[0]! & 0x01) && frame[3] === 0x9d && frame[4] === 0x01 && frame[5] === 0x2a) {
-              resolve({ width: frame.readUInt16LE(6) & 0x3fff, height: frame.readUInt16LE(8) & 0x3fff });
-            }
+          const found = vp8KeyframeSize(rtp.payload);
+          if (found) resolve(found);
         });
       });
       assert.deepEqual(size, { width: 320, height: 240 });

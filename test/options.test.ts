@@ -133,9 +133,32 @@ describe('webgearRtc() rejects bad option values with a WebGearRtcOptionError na
     assert.doesNotMatch(error.message, /did you mean/);
   });
 
-  test('customStream is refused as not supported yet', () => {
-    const error = expectOptionError(testOptions(data.path, { customStream: { read: () => null } }), 'customStream');
-    assert.match(error.message, /not supported yet/);
+  test('customStream must have callable read() and stop() (vidgear: ValueError)', () => {
+    for (const customStream of [{ read: () => null }, { stop: () => {} }, { read: 1, stop: () => {} }, 'camera']) {
+      const error = expectOptionError(testOptions(data.path, { customStream: customStream as never }), 'customStream');
+      assert.match(error.message, /read\(\) and stop\(\)/);
+    }
+  });
+
+  test('customStream and source exclude each other', () => {
+    const customStream = { read: () => null, stop: () => {} };
+    const error = expectOptionError({ ...testOptions(data.path, { customStream }), source: 'testsrc' }, 'customStream');
+    assert.match(error.message, /exclude each other/);
+  });
+
+  test('a valid customStream is accepted in place of source, and nothing is read before a viewer comes', () => {
+    let reads = 0;
+    const rtc = webgearRtc(testOptions(data.path, { customStream: { read: () => (reads++, null), stop: () => {} } }));
+    assert.equal(rtc.stats().source.state, 'idle');
+    assert.equal(reads, 0);
+    void rtc.close();
+  });
+
+  test('timeDelay, inputOptions and filters are checked', () => {
+    expectOptionError(testOptions(data.path, { timeDelay: -1 }), 'timeDelay');
+    expectOptionError(testOptions(data.path, { inputOptions: '-re' as never }), 'inputOptions');
+    expectOptionError(testOptions(data.path, { inputOptions: [1] as never }), 'inputOptions');
+    expectOptionError(testOptions(data.path, { filters: '' }), 'filters');
   });
 
   test('options that are not an object are refused', () => {
