@@ -1,5 +1,5 @@
 import type { PixelFormat } from './frames.ts';
-import type { ResolvedOptions, VideoCodec } from './options.ts';
+import { COLORSPACES, type ResolvedOptions, type VideoCodec } from './options.ts';
 
 /** RTP payload type ffmpeg stamps on packets; werift rewrites it per viewer, so any dynamic value does. */
 export const RTP_PAYLOAD_TYPE = 96;
@@ -8,7 +8,7 @@ export const RTP_PAYLOAD_TYPE = 96;
 export type EncodeSettings = Pick<
   ResolvedOptions,
   | 'source' | 'codec' | 'bitrate' | 'gop' | 'frameSizeReduction' | 'resolution' | 'framerate' | 'loop'
-  | 'inputOptions' | 'filters'
+  | 'inputOptions' | 'filters' | 'stabilize' | 'colorspace'
 >;
 
 /** Size and layout of the raw frames a custom stream pipes into ffmpeg. */
@@ -67,11 +67,15 @@ export function inputArgs(
 }
 
 /**
- * The `-vf` chain: the user's filters, then the size reduction as a `scale` keeping even dimensions
- * (yuv420p needs them).
+ * The `-vf` chain: stabilisation, the colour conversion, the user's filters, then the size reduction as
+ * a `scale` keeping even dimensions (yuv420p needs them).
  */
-function videoFilters(settings: Pick<EncodeSettings, 'filters' | 'frameSizeReduction'>): string[] {
+function videoFilters(
+  settings: Pick<EncodeSettings, 'filters' | 'frameSizeReduction' | 'stabilize' | 'colorspace'>,
+): string[] {
   const chain: string[] = [];
+  if (settings.stabilize) chain.push('deshake');
+  if (settings.colorspace) chain.push(COLORSPACES[settings.colorspace]!);
   if (settings.filters) chain.push(settings.filters);
   if (settings.frameSizeReduction > 0) {
     const factor = (100 - settings.frameSizeReduction) / 100;

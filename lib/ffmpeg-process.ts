@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 
 /** How an ffmpeg run ended. `stopped` is true when we asked it to stop. */
@@ -11,6 +11,26 @@ export interface FfmpegExit {
 }
 
 const STDERR_TAIL_LINES = 20;
+
+let deathSignalWrapper: string[] | undefined;
+/**
+ * On Linux, util-linux's `setpriv --pdeathsig SIGKILL` has the kernel kill ffmpeg when its parent dies,
+ * however it dies (a crash, SIGKILL, an exit without close()): no orphan encoder keeps running. Checked
+ * once; elsewhere ffmpeg is spawned as is.
+ */
+function deathSignalPrefix(): string[] {
+  if (deathSignalWrapper) return deathSignalWrapper;
+  deathSignalWrapper = [];
+  if (process.platform === 'linux') {
+    try {
+      const help = execFileSync('setpriv', ['--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      if (help.includes('--pdeathsig')) deathSignalWrapper = ['setpriv', '--pdeathsig', 'SIGKILL', '--'];
+    } catch {
+      // no setpriv: close() and the stdin pipe are the only ways ffmpeg learns we are gone
+    }
+  }
+  return deathSignalWrapper;
+}
 const KILL_AFTER_MS = 2_000;
 
 /**
@@ -30,7 +50,8 @@ export class FfmpegProcess extends EventEmitter<{ exit: [FfmpegExit]; line: [str
   constructor(ffmpegPath: string, args: readonly string[], options: { stdout?: boolean } = {}) {
     super();
     // stdin is a pipe: raw frames go there, and ffmpeg must never read the terminal's keys.
-    this.#child = spawn(ffmpegPath, args, { stdio: ['pipe', options.stdout ? 'pipe' : 'ignore', 'pipe'] });
+    const [command, ...commandArgs] = [...deathSignalPrefix(), ffmpegPath, ...args];
+    this.#child = spawn(command!, commandArgs, { stdio: ['pipe', options.stdout ? 'pipe' : 'ignore', 'pipe'] });
     this.#child.stdin?.on('error', () => {}); // EPIPE when ffmpeg exits first
     this.#child.stderr?.setEncoding('utf8');
     this.#child.stderr?.on('data', (chunk: string) => this.#collectStderr(chunk));

@@ -36,6 +36,13 @@ export interface WebGearRtcOptions {
   inputOptions?: string[];
   /** An ffmpeg `-vf` filter chain applied after the source is read (e.g. `'hflip,eq=contrast=1.2'`). */
   filters?: string;
+  /** Steady a shaky picture, live (ffmpeg `deshake`), as vidgear's `stabilize`. Default false. */
+  stabilize?: boolean;
+  /**
+   * vidgear's `colorspace`, an OpenCV conversion name, applied to the picture where ffmpeg can express
+   * it: see `COLORSPACES`. Others are refused with the list.
+   */
+  colorspace?: string;
   /** `'vp8'` (default, libvpx realtime) or `'h264'` (libx264 zerolatency, baseline, no B-frames). */
   codec?: VideoCodec;
   /** Target video bitrate in bits per second. Default 2 500 000 (good 720p30). */
@@ -111,6 +118,8 @@ export interface ResolvedOptions {
   timeDelay: number;
   inputOptions: string[];
   filters: string | undefined;
+  stabilize: boolean;
+  colorspace: string | undefined;
 }
 
 /** What a `source` option names, and how ffmpeg should open it. */
@@ -126,8 +135,22 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof WebGearRtcOptions>([
   'loop', 'enableLiveBroadcast', 'enableInfiniteFrames', 'logging', 'logger', 'customDataLocation',
   'overwriteDefaultFiles', 'prefix', 'basePath', 'maxViewers', 'iceServers', 'iceAdditionalHostAddresses',
   'templates', 'static',
-  'icePortRange', 'ffmpegPath', 'timeDelay', 'inputOptions', 'filters',
+  'icePortRange', 'ffmpegPath', 'timeDelay', 'inputOptions', 'filters', 'stabilize', 'colorspace',
 ]);
+
+/**
+ * vidgear `colorspace` names (OpenCV conversions) that ffmpeg can express on the picture the browser
+ * sees, and their filters. Conversions into HSV, Lab, YUV… show only as false colours in OpenCV too.
+ */
+export const COLORSPACES: Readonly<Record<string, string>> = {
+  COLOR_BGR2GRAY: 'format=gray',
+  COLOR_RGB2GRAY: 'format=gray',
+  COLOR_BGRA2GRAY: 'format=gray',
+  COLOR_RGBA2GRAY: 'format=gray',
+  // Swapping red and blue is what these conversions look like once the result is shown as BGR.
+  COLOR_BGR2RGB: 'colorchannelmixer=rr=0:rb=1:br=1:bb=0',
+  COLOR_RGB2BGR: 'colorchannelmixer=rr=0:rb=1:br=1:bb=0',
+};
 
 const camelCase = (name: string): string => name.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
 
@@ -287,6 +310,10 @@ export function resolveOptions(options: WebGearRtcOptions): ResolvedOptions {
   optionalBoolean(options, 'enableLiveBroadcast', true);
   optionalBoolean(options, 'enableInfiniteFrames', false);
 
+  const colorspace = optionalString(options, 'colorspace');
+  if (colorspace !== undefined && !(colorspace in COLORSPACES)) {
+    fail('colorspace', `one of ${Object.keys(COLORSPACES).join(', ')}`, colorspace);
+  }
   const inputOptions = options.inputOptions;
   if (inputOptions !== undefined && (!Array.isArray(inputOptions) || !inputOptions.every((item) => typeof item === 'string'))) {
     fail('inputOptions', 'an array of strings (ffmpeg arguments)', inputOptions);
@@ -317,5 +344,7 @@ export function resolveOptions(options: WebGearRtcOptions): ResolvedOptions {
     timeDelay: optionalNumber(options, 'timeDelay', { min: 0, max: 3600, integer: false }) ?? 0,
     inputOptions: inputOptions ? [...inputOptions] : [],
     filters: optionalString(options, 'filters'),
+    stabilize: optionalBoolean(options, 'stabilize', false),
+    colorspace,
   };
 }

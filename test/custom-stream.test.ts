@@ -262,4 +262,45 @@ describe('source options: timeDelay, inputOptions, filters', { timeout: 60_000 }
       await server.close();
     }
   });
+
+  test('stabilize (ffmpeg deshake) keeps the full frame rate', async () => {
+    const server = await startServer(testOptions(data.path, { stabilize: true, resolution: [640, 360] }));
+    try {
+      const viewer = await connectWeriftViewer(`${server.url}/offer`);
+      await viewer.connected;
+      await sleep(3_000);
+      const [ffmpeg] = ffmpegChildrenOf();
+      assert.match(readFileSync(`/proc/${ffmpeg}/cmdline`, 'utf8'), /deshake/);
+      const fps = recentFps(viewer.frameTimes, 2_000);
+      assert.ok(fps >= 25, `stabilized at ${fps.toFixed(1)} fps`);
+      await viewer.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("colorspace applies vidgear's conversion to the picture Chromium shows (red → blue with COLOR_BGR2RGB)", async () => {
+    const red = solidFrame(320, 240, [255, 0, 0]);
+    const browser = await launchChromium();
+    try {
+      for (const [colorspace, check] of [
+        ['COLOR_BGR2RGB', ([r, g, b]: number[]) => b! > 200 && r! < 50 && g! < 50],
+        ['COLOR_BGR2GRAY', ([r, g, b]: number[]) => Math.abs(r! - g!) < 12 && Math.abs(g! - b!) < 12 && r! > 40],
+      ] as const) {
+        const server = await startServer(testOptions(data.path, { customStream: { read: () => red, stop: () => {} }, colorspace }));
+        try {
+          const page = await browser.newPage();
+          await measurePlayback(page, `${server.url}/`, 300);
+          const color = await videoCenterColor(page);
+          assert.ok(check(color), `${colorspace}: rgb(${color.map(Math.round).join(', ')})`);
+          await page.close();
+        } finally {
+          await server.close();
+        }
+      }
+    } finally {
+      await browser.close();
+    }
+  });
 });
+

@@ -159,6 +159,9 @@ describe('webgearRtc() rejects bad option values with a WebGearRtcOptionError na
     expectOptionError(testOptions(data.path, { inputOptions: '-re' as never }), 'inputOptions');
     expectOptionError(testOptions(data.path, { inputOptions: [1] as never }), 'inputOptions');
     expectOptionError(testOptions(data.path, { filters: '' }), 'filters');
+    expectOptionError(testOptions(data.path, { stabilize: 'yes' as never }), 'stabilize');
+    const error = expectOptionError(testOptions(data.path, { colorspace: 'COLOR_BGR2HSV' }), 'colorspace');
+    assert.match(error.message, /COLOR_BGR2GRAY/, 'the error lists the supported names');
   });
 
   test('options that are not an object are refused', () => {

@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { tempDir, waitFor } from './helpers.ts';
+
+const isAlive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/\) Z /.test(String(tryRead(`/proc/${pid}/stat`)));
+function tryRead(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+describe('ffmpeg never outlives its host', { timeout: 60_000 }, () => {
+  const data = tempDir();
+  after(() => data.cleanup());
+
+  for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+    test(`a host killed by ${signal} without close() takes its ffmpeg with it`, async () => {
+      const host = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'host-that-dies.ts'), data.path], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let output = '';
+      host.stdout!.on('data', (chunk) => (output += chunk));
+      assert.ok(await waitFor(() => /FFMPEG \d+/.test(output), 15_000), `the host streams: ${output}`);
+      const ffmpegPid = Number(/FFMPEG (\d+)/.exec(output)![1]);
+      assert.ok(isAlive(ffmpegPid));
+      host.kill(signal);
+      const gone = await waitFor(() => !isAlive(ffmpegPid), 3_000);
+      if (!gone) process.kill(ffmpegPid, 'SIGKILL'); // leave nothing behind even when failing
+      assert.ok(gone, `ffmpeg ${ffmpegPid} ended with its host`);
+    });
+  }
+});
