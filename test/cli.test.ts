@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  connectWeriftViewer, ffmpegProcessesWith, launchChromium, makeTestVideo, measurePlayback, recentFps, tempDir, waitFor,
+  connectWeriftViewer, cpuSeconds, ffmpegProcessesWith, isRunning, launchChromium, processInfo, makeTestVideo, measurePlayback, recentFps,
+  tempDir, waitFor,
 } from './helpers.ts';
 
 const freePort = () =>
@@ -15,20 +15,6 @@ const freePort = () =>
       probe.close(() => resolve(port));
     });
   });
-
-const isRunning = (pid: number): boolean => {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
-
-/** CPU seconds (user + system) a process has used so far, as the OS counts them. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
-}
 
 describe('npm start -- --source FILE --port N', { timeout: 120_000 }, () => {
   const data = tempDir();
@@ -62,7 +48,7 @@ describe('npm start -- --source FILE --port N', { timeout: 120_000 }, () => {
     await Promise.all(viewers.map((viewer) => viewer.connected));
     const [ffmpegPid] = ffmpegProcessesWith(clip);
     assert.ok(ffmpegPid, 'ffmpeg runs');
-    const serverPid = Number(readFileSync(`/proc/${ffmpegPid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    const serverPid = processInfo(ffmpegPid!)!.ppid;
     const cpuBefore = { node: cpuSeconds(serverPid), ffmpeg: cpuSeconds(ffmpegPid!), at: performance.now() };
 
     const browser = await launchChromium();
@@ -92,7 +78,7 @@ describe('npm start -- --source FILE --port N', { timeout: 120_000 }, () => {
 
   test('SIGTERM to npm stops the server within 5 s and leaves no ffmpeg or server running', async () => {
     const [ffmpegPid] = ffmpegProcessesWith(clip);
-    const serverPid = Number(readFileSync(`/proc/${ffmpegPid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    const serverPid = processInfo(ffmpegPid!)!.ppid;
     const sentAt = Date.now();
     cli.kill('SIGTERM');
     const gone = await waitFor(() => !isRunning(serverPid) && ffmpegProcessesWith(clip).length === 0, 5_000);

@@ -16,6 +16,7 @@ import request from 'supertest';
 import { webgearRtc, WebGearRtcOptionError, type Logger, type WebGearRtc, type WebGearRtcOptions } from 'webgear-rtc';
 import {
   connectWeriftViewer,
+  decodeEntities,
   ffmpegChildrenOf,
   sleep,
   startServer,
@@ -29,14 +30,6 @@ import {
 // helpers
 
 type TempDir = ReturnType<typeof tempDir>;
-
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-const decodeEntities = (text: string): string =>
-  text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, entity: string) => {
-    if (/^#x/i.test(entity)) return String.fromCodePoint(parseInt(entity.slice(2), 16));
-    if (entity.startsWith('#')) return String.fromCodePoint(Number(entity.slice(1)));
-    return ENTITIES[entity.toLowerCase()] ?? whole;
-  });
 
 interface PageUrls {
   offerUrl: string;

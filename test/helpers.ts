@@ -147,54 +147,86 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
   return check();
 }
 
-/** Every running ffmpeg process whose parent is `parentPid` (from /proc, as the OS sees it). */
-export function ffmpegChildrenOf(parentPid: number = process.pid): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (name === 'ffmpeg' && Number(fields[1]) === parentPid && fields[0] !== 'Z') children.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
+/** A process as /proc shows it. */
+export interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  /** One letter: R running, S sleeping, Z zombie… */
+  state: string;
+  /** The executable's short name (`comm`). */
+  name: string;
+  /** The command line, arguments joined by spaces. */
+  cmdline: string;
+  /** CPU seconds used so far (user + system). */
+  cpuSeconds: number;
+}
+
+/** What /proc says of `pid`, or undefined when there is no such process. */
+export function processInfo(pid: number): ProcessInfo | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return {
+      pid,
+      ppid: Number(fields[1]),
+      state: fields[0]!,
+      name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+      cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim(),
+      cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, // utime + stime, in 100 Hz ticks
+    };
+  } catch {
+    return undefined; // it ended while we looked
   }
-  return children;
+}
+
+/** Every live (not zombie) process on the machine, from /proc: what the OS sees, not what we think. */
+export function listProcesses(): ProcessInfo[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map((entry) => processInfo(Number(entry)))
+    .filter((info): info is ProcessInfo => info !== undefined && info.state !== 'Z');
+}
+
+/** Whether `pid` is a live process. */
+export function isRunning(pid: number): boolean {
+  const info = processInfo(pid);
+  return info !== undefined && info.state !== 'Z';
+}
+
+/** CPU seconds (user + system) `pid` has used so far, as the OS counts them. */
+export function cpuSeconds(pid: number): number {
+  return processInfo(pid)?.cpuSeconds ?? 0;
+}
+
+/** Every running ffmpeg process whose parent is `parentPid`. */
+export function ffmpegChildrenOf(parentPid: number = process.pid): number[] {
+  return listProcesses()
+    .filter((info) => info.name === 'ffmpeg' && info.ppid === parentPid)
+    .map((info) => info.pid);
 }
 
 /** The Chromium browser processes started by `parentPid` (the main process of each launched browser). */
 export function chromiumProcessesOf(parentPid: number): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (ppid === parentPid && cmdline.includes('chromium')) found.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return found;
+  return listProcesses()
+    .filter((info) => info.ppid === parentPid && info.cmdline.includes('chromium'))
+    .map((info) => info.pid);
 }
 
 /** Every running ffmpeg process on the machine whose command line contains `marker`. */
 export function ffmpegProcessesWith(marker: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.[0];
-      if (cmdline.includes('ffmpeg') && cmdline.includes(marker) && state !== 'Z') found.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return found;
+  return listProcesses()
+    .filter((info) => info.cmdline.includes('ffmpeg') && info.cmdline.includes(marker))
+    .map((info) => info.pid);
+}
+
+/** Decodes the HTML entities nunjucks' autoescape produces (named and numeric). */
+export function decodeEntities(text: string): string {
+  const named: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, entity: string) => {
+    if (/^#x/i.test(entity)) return String.fromCodePoint(parseInt(entity.slice(2), 16));
+    if (entity.startsWith('#')) return String.fromCodePoint(Number(entity.slice(1)));
+    return named[entity.toLowerCase()] ?? whole;
+  });
 }
 
 /** Writes a test clip with ffmpeg: `seconds` long, `width`x`height`, 30 fps, VP8-friendly H.264. */

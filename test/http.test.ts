@@ -7,6 +7,7 @@ import request from 'supertest';
 import { webgearRtc, type Logger, type WebGearRtc } from 'webgear-rtc';
 import {
   connectWeriftViewer,
+  decodeEntities,
   ffmpegChildrenOf,
   sleep,
   startServer,
@@ -22,17 +23,6 @@ import {
 
 /** Suites create their folder in `before`: a filtered run that skips a suite's hooks then leaves nothing behind. */
 type TempDir = ReturnType<typeof tempDir>;
-
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-
-/** Decodes the HTML entities nunjucks' autoescape produces (named and numeric). */
-function decodeEntities(text: string): string {
-  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, entity: string) => {
-    if (entity.startsWith('#x') || entity.startsWith('#X')) return String.fromCodePoint(parseInt(entity.slice(2), 16));
-    if (entity.startsWith('#')) return String.fromCodePoint(Number(entity.slice(1)));
-    return ENTITIES[entity.toLowerCase()] ?? whole;
-  });
-}
 
 interface PageConfig {
   offerUrl: string;

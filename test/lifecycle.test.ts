@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { tempDir, waitFor } from './helpers.ts';
-
-const isAlive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/\) Z /.test(String(tryRead(`/proc/${pid}/stat`)));
-function tryRead(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
+import { isRunning, tempDir, waitFor } from './helpers.ts';
 
 describe('ffmpeg never outlives its host', { timeout: 60_000 }, () => {
   const data = tempDir();
@@ -27,9 +17,9 @@ describe('ffmpeg never outlives its host', { timeout: 60_000 }, () => {
       host.stdout!.on('data', (chunk) => (output += chunk));
       assert.ok(await waitFor(() => /FFMPEG \d+/.test(output), 15_000), `the host streams: ${output}`);
       const ffmpegPid = Number(/FFMPEG (\d+)/.exec(output)![1]);
-      assert.ok(isAlive(ffmpegPid));
+      assert.ok(isRunning(ffmpegPid));
       host.kill(signal);
-      const gone = await waitFor(() => !isAlive(ffmpegPid), 3_000);
+      const gone = await waitFor(() => !isRunning(ffmpegPid), 3_000);
       if (!gone) process.kill(ffmpegPid, 'SIGKILL'); // leave nothing behind even when failing
       assert.ok(gone, `ffmpeg ${ffmpegPid} ended with its host`);
     });
