@@ -4,6 +4,9 @@ import type { Logger } from './logger.ts';
 import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from './video-source.ts';
 import { Viewer, type PeerSettings, type SessionDescription, type ViewerStats } from './viewer.ts';
 
+/** How long a first viewer's answer waits for the source to deliver or fail. */
+export const SOURCE_READY_TIMEOUT_MS = 5_000;
+
 export interface BroadcastSettings extends VideoSourceSettings, PeerSettings {
   maxViewers: number;
 }
@@ -48,7 +51,9 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   async connect(offer: SessionDescription): Promise<{ id: string; answer: SessionDescription }> {
     if (this.#closed) throw new SignalingError(503, 'the stream is closed');
     if (this.#viewers.size + this.#pending >= this.#settings.maxViewers) {
-      throw new SignalingError(503, `the stream has its maximum of ${this.#settings.maxViewers} viewers`);
+      throw new SignalingError(503, `the stream has its maximum of ${this.#settings.maxViewers} viewers`, {
+        'Retry-After': '10',
+      });
     }
     this.#pending++;
     let viewer: Viewer;
@@ -60,6 +65,11 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     }
     try {
       await this.source.start(); // only once an offer proved good: garbage must not start ffmpeg
+      // A source that cannot be read gets the viewer a 503 now, not a black picture forever.
+      if ((await this.source.ready(SOURCE_READY_TIMEOUT_MS)) === 'failed') {
+        const reason = this.source.lastError?.message.split('\n').slice(0, 1).join('') ?? 'closed';
+        throw new SignalingError(503, `the source is unavailable: ${reason}`, { 'Retry-After': '5' });
+      }
       if (this.#closed) throw new SignalingError(503, 'the stream is closed');
     } catch (error) {
       await viewer.close();

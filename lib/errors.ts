@@ -18,9 +18,12 @@ export class SignalingError extends Error {
   override name = 'SignalingError';
   readonly status: number;
   readonly expose = true;
-  constructor(status: number, message: string) {
+  /** Response headers that go with it (`Retry-After` on a 503), as Koa's http-errors carry them. */
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
     super(message);
     this.status = status;
+    this.headers = headers;
   }
 }
 

@@ -96,6 +96,11 @@ export class FfmpegProcess extends EventEmitter<{ exit: [FfmpegExit]; line: [str
     return true;
   }
 
+  /** Kills ffmpeg at once, as a crash would (the exit is not marked `stopped`): for a hung process. */
+  kill(): void {
+    this.#child.kill('SIGKILL');
+  }
+
   /** Closes ffmpeg's input: it encodes what it has and exits (code 0). */
   endInput(): void {
     this.#child.stdin?.end();

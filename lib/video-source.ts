@@ -46,6 +46,8 @@ const RESTART_DELAYS_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000];
 /** After running this long, a crash is news again and the backoff starts over. */
 const HEALTHY_AFTER_MS = 30_000;
 const RTP_CLOCK_PER_MS = 90;
+/** A source that sent packets and then nothing for this long is hung (a camera or network gone quiet). */
+export const STALL_LIMIT_MS = 5_000;
 
 /** RTCP packet types (SR, RR, SDES, BYE, APP) sit where an RTP header has marker + payload type. */
 const isRtcp = (packet: Buffer): boolean => packet.length > 1 && packet[1]! >= 200 && packet[1]! <= 204;
@@ -59,7 +61,7 @@ const sameGeometry = (a: RawFrameGeometry | undefined, b: RawFrameGeometry): boo
  * sequence numbers and timestamps are carried on across runs, so viewers see one continuous stream
  * through restarts and re-inits (the new run starts with a keyframe).
  */
-export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error: [Error] }> {
+export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error: [Error]; failed: [Error] }> {
   /** The shared track: add it to every viewer's peer connection; never stop it for one viewer. */
   readonly track: MediaStreamTrack;
   readonly #settings: VideoSourceSettings;
@@ -91,6 +93,9 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   #framesDropped = 0;
   #respawning = false;
   #notBefore = 0;
+  /** Whether any packet came since start(): a source that never delivered is unavailable, not restarting. */
+  #everDelivered = false;
+  #lastError: Error | undefined;
 
   constructor(settings: VideoSourceSettings, logger: Logger) {
     super();
@@ -118,6 +123,36 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
       framesPerSecond: this.#framesPerSecond,
       ...(this.#pump && { customStream: { ...this.#pump.stats(), framesDropped: this.#framesDropped } }),
     };
+  }
+
+  /**
+   * Waits until the source delivers (`'running'`), is known to fail (`'failed'`: ffmpeg exited before a
+   * first packet), or `timeoutMs` passes (`'waiting'`: a slow camera). Ended and running sources answer at once.
+   */
+  ready(timeoutMs: number): Promise<'running' | 'failed' | 'waiting'> {
+    if (this.#everDelivered || this.#state === 'ended') return Promise.resolve('running');
+    if (this.#lastError) return Promise.resolve('failed');
+    return new Promise((resolve) => {
+      const done = (result: 'running' | 'failed' | 'waiting') => {
+        clearTimeout(timer);
+        this.off('state', onState);
+        this.off('failed', onFailed);
+        resolve(result);
+      };
+      const onState = (state: VideoSourceState) => {
+        if (state === 'running' || state === 'ended') done('running');
+        if (state === 'closed') done('failed');
+      };
+      const onFailed = () => done('failed');
+      const timer = setTimeout(() => done('waiting'), timeoutMs);
+      this.on('state', onState);
+      this.on('failed', onFailed);
+    });
+  }
+
+  /** Why the source last failed, while it has never delivered. */
+  get lastError(): Error | undefined {
+    return this.#everDelivered ? undefined : this.#lastError;
   }
 
   /** Starts reading the source if it is not running yet. Safe to call for every viewer. */
@@ -250,6 +285,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
 
     if (this.#state === 'starting' || this.#state === 'restarting') {
       this.#runningSince = now;
+      this.#everDelivered = true;
       this.#setState('running');
     }
     this.#packets++;
@@ -275,6 +311,10 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     );
     this.#logger.error(error.message);
     if (this.listenerCount('error') > 0) this.emit('error', error);
+    if (!this.#everDelivered) {
+      this.#lastError = error;
+      this.emit('failed', error);
+    }
     this.#setState('restarting');
     if (this.#settings.source.kind === 'frames') {
       // The next custom frame starts a new encoder, once the backoff has passed.
@@ -293,6 +333,13 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   #sampleFrameRate(): void {
     this.#framesPerSecond = this.#frames - this.#framesAtLastTick;
     this.#framesAtLastTick = this.#frames;
+    // A hung ffmpeg (a camera or stream gone quiet without closing) is killed, which restarts it.
+    // Custom streams are exempt: a slow read() is theirs to have.
+    const hung = this.#state === 'running' && Date.now() - this.#lastPacketAt > STALL_LIMIT_MS;
+    if (hung && this.#settings.source.kind !== 'frames' && this.#ffmpeg) {
+      this.#logger.warn(`no packet from ffmpeg for ${STALL_LIMIT_MS} ms: restarting it`);
+      this.#ffmpeg.kill();
+    }
   }
 
   #setState(state: VideoSourceState): void {

@@ -28,6 +28,9 @@ export interface WebGearRtc extends Middleware {
   close(): Promise<void>;
   /** Alias of `close()` (vidgear's `shutdown()`). */
   shutdown(): Promise<void>;
+  /** `'error'`: the source failed (ffmpeg died or could not read it); it is retried with backoff. */
+  on(event: 'error', listener: (error: Error) => void): WebGearRtc;
+  off(event: 'error', listener: (error: Error) => void): WebGearRtc;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -134,6 +137,8 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
       return;
     }
     ctx.status = status;
+    const headers = (error as { headers?: unknown }).headers;
+    if (headers && typeof headers === 'object') ctx.set(headers as Record<string, string>);
     if (status === 404 && !API_PATHS.has(ctx.path)) {
       renderNotFound(ctx, views);
       return;
@@ -167,5 +172,13 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
     close,
     shutdown: close,
     [Symbol.asyncDispose]: close,
+    on(event: 'error', listener: (error: Error) => void) {
+      broadcast.on(event, listener);
+      return this;
+    },
+    off(event: 'error', listener: (error: Error) => void) {
+      broadcast.off(event, listener);
+      return this;
+    },
   }) as WebGearRtc;
 }

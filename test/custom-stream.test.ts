@@ -240,25 +240,28 @@ describe('source options: timeDelay, inputOptions, filters', { timeout: 60_000 }
         resolution: [640, 360],
       }),
     );
+    let viewer: Awaited<ReturnType<typeof connectWeriftViewer>> | undefined;
     try {
       const offeredAt = Date.now();
-      const viewer = await connectWeriftViewer(`${server.url}/offer`);
+      // The answer waits for the source's first packet, so ask without waiting for it yet.
+      const connecting = connectWeriftViewer(`${server.url}/offer`);
+      await sleep(1_000);
+      assert.equal(ffmpegChildrenOf().length, 0, 'nothing read during the delay');
+      viewer = await connecting;
       const size = new Promise<{ width: number; height: number }>((resolve) =>
-        viewer.rtpListeners.push((rtp) => {
+        viewer!.rtpListeners.push((rtp) => {
           const found = vp8KeyframeSize(rtp.payload);
           if (found) resolve(found);
         }),
       );
-      await sleep(1_000);
-      assert.equal(ffmpegChildrenOf().length, 0, 'nothing read during the delay');
       assert.deepEqual(await size, { width: 256, height: 144 });
       assert.ok(Date.now() - offeredAt >= 1_500, 'first frame after the delay');
       const [ffmpeg] = ffmpegChildrenOf();
       const args = readFileSync(`/proc/${ffmpeg}/cmdline`, 'utf8').split('\0');
       const input = args.indexOf('-i');
       assert.ok(args.indexOf('-thread_queue_size') > 0 && args.indexOf('-thread_queue_size') < input, 'input option before -i');
-      await viewer.close();
     } finally {
+      await viewer?.close();
       await server.close();
     }
   });
