@@ -33,6 +33,22 @@ describe('the default page in Chromium', () => {
   });
 });
 
+test('frameSizeReduction: 50 halves the size Chromium decodes (1280x720 → 640x360)', { timeout: 60_000 }, async () => {
+  const data = tempDir();
+  const browser = await launchChromium();
+  const server = await startServer(testOptions(data.path, { resolution: [1280, 720], frameSizeReduction: 50 }));
+  try {
+    const page = await browser.newPage();
+    const report = await measurePlayback(page, `${server.url}/`, 1_500);
+    assert.deepEqual([report.width, report.height], [640, 360]);
+    assert.ok(report.fps >= 25, `${report.fps} fps`);
+  } finally {
+    await browser.close();
+    await server.close();
+    data.cleanup();
+  }
+});
+
 describe('viewers come and go in Chromium', { timeout: 120_000 }, () => {
   const data = tempDir();
   let browser: Browser;
