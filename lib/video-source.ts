@@ -96,6 +96,8 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   /** Whether any packet came since start(): a source that never delivered is unavailable, not restarting. */
   #everDelivered = false;
   #lastError: Error | undefined;
+  /** Aborts a pending `timeDelay` on close, so no timer outlives the source. */
+  readonly #closing = new AbortController();
 
   constructor(settings: VideoSourceSettings, logger: Logger) {
     super();
@@ -185,6 +187,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   async close(): Promise<void> {
     if (this.closed) return;
     this.#setState('closed');
+    this.#closing.abort();
     clearTimeout(this.#restartTimer);
     clearInterval(this.#rateTimer);
     const ffmpeg = this.#ffmpeg;
@@ -197,7 +200,13 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
 
   /** After `timeDelay`: spawn ffmpeg on the source, or start pulling custom frames. */
   async #begin(): Promise<void> {
-    if (this.#settings.timeDelay > 0) await sleep(this.#settings.timeDelay * 1000);
+    if (this.#settings.timeDelay > 0) {
+      try {
+        await sleep(this.#settings.timeDelay * 1000, undefined, { signal: this.#closing.signal });
+      } catch {
+        return; // closed during the delay
+      }
+    }
     if (this.closed) return;
     const { source } = this.#settings;
     if (source.kind !== 'frames') {

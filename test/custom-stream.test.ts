@@ -266,6 +266,19 @@ describe('source options: timeDelay, inputOptions, filters', { timeout: 60_000 }
     }
   });
 
+  test('close() during a long timeDelay returns at once and leaves no timer behind', async () => {
+    const server = await startServer(testOptions(data.path, { timeDelay: 600 }));
+    const connecting = connectWeriftViewer(`${server.url}/offer`).catch((error: Error) => error);
+    await sleep(300);
+    const startedAt = Date.now();
+    await server.rtc.close();
+    assert.ok(Date.now() - startedAt < 2_000, 'close() did not wait for the delay');
+    const outcome = await connecting;
+    assert.ok(outcome instanceof Error && /503/.test(outcome.message), `the waiting viewer is told: ${String(outcome)}`);
+    await server.close();
+    assert.deepEqual(ffmpegChildrenOf(), []);
+  });
+
   test('stabilize (ffmpeg deshake) keeps the full frame rate', async () => {
     const server = await startServer(testOptions(data.path, { stabilize: true, resolution: [640, 360] }));
     try {

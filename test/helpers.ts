@@ -112,12 +112,19 @@ export async function connectWeriftViewer(offerUrl: string, codec: 'vp8' | 'h264
     }),
   );
   await pc.setLocalDescription(await pc.createOffer());
-  const response = await fetch(offerUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sdp: pc.localDescription!.sdp, type: 'offer' }),
-  });
-  const body = (await response.json()) as { sdp: string; type: 'answer'; id: string; error?: string };
+  let response: Response;
+  let body: { sdp: string; type: 'answer'; id: string; error?: string };
+  try {
+    response = await fetch(offerUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sdp: pc.localDescription!.sdp, type: 'offer' }),
+    });
+    body = (await response.json()) as typeof body;
+  } catch (error) {
+    await pc.close(); // never leave a peer connection behind
+    throw error;
+  }
   if (!response.ok) {
     await pc.close();
     throw Object.assign(new Error(`POST /offer answered ${response.status}: ${body.error}`), { status: response.status });
