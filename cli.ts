@@ -22,6 +22,8 @@ const program = new Command()
   .option('--max-viewers <n>', 'viewers allowed at once', integer('--max-viewers'), 100)
   .option('--bitrate <bits>', 'video bitrate in bits per second', integer('--bitrate'))
   .option('--loop', 'play a file source again when it ends', false)
+  .option('--infinite-frames', 'show "No Input" while the source is down or after it ended', false)
+  .addOption(new Option('--transcode <when>', 'encode the source, or send H.264 as is').choices(['auto', 'always', 'never']).default('auto'))
   .option('--ffmpeg-path <path>', 'ffmpeg binary to use')
   .option('--ice-host <address...>', 'extra host addresses to announce in ICE (e.g. a public or Docker host IP)')
   .showHelpAfterError();
@@ -30,6 +32,7 @@ program.parse();
 const flags = program.opts<{
   source: string; port: number; host: string; codec: 'vp8' | 'h264'; logging: boolean;
   frameSizeReduction: number; maxViewers: number; bitrate?: number; loop: boolean; ffmpegPath?: string; iceHost?: string[];
+  infiniteFrames: boolean; transcode: 'auto' | 'always' | 'never';
 }>();
 
 let rtc: WebGearRtc;
@@ -41,6 +44,8 @@ try {
     frameSizeReduction: flags.frameSizeReduction,
     maxViewers: flags.maxViewers,
     loop: flags.loop,
+    enableInfiniteFrames: flags.infiniteFrames,
+    transcode: flags.transcode,
     ...(flags.bitrate !== undefined && { bitrate: flags.bitrate }),
     ...(flags.ffmpegPath !== undefined && { ffmpegPath: flags.ffmpegPath }),
     // Loopback is no ICE host candidate by default; announce it so a browser on this machine connects.

@@ -68,7 +68,9 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
       // A source that cannot be read gets the viewer a 503 now, not a black picture forever.
       if ((await this.source.ready(SOURCE_READY_TIMEOUT_MS)) === 'failed') {
         const reason = this.source.lastError?.message.split('\n').slice(0, 1).join('') ?? 'closed';
-        throw new SignalingError(503, `the source is unavailable: ${reason}`, { 'Retry-After': '5' });
+        // A source that fails for good (its options cannot work) is not worth retrying.
+        const retry = this.source.state === 'failed' ? undefined : { 'Retry-After': '5' };
+        throw new SignalingError(503, `the source is unavailable: ${reason}`, retry);
       }
       if (this.#closed) throw new SignalingError(503, 'the stream is closed');
     } catch (error) {

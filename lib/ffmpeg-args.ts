@@ -80,6 +80,8 @@ function videoFilters(
   if (settings.frameSizeReduction > 0) {
     const factor = (100 - settings.frameSizeReduction) / 100;
     chain.push(`scale=trunc(iw*${factor}/2)*2:trunc(ih*${factor}/2)*2`);
+  } else {
+    chain.push('crop=trunc(iw/2)*2:trunc(ih/2)*2'); // 4:2:0 needs even sizes (x264 refuses odd ones); free when even
   }
   return chain.length > 0 ? ['-vf', chain.join(',')] : [];
 }
@@ -103,26 +105,82 @@ function encoderArgs(codec: VideoCodec, bitrate: number, gop: number): string[] 
   ];
 }
 
+/** Sends the encoded stream as RTP to a loopback port; RTCP goes to the same port (and is dropped there). */
+function rtpOutputArgs(rtpPort: number, ssrc: number): string[] {
+  return [
+    '-f', 'rtp', '-payload_type', String(RTP_PAYLOAD_TYPE), '-ssrc', String(ssrc),
+    `rtp://127.0.0.1:${rtpPort}?pkt_size=1200&rtcpport=${rtpPort}`,
+  ];
+}
+
+/** How a run of the source is turned into RTP. */
+export interface RunOptions {
+  /** Size and format of the raw frames on stdin, for a custom stream. */
+  raw?: RawFrameGeometry;
+  /** Send the source's H.264 as is instead of encoding it. */
+  copy?: boolean;
+}
+
 /**
- * The whole ffmpeg command line for one source: read, scale if asked, encode once, send RTP to a
- * loopback port. RTCP goes to the same port (and is dropped there) so nothing lands on a neighbour's port.
+ * The whole ffmpeg command line for one source: read, scale if asked, encode once (or copy an H.264
+ * source), send RTP to a loopback port.
  */
 export function buildFfmpegArgs(
   settings: EncodeSettings,
   rtpPort: number,
   ssrc: number,
-  raw?: RawFrameGeometry,
+  run: RunOptions = {},
 ): string[] {
+  const video = run.copy
+    ? // Browsers need SPS/PPS in-band before each keyframe; MP4 keeps them aside (avcC), RTSP in the SDP.
+      ['-c:v', 'copy', '-bsf:v', 'h264_mp4toannexb,dump_extra=freq=keyframe']
+    : [
+        ...videoFilters(settings),
+        // Frames go out with the timestamps they came with: no duplicates, no drops by ffmpeg.
+        '-fps_mode', 'passthrough',
+        '-pix_fmt', 'yuv420p',
+        ...encoderArgs(settings.codec, settings.bitrate, settings.gop),
+      ];
   return [
     '-hide_banner', '-loglevel', 'warning', '-nostats',
-    ...inputArgs(settings, raw),
+    ...inputArgs(settings, run.raw),
     '-an', '-sn', '-dn', '-map', '0:v:0',
-    ...videoFilters(settings),
-    // Frames go out with the timestamps they came with: no duplicates, no drops by ffmpeg.
-    '-fps_mode', 'passthrough',
+    ...video,
+    ...rtpOutputArgs(rtpPort, ssrc),
+  ];
+}
+
+/** A generated picture shown in place of the source ("No Input", "The End"). */
+export interface SlateSpec {
+  text: string;
+  width: number;
+  height: number;
+  framerate: number;
+  /** Stop after this many seconds; default: until stopped. */
+  seconds?: number;
+  /** Draw the text (needs ffmpeg's drawtext and a font); false gives a plain dark picture. */
+  drawText: boolean;
+}
+
+/** ffmpeg generating a slate: a dark picture with centred white text, encoded like the source. */
+export function buildSlateArgs(
+  settings: Pick<EncodeSettings, 'codec' | 'bitrate' | 'gop'>,
+  slate: SlateSpec,
+  rtpPort: number,
+  ssrc: number,
+): string[] {
+  const duration = slate.seconds ? `:duration=${slate.seconds}` : '';
+  const text = slate.text.replace(/[\\':]/g, (c) => `\\${c}`);
+  const draw = slate.drawText
+    ? ['-vf', `drawtext=text='${text}':fontcolor=white:fontsize=h/8:x=(w-text_w)/2:y=(h-text_h)/2`]
+    : [];
+  return [
+    '-hide_banner', '-loglevel', 'warning', '-nostats',
+    '-re', '-f', 'lavfi', '-i', `color=c=0x202020:size=${slate.width}x${slate.height}:rate=${slate.framerate}${duration}`,
+    ...draw,
     '-pix_fmt', 'yuv420p',
-    ...encoderArgs(settings.codec, settings.bitrate, settings.gop),
-    '-f', 'rtp', '-payload_type', String(RTP_PAYLOAD_TYPE), '-ssrc', String(ssrc),
-    `rtp://127.0.0.1:${rtpPort}?pkt_size=1200&rtcpport=${rtpPort}`,
+    // A still picture needs few bits: a tenth of the source's rate keeps the slate cheap.
+    ...encoderArgs(settings.codec, Math.max(50_000, Math.round(settings.bitrate / 10)), settings.gop),
+    ...rtpOutputArgs(rtpPort, ssrc),
   ];
 }

@@ -7,7 +7,7 @@ export const PIXEL_FORMATS: readonly PixelFormat[] = ['rgb24', 'bgr24', 'rgba', 
 
 /** One picture: tightly packed rows, no padding. */
 export interface VideoFrame {
-  data: Uint8Array;
+  data: Uint8Array | Uint8ClampedArray;
   width: number;
   height: number;
   format: PixelFormat;
@@ -51,7 +51,9 @@ export function isCustomStream(value: unknown): value is CustomStream {
 export function frameProblem(frame: unknown): string | undefined {
   if (frame === null || typeof frame !== 'object') return `read() returned ${typeof frame}, not a frame`;
   const { data, width, height, format } = frame as Partial<VideoFrame>;
-  if (!(data instanceof Uint8Array)) return 'frame.data must be a Uint8Array (a Buffer is one)';
+  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
+    return 'frame.data must be a Uint8Array (a Buffer is one) or a Uint8ClampedArray (canvas ImageData.data)';
+  }
   if (!Number.isInteger(width) || !Number.isInteger(height) || width! < 2 || height! < 2) {
     return `frame.width and frame.height must be integers ≥ 2 (got ${width}x${height})`;
   }

@@ -7,6 +7,9 @@ import type { Logger } from './logger.ts';
 /** Video codecs the shared encoder can produce. VP8 plays everywhere; H.264 needs the browser's support. */
 export type VideoCodec = 'vp8' | 'h264';
 
+/** Whether the source is encoded or sent as is: see `WebGearRtcOptions.transcode`. */
+export type Transcode = 'auto' | 'always' | 'never';
+
 /** An ICE server handed to werift (and later to the page), as in the browser's RTCIceServer. */
 export interface IceServer {
   urls: string | string[];
@@ -59,8 +62,19 @@ export interface WebGearRtcOptions {
   loop?: boolean;
   /** Accepted for vidgear compatibility: every viewer always gets the live stream here. */
   enableLiveBroadcast?: boolean;
-  /** Accepted for vidgear compatibility (placeholder frames come with issue #3). */
+  /**
+   * While the source is down or after it ended (once it has delivered), keep streaming a generated
+   * "No Input" picture at the size viewers were watching and at `framerate` (default 30), so viewers keep
+   * a live stream (vidgear's `enable_infinite_frames`). Default false: a finished source
+   * shows "The End" for a second, then the stream stops sending (the connection stays up).
+   */
   enableInfiniteFrames?: boolean;
+  /**
+   * Whether ffmpeg encodes the source: `'auto'` (default) sends an H.264 source as is (`-c:v copy`, near-zero
+   * CPU) when `codec` is `'h264'`, the source has no B-frames and no filter or size reduction is asked;
+   * `'always'` encodes; `'never'` refuses a source that would need encoding.
+   */
+  transcode?: Transcode;
   /** Log what happens (data-file location, ffmpeg, viewers) and show tracebacks on the 500 page. */
   logging?: boolean;
   /** Where log lines go. Default: console. */
@@ -102,6 +116,8 @@ export interface ResolvedOptions {
   resolution: [number, number] | undefined;
   framerate: number | undefined;
   loop: boolean;
+  enableInfiniteFrames: boolean;
+  transcode: Transcode;
   logging: boolean;
   logger: Logger | undefined;
   customDataLocation: string | undefined;
@@ -132,7 +148,7 @@ export type SourceSpec =
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof WebGearRtcOptions>([
   'source', 'customStream', 'codec', 'bitrate', 'gop', 'frameSizeReduction', 'resolution', 'framerate',
-  'loop', 'enableLiveBroadcast', 'enableInfiniteFrames', 'logging', 'logger', 'customDataLocation',
+  'loop', 'transcode', 'enableLiveBroadcast', 'enableInfiniteFrames', 'logging', 'logger', 'customDataLocation',
   'overwriteDefaultFiles', 'prefix', 'basePath', 'maxViewers', 'iceServers', 'iceAdditionalHostAddresses',
   'templates', 'static',
   'icePortRange', 'ffmpegPath', 'timeDelay', 'inputOptions', 'filters', 'stabilize', 'colorspace',
@@ -267,7 +283,7 @@ export function parseSource(source: string | number): SourceSpec {
   }
   if (source === 'testsrc') return { kind: 'testsrc' };
   if (/^\d+$/.test(source)) return { kind: 'device', path: `/dev/video${source}` };
-  if (source.startsWith('/dev/video')) return { kind: 'device', path: source };
+  if (source.startsWith('/dev/video') || source.startsWith('/dev/v4l/')) return { kind: 'device', path: source };
   if (source.startsWith('file://')) return parseSource(decodeURIComponent(new URL(source).pathname));
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) return { kind: 'url', url: source };
   if (!existsSync(source) || !statSync(source).isFile()) {
@@ -308,7 +324,6 @@ export function resolveOptions(options: WebGearRtcOptions): ResolvedOptions {
   const icePortRange = integerPair(options, 'icePortRange', 1, 65535);
   if (icePortRange && icePortRange[0] >= icePortRange[1]) fail('icePortRange', '[min, max] with min < max', icePortRange);
   optionalBoolean(options, 'enableLiveBroadcast', true);
-  optionalBoolean(options, 'enableInfiniteFrames', false);
 
   const colorspace = optionalString(options, 'colorspace');
   if (colorspace !== undefined && !(colorspace in COLORSPACES)) {
@@ -319,8 +334,12 @@ export function resolveOptions(options: WebGearRtcOptions): ResolvedOptions {
     fail('inputOptions', 'an array of strings (ffmpeg arguments)', inputOptions);
   }
 
-  return {
-    source: options.customStream ? { kind: 'frames', stream: options.customStream } : parseSource(options.source!),
+  const transcode = options.transcode ?? 'auto';
+  if (!['auto', 'always', 'never'].includes(transcode)) fail('transcode', '"auto", "always" or "never"', transcode);
+  const source: SourceSpec = options.customStream ? { kind: 'frames', stream: options.customStream } : parseSource(options.source!);
+
+  const resolved: ResolvedOptions = {
+    source,
     codec,
     bitrate: optionalNumber(options, 'bitrate', { min: 50_000, max: 50_000_000, integer: true }) ?? 2_500_000,
     gop: optionalNumber(options, 'gop', { min: 1, max: 600, integer: true }) ?? 30,
@@ -328,6 +347,8 @@ export function resolveOptions(options: WebGearRtcOptions): ResolvedOptions {
     resolution: integerPair(options, 'resolution', 16, 8192),
     framerate: optionalNumber(options, 'framerate', { min: 1, max: 240, integer: false }),
     loop: optionalBoolean(options, 'loop', false),
+    enableInfiniteFrames: optionalBoolean(options, 'enableInfiniteFrames', false),
+    transcode,
     logging: optionalBoolean(options, 'logging', false),
     logger,
     customDataLocation: optionalString(options, 'customDataLocation'),
@@ -347,4 +368,27 @@ export function resolveOptions(options: WebGearRtcOptions): ResolvedOptions {
     stabilize: optionalBoolean(options, 'stabilize', false),
     colorspace,
   };
+  const needs = transcode === 'never' && encodingNeeds(source, codec, resolved);
+  if (needs) throw new WebGearRtcOptionError('transcode', `is "never", but ${needs} needs encoding`);
+  return resolved;
+}
+
+/**
+ * What in the options alone rules out sending the source as is (`-c:v copy`), or undefined when only the
+ * source itself (probed when it starts) can tell.
+ */
+export function encodingNeeds(
+  source: SourceSpec,
+  codec: VideoCodec,
+  options: Pick<ResolvedOptions, 'frameSizeReduction' | 'filters' | 'stabilize' | 'colorspace'>,
+): string | undefined {
+  if (codec !== 'h264') return `codec "${codec}" (only H.264 is sent as is)`;
+  if (source.kind === 'frames') return 'a customStream (raw frames)';
+  if (source.kind === 'testsrc') return 'the test pattern';
+  if (source.kind === 'device') return 'a camera';
+  if (options.frameSizeReduction > 0) return `frameSizeReduction ${options.frameSizeReduction} (the default is 20: set 0)`;
+  if (options.filters) return 'the filters option';
+  if (options.stabilize) return 'stabilize';
+  if (options.colorspace) return 'colorspace';
+  return undefined;
 }

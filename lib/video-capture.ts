@@ -1,13 +1,10 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { inputArgs } from './ffmpeg-args.ts';
 import { resolveFfmpegPath, resolveFfprobePath } from './ffmpeg-path.ts';
 import { FfmpegProcess } from './ffmpeg-process.ts';
 import { frameByteLength, PIXEL_FORMATS, type CustomStream, type PixelFormat, type VideoFrame } from './frames.ts';
 import { WebGearRtcOptionError } from './errors.ts';
 import { parseSource, type SourceSpec } from './options.ts';
-
-const run = promisify(execFile);
+import { probeVideoStream } from './source-probe.ts';
 
 export interface VideoCaptureOptions {
   /** Pixel format of the frames `read()` returns. Default `'bgr24'`, as OpenCV (vidgear) frames. */
@@ -118,16 +115,12 @@ export class VideoCapture implements CustomStream {
   async #probeSize(ffmpegPath: string): Promise<{ width: number; height: number }> {
     if (this.#source.kind === 'testsrc') return { width: 1280, height: 720 };
     if (this.#source.kind === 'frames') throw new Error('VideoCapture cannot read a custom stream');
-    const target =
-      this.#source.kind === 'file' ? this.#source.path : this.#source.kind === 'url' ? this.#source.url : this.#source.path;
-    const { stdout } = await run(resolveFfprobePath(ffmpegPath), [
-      '-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height', '-of', 'json',
-      ...(this.#source.kind === 'device' ? ['-f', process.platform === 'darwin' ? 'avfoundation' : 'v4l2'] : []),
-      target,
-    ], { timeout: 15_000 });
-    const stream = (JSON.parse(stdout) as { streams?: Array<{ width?: number; height?: number }> }).streams?.[0];
-    if (!stream?.width || !stream.height) throw new Error(`VideoCapture: no video stream found in ${target}`);
-    return { width: stream.width, height: stream.height };
+    try {
+      const { width, height } = await probeVideoStream(resolveFfprobePath(ffmpegPath), this.#source);
+      return { width, height };
+    } catch (error) {
+      throw new Error(`VideoCapture: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   /** Cuts ffmpeg's byte stream into frames; each complete one replaces any unread one. */

@@ -5,10 +5,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MediaStreamTrack } from 'werift';
 import { rtpCodecParameters } from './codecs.ts';
 import { buildFfmpegArgs, endsByItself, type EncodeSettings, type RawFrameGeometry } from './ffmpeg-args.ts';
+import { resolveFfprobePath } from './ffmpeg-path.ts';
 import { FfmpegProcess, type FfmpegExit } from './ffmpeg-process.ts';
 import { FramePump, type FramePumpStats } from './frame-pump.ts';
 import type { VideoFrame } from './frames.ts';
 import type { Logger } from './logger.ts';
+import { encodingNeeds, type ResolvedOptions } from './options.ts';
+import { rtpPictureSize, type PictureSize } from './picture-size.ts';
+import { Slate } from './slate.ts';
+import { passthroughProblem, probeVideoStream } from './source-probe.ts';
 
 /**
  * - `idle`: not started (ffmpeg starts with the first viewer)
@@ -16,9 +21,10 @@ import type { Logger } from './logger.ts';
  * - `running`: packets flow
  * - `restarting`: ffmpeg died; waiting to start it again
  * - `ended`: a file played once, or a custom stream, has finished
+ * - `failed`: the source cannot be streamed as configured (`transcode: 'never'` on a source that needs encoding)
  * - `closed`: closed for good
  */
-export type VideoSourceState = 'idle' | 'starting' | 'running' | 'restarting' | 'ended' | 'closed';
+export type VideoSourceState = 'idle' | 'starting' | 'running' | 'restarting' | 'ended' | 'failed' | 'closed';
 
 export interface VideoSourceStats {
   state: VideoSourceState;
@@ -33,14 +39,21 @@ export interface VideoSourceStats {
   frames: number;
   /** Frames per second over the last second. */
   framesPerSecond: number;
+  /** Whether ffmpeg encodes the source (false: its H.264 is sent as is); undefined before the first run. */
+  transcoding: boolean | undefined;
+  /** The generated picture shown instead of the source ("No Input", "The End"), if any. */
+  slate: string | undefined;
   /** For a custom stream: what its read() did, and frames dropped because ffmpeg was still busy. */
   customStream?: FramePumpStats & { framesDropped: number };
 }
 
-export interface VideoSourceSettings extends EncodeSettings {
+export interface VideoSourceSettings
+  extends EncodeSettings, Pick<ResolvedOptions, 'timeDelay' | 'enableInfiniteFrames' | 'transcode'> {
   ffmpegPath: string;
-  timeDelay: number;
 }
+
+/** How long "The End" is shown when a source finishes without `enableInfiniteFrames`. */
+const THE_END_SECONDS = 1;
 
 const RESTART_DELAYS_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000];
 /** After running this long, a crash is news again and the backoff starts over. */
@@ -52,6 +65,9 @@ export const STALL_LIMIT_MS = 5_000;
 /** RTCP packet types (SR, RR, SDES, BYE, APP) sit where an RTP header has marker + payload type. */
 const isRtcp = (packet: Buffer): boolean => packet.length > 1 && packet[1]! >= 200 && packet[1]! <= 204;
 const isRtp = (packet: Buffer): boolean => packet.length >= 12 && packet[0]! >> 6 === 2;
+/** A frame's bytes as a Uint8Array (a canvas gives a Uint8ClampedArray over the same memory). */
+const bytesOf = (frame: VideoFrame): Uint8Array =>
+  frame.data instanceof Uint8Array ? frame.data : new Uint8Array(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength);
 const sameGeometry = (a: RawFrameGeometry | undefined, b: RawFrameGeometry): boolean =>
   !!a && a.width === b.width && a.height === b.height && a.format === b.format;
 
@@ -87,6 +103,12 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   #lastSeq = -1;
   #lastTimestamp = 0;
   #lastPacketAt = 0;
+  #lastSourcePacketAt = 0;
+  /** The picture size the source last announced, for a slate of the same size. */
+  #pictureSize: PictureSize | undefined;
+  #slate: Slate | undefined;
+  /** Send the source as is (decided once, by probing it, for `transcode: 'auto' | 'never'`). */
+  #copy: boolean | undefined;
   // Custom streams.
   #pump: FramePump | undefined;
   #geometry: RawFrameGeometry | undefined;
@@ -123,6 +145,8 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
       bytes: this.#bytes,
       frames: this.#frames,
       framesPerSecond: this.#framesPerSecond,
+      transcoding: this.#copy === undefined ? undefined : !this.#copy,
+      slate: this.#slate?.showing,
       ...(this.#pump && { customStream: { ...this.#pump.stats(), framesDropped: this.#framesDropped } }),
     };
   }
@@ -133,7 +157,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
    */
   ready(timeoutMs: number): Promise<'running' | 'failed' | 'waiting'> {
     if (this.#everDelivered || this.#state === 'ended') return Promise.resolve('running');
-    if (this.#lastError) return Promise.resolve('failed');
+    if (this.#lastError || this.#state === 'failed') return Promise.resolve('failed');
     return new Promise((resolve) => {
       const done = (result: 'running' | 'failed' | 'waiting') => {
         clearTimeout(timer);
@@ -143,7 +167,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
       };
       const onState = (state: VideoSourceState) => {
         if (state === 'running' || state === 'ended') done('running');
-        if (state === 'closed') done('failed');
+        if (state === 'closed' || state === 'failed') done('failed');
       };
       const onFailed = () => done('failed');
       const timer = setTimeout(() => done('waiting'), timeoutMs);
@@ -179,6 +203,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
       // the kernel caps it (net.core.rmem_max); the default still works
     }
     if (this.closed) return; // closed while binding
+    this.#slate = new Slate(this.#settings, socket.address().port, this.#logger);
     this.#rateTimer = setInterval(() => this.#sampleFrameRate(), 1_000).unref();
     void this.#begin();
   }
@@ -192,7 +217,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     clearInterval(this.#rateTimer);
     const ffmpeg = this.#ffmpeg;
     this.#ffmpeg = undefined;
-    await Promise.all([ffmpeg?.stop(), this.#pump?.stop()]);
+    await Promise.all([ffmpeg?.stop(), this.#pump?.stop(), this.#slate?.close()]);
     this.#socket?.close();
     this.#socket = undefined;
     this.track.stop();
@@ -210,16 +235,18 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     if (this.closed) return;
     const { source } = this.#settings;
     if (source.kind !== 'frames') {
-      this.#spawn();
+      this.#copy = await this.#decideCopy();
+      if (this.#copy !== undefined && !this.closed) this.#spawn();
       return;
     }
+    this.#copy = false;
     // A custom stream: ffmpeg starts with the first frame, whose size and format it must be told.
     const pump = new FramePump(source.stream, this.#settings.framerate ?? 30, this.#logger);
     this.#pump = pump;
     pump.on('frame', (frame) => this.#onFrame(frame));
     pump.on('end', () => {
       if (this.#ffmpeg) this.#ffmpeg.endInput();
-      else this.#setState('ended');
+      else this.#end();
     });
     pump.start();
   }
@@ -232,7 +259,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
       void this.#respawnFor(geometry, frame);
       return;
     }
-    if (!this.#ffmpeg?.writeFrame(frame.data)) this.#framesDropped++;
+    if (!this.#ffmpeg?.writeFrame(bytesOf(frame))) this.#framesDropped++;
   }
 
   /** A new frame size or format: a new encoder, same stream for the viewers. */
@@ -250,13 +277,13 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     this.#respawning = false;
     if (this.closed) return;
     this.#geometry = geometry;
-    this.#spawn(geometry).writeFrame(frame.data);
+    this.#spawn(geometry).writeFrame(bytesOf(frame));
   }
 
   #spawn(raw?: RawFrameGeometry): FfmpegProcess {
     const port = this.#socket!.address().port;
     this.#runSsrc = randomInt(1, 2 ** 31 - 1); // ffmpeg takes -ssrc as a signed 32-bit integer
-    const args = buildFfmpegArgs(this.#settings, port, this.#runSsrc, raw);
+    const args = buildFfmpegArgs(this.#settings, port, this.#runSsrc, { raw, copy: this.#copy });
     const ffmpeg = new FfmpegProcess(this.#settings.ffmpegPath, args);
     this.#ffmpeg = ffmpeg;
     this.#logger.debug(`ffmpeg started (pid ${ffmpeg.pid}): ${this.#settings.ffmpegPath} ${args.join(' ')}`);
@@ -268,8 +295,15 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   #onPacket(packet: Buffer): void {
     if (!isRtp(packet) || isRtcp(packet)) return;
     const ssrc = packet.readUInt32BE(8);
-    if (ssrc !== this.#runSsrc) return; // a late packet of a previous run, or not ours
+    const fromSource = ssrc === this.#runSsrc;
+    // Anything else is a late packet of a previous run or slate, or not ours.
+    if (!fromSource && (ssrc !== this.#slate?.ssrc || ssrc === 0)) return;
     const now = Date.now();
+    if (fromSource) {
+      if (this.#slate?.showing) this.#slate.hide(); // the source is back
+      this.#lastSourcePacketAt = now;
+      this.#pictureSize = rtpPictureSize(this.#settings.codec, packet) ?? this.#pictureSize;
+    }
     if (this.#continuedRun !== ssrc) {
       // First packet of this run: continue where the last run stopped, advanced by the time between.
       const seq = packet.readUInt16BE(2);
@@ -292,7 +326,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     this.#lastTimestamp = timestamp;
     this.#lastPacketAt = now;
 
-    if (this.#state === 'starting' || this.#state === 'restarting') {
+    if (fromSource && (this.#state === 'starting' || this.#state === 'restarting')) {
       this.#runningSince = now;
       this.#everDelivered = true;
       this.#setState('running');
@@ -308,7 +342,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     this.#ffmpeg = undefined;
     if (exit.code === 0 && endsByItself(this.#settings)) {
       this.#logger.info('the source has ended');
-      this.#setState('ended');
+      this.#end();
       return;
     }
     if (this.#state === 'running' && Date.now() - this.#runningSince > HEALTHY_AFTER_MS) this.#failures = 0;
@@ -325,6 +359,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
       this.emit('failed', error);
     }
     this.#setState('restarting');
+    if (this.#settings.enableInfiniteFrames && this.#everDelivered) this.#showSlate('No Input');
     if (this.#settings.source.kind === 'frames') {
       // The next custom frame starts a new encoder, once the backoff has passed.
       this.#geometry = undefined;
@@ -344,11 +379,69 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     this.#framesAtLastTick = this.#frames;
     // A hung ffmpeg (a camera or stream gone quiet without closing) is killed, which restarts it.
     // Custom streams are exempt: a slow read() is theirs to have.
-    const hung = this.#state === 'running' && Date.now() - this.#lastPacketAt > STALL_LIMIT_MS;
+    const hung = this.#state === 'running' && Date.now() - this.#lastSourcePacketAt > STALL_LIMIT_MS;
     if (hung && this.#settings.source.kind !== 'frames' && this.#ffmpeg) {
       this.#logger.warn(`no packet from ffmpeg for ${STALL_LIMIT_MS} ms: restarting it`);
       this.#ffmpeg.kill();
     }
+  }
+
+  /** The source has finished: "No Input" from now on with `enableInfiniteFrames`, else "The End" briefly. */
+  #end(): void {
+    if (this.#everDelivered) {
+      if (this.#settings.enableInfiniteFrames) this.#showSlate('No Input');
+      else this.#showSlate('The End', THE_END_SECONDS);
+    }
+    this.#setState('ended');
+  }
+
+  #showSlate(text: string, seconds?: number): void {
+    const size = this.#pictureSize ?? this.#expectedSize();
+    this.#slate?.show(text, size, this.#settings.framerate ?? 30, seconds);
+  }
+
+  /** The size the source should have, before a first keyframe told: known for the test pattern and custom frames. */
+  #expectedSize(): PictureSize {
+    const [width, height] = this.#geometry
+      ? [this.#geometry.width, this.#geometry.height]
+      : (this.#settings.resolution ?? [1280, 720]);
+    const factor = (100 - this.#settings.frameSizeReduction) / 100;
+    return { width: Math.trunc((width * factor) / 2) * 2, height: Math.trunc((height * factor) / 2) * 2 };
+  }
+
+  /**
+   * Whether this source is sent as is: `transcode: 'auto'` probes an H.264 source that nothing in the
+   * options needs encoded. Undefined when `transcode: 'never'` meets a source that needs encoding (the
+   * source has failed then).
+   */
+  async #decideCopy(): Promise<boolean | undefined> {
+    const { source, transcode, codec } = this.#settings;
+    if (transcode === 'always' || source.kind === 'frames' || source.kind === 'testsrc') return false;
+    if (encodingNeeds(source, codec, this.#settings)) return false; // 'never' was refused with the options
+    let problem: string | undefined;
+    try {
+      problem = passthroughProblem(await probeVideoStream(resolveFfprobePath(this.#settings.ffmpegPath), source));
+    } catch (error) {
+      // Unreadable now: ffmpeg will say why, and restarts; copying is what was asked for or allowed.
+      this.#logger.debug(`could not probe the source: ${(error as Error).message}`);
+      return transcode === 'never';
+    }
+    if (this.closed) return undefined;
+    if (!problem) {
+      this.#logger.info('the source is H.264 without B-frames: sending it as is, without encoding');
+      return true;
+    }
+    if (transcode === 'auto') {
+      this.#logger.info(`encoding the source: ${problem}`);
+      return false;
+    }
+    const error = new Error(`the source cannot be sent without encoding (transcode: "never"): ${problem}`);
+    this.#logger.error(error.message);
+    this.#lastError = error;
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    this.emit('failed', error);
+    this.#setState('failed');
+    return undefined;
   }
 
   #setState(state: VideoSourceState): void {

@@ -53,6 +53,8 @@ export async function startServer(
     app,
     rtc,
     async close() {
+      // A test that failed half-way leaves its viewers open; their werift timers would keep the test file alive.
+      await Promise.all([...openViewers].map((viewer) => viewer.close()));
       await rtc.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -72,6 +74,8 @@ export interface WeriftViewer {
   connected: Promise<void>;
   close(): Promise<void>;
 }
+
+const openViewers = new Set<WeriftViewer>();
 
 /** A werift peer that signals like the default page: offer → POST /offer → answer. */
 export async function connectWeriftViewer(offerUrl: string, codec: 'vp8' | 'h264' = 'vp8'): Promise<WeriftViewer> {
@@ -98,8 +102,12 @@ export async function connectWeriftViewer(offerUrl: string, codec: 'vp8' | 'h264
         }
       });
     }),
-    close: () => pc.close(),
+    close: async () => {
+      openViewers.delete(viewer);
+      await pc.close();
+    },
   };
+  openViewers.add(viewer);
   viewer.connected.catch(() => {});
   pc.onTrack.subscribe((track) =>
     track.onReceiveRtp.subscribe((rtp) => {
@@ -122,11 +130,11 @@ export async function connectWeriftViewer(offerUrl: string, codec: 'vp8' | 'h264
     });
     body = (await response.json()) as typeof body;
   } catch (error) {
-    await pc.close(); // never leave a peer connection behind
+    await viewer.close(); // never leave a peer connection behind
     throw error;
   }
   if (!response.ok) {
-    await pc.close();
+    await viewer.close();
     throw Object.assign(new Error(`POST /offer answered ${response.status}: ${body.error}`), { status: response.status });
   }
   viewer.id = body.id;
@@ -236,11 +244,14 @@ export function decodeEntities(text: string): string {
   });
 }
 
-/** Writes a test clip with ffmpeg: `seconds` long, `width`x`height`, 30 fps, VP8-friendly H.264. */
-export function makeTestVideo(path: string, { seconds = 20, width = 640, height = 360, rate = 30 } = {}): string {
+/**
+ * Writes a test clip with ffmpeg: `seconds` long, `width`x`height`, 30 fps, H.264 without B-frames
+ * (x264 ultrafast), or with them when `bFrames` is set.
+ */
+export function makeTestVideo(path: string, { seconds = 20, width = 640, height = 360, rate = 30, bFrames = 0 } = {}): string {
   execFileSync('ffmpeg', [
     '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${rate}:duration=${seconds}`,
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', path,
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-bf', String(bFrames), '-pix_fmt', 'yuv420p', path,
   ]);
   return path;
 }
@@ -322,23 +333,12 @@ export async function measurePlayback(page: Page, url: string, measureMs = 3_000
   return { ...(await measureFrames(page, measureMs)), firstFrameMs };
 }
 
-/** Width and height from a VP8 keyframe's first RTP packet (RFC 7741 descriptor, RFC 6386 header), else undefined. */
-export function vp8KeyframeSize(payload: Buffer): { width: number; height: number } | undefined {
-  let offset = 1;
-  if (payload[0]! & 0x80) {
-    const x = payload[1]!;
-    offset = 2 + (x & 0x80 ? (payload[2]! & 0x80 ? 2 : 1) : 0) + (x & 0x40 ? 1 : 0) + (x & 0x30 ? 1 : 0);
-  }
-  const startOfPartition = (payload[0]! & 0x10) !== 0;
-  const frame = payload.subarray(offset);
-  const isKeyframe = !(frame[0]! & 0x01) && frame[3] === 0x9d && frame[4] === 0x01 && frame[5] === 0x2a;
-  if (!startOfPartition || !isKeyframe) return undefined;
-  return { width: frame.readUInt16LE(6) & 0x3fff, height: frame.readUInt16LE(8) & 0x3fff };
-}
-
-/** The average colour of the middle of what the page's `<video>` shows now, as [r, g, b]. */
-export function videoCenterColor(page: Page): Promise<[number, number, number]> {
-  return page.evaluate(() => {
+/**
+ * The average colour of a 16x16 patch of what the page's `<video>` shows now, as [r, g, b]: its middle,
+ * or the point at fractions `at` of its width and height.
+ */
+export function videoCenterColor(page: Page, at: [number, number] = [0.5, 0.5]): Promise<[number, number, number]> {
+  return page.evaluate(([fx, fy]) => {
     const video = document.querySelector('video')!;
     const canvas = document.createElement('canvas');
     canvas.width = video.videoWidth;
@@ -346,10 +346,12 @@ export function videoCenterColor(page: Page): Promise<[number, number, number]> 
     const context = canvas.getContext('2d')!;
     context.drawImage(video, 0, 0);
     const size = 16;
-    const pixels = context.getImageData((canvas.width - size) / 2, (canvas.height - size) / 2, size, size).data;
+    const pixels = context.getImageData(canvas.width * fx - size / 2, canvas.height * fy - size / 2, size, size).data;
     const sum = [0, 0, 0];
     for (let i = 0; i < pixels.length; i += 4) for (let c = 0; c < 3; c++) sum[c]! += pixels[i + c]!;
     const count = pixels.length / 4;
     return [sum[0]! / count, sum[1]! / count, sum[2]! / count] as [number, number, number];
-  });
+  }, at);
 }
+
+export { vp8KeyframeSize } from '../lib/picture-size.ts';

@@ -4,7 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import {
-  connectWeriftViewer, ffmpegChildrenOf, processInfo, recentFps, sleep, startServer, tempDir, testOptions, waitFor,
+  connectWeriftViewer, ffmpegChildrenOf, processInfo, recentFps, sleep, startServer, tempDir, testOptions,
+  vp8KeyframeSize, waitFor,
 } from './helpers.ts';
 
 /**
@@ -68,6 +69,46 @@ describe('network sources', { timeout: 90_000 }, () => {
       assert.ok(errors.length >= 1, "the drop was reported on rtc.on('error')");
       const encoders = ffmpegChildrenOf().filter((pid) => processInfo(pid)?.cmdline.includes('rtp://127.0.0.1'));
       assert.equal(encoders.length, 1, 'one encoder: the restarts replaced it, never added one');
+      await viewer.close();
+    } finally {
+      await server.close();
+      await camera.stop();
+    }
+  });
+
+  test('with enableInfiniteFrames, a camera outage shows "No Input" at the camera size until the picture returns', async () => {
+    let camera = await startMjpegCamera();
+    const server = await startServer(testOptions(data.path, { source: camera.url, enableInfiniteFrames: true }));
+    try {
+      const viewer = await connectWeriftViewer(`${server.url}/offer`);
+      const keyframeSizes: string[] = [];
+      viewer.rtpListeners.push((rtp) => {
+        const size = vp8KeyframeSize(rtp.payload);
+        if (size) keyframeSizes.push(`${size.width}x${size.height}`);
+      });
+      await viewer.connected;
+      assert.ok(await waitFor(() => recentFps(viewer.frameTimes, 1_000) >= 25, 10_000), 'the live camera plays');
+
+      await camera.stop();
+      const goneAt = Date.now();
+      assert.ok(await waitFor(() => server.rtc.stats().source.slate === 'No Input', 5_000), '"No Input" is shown');
+      console.log(`"No Input" ${Date.now() - goneAt} ms after the camera went away`);
+      keyframeSizes.length = 0;
+      await sleep(2_000);
+      const duringOutage = recentFps(viewer.frameTimes, 1_500);
+      assert.ok(duringOutage >= 25, `frames keep flowing during the outage (${duringOutage.toFixed(1)} fps)`);
+      assert.ok(keyframeSizes.length > 0 && keyframeSizes.every((size) => size === '640x480'), `at the camera size: ${keyframeSizes}`);
+
+      camera = await startMjpegCamera(camera.port);
+      assert.ok(
+        await waitFor(() => server.rtc.stats().source.state === 'running' && !server.rtc.stats().source.slate, 20_000),
+        'the camera replaces "No Input" by itself',
+      );
+      await sleep(1_000);
+      assert.ok(recentFps(viewer.frameTimes, 1_000) >= 25, 'and plays');
+      assert.equal(viewer.pc.connectionState, 'connected', 'the viewer never had to reconnect');
+      const generators = ffmpegChildrenOf().filter((pid) => processInfo(pid)?.cmdline.includes('color=c='));
+      assert.equal(generators.length, 0, 'the "No Input" generator is gone');
       await viewer.close();
     } finally {
       await server.close();

@@ -164,6 +164,25 @@ describe('webgearRtc() rejects bad option values with a WebGearRtcOptionError na
     assert.match(error.message, /COLOR_BGR2GRAY/, 'the error lists the supported names');
   });
 
+  test('transcode is one of auto, always, never; "never" with options that need encoding names them', () => {
+    expectOptionError(testOptions(data.path, { transcode: 'sometimes' as never }), 'transcode');
+    const file = join(data.path, 'clip.mp4');
+    writeFileSync(file, 'only has to exist');
+    const cases: Array<[WebGearRtcOptions, RegExp]> = [
+      [{ source: file, transcode: 'never' }, /codec "vp8"/],
+      [{ source: file, codec: 'h264', transcode: 'never', frameSizeReduction: 20 }, /frameSizeReduction 20/],
+      [{ source: file, codec: 'h264', transcode: 'never', filters: 'hflip' }, /filters/],
+      [{ source: 'testsrc', codec: 'h264', transcode: 'never' }, /test pattern/],
+      [{ customStream: { read: () => null, stop: () => {} }, codec: 'h264', transcode: 'never' }, /customStream/],
+    ];
+    for (const [options, reason] of cases) {
+      const error = expectOptionError(testOptions(data.path, options), 'transcode');
+      assert.match(error.message, reason);
+    }
+    void webgearRtc(testOptions(data.path, { source: file, codec: 'h264', transcode: 'never' })).close();
+    expectOptionError(testOptions(data.path, { enableInfiniteFrames: 1 as never }), 'enableInfiniteFrames');
+  });
+
   test('options that are not an object are refused', () => {
     for (const value of [null, 'testsrc', ['testsrc']]) {
       assert.throws(
@@ -183,6 +202,7 @@ describe('valid sources are accepted without starting ffmpeg', () => {
     0,
     '0',
     '/dev/video2',
+    '/dev/v4l/by-id/usb-camera-video-index0',
     'rtsp://127.0.0.1:8554/stream',
     'http://127.0.0.1:8080/live.m3u8',
     existingFile,
