@@ -42,6 +42,8 @@ export class FfmpegProcess extends EventEmitter<{ exit: [FfmpegExit]; line: [str
   readonly #stderrTail: string[] = [];
   #partialLine = '';
   #stopping = false;
+  /** The newest raw frame waiting for stdin to drain (see writeFrame). */
+  #waitingFrame: Buffer | undefined;
   #exited: Promise<FfmpegExit>;
 
   /**
@@ -86,14 +88,29 @@ export class FfmpegProcess extends EventEmitter<{ exit: [FfmpegExit]; line: [str
   }
 
   /**
-   * Hands one raw frame to ffmpeg's stdin, unless the previous frame is still on its way: then this
-   * one is dropped (false) rather than queued. Copied, so the caller may reuse its buffer at once.
+   * Hands one raw frame to ffmpeg's stdin. While the previous frame is still on its way, this one waits
+   * in a single slot that a newer frame replaces: at most one frame waits, always the newest. Returns
+   * false when a frame was dropped (this one, or the older one it replaced). Copied, so the caller may
+   * reuse its buffer at once.
    */
   writeFrame(data: Uint8Array): boolean {
     const stdin = this.#child.stdin;
-    if (!stdin || !stdin.writable || stdin.writableLength > 0) return false;
-    stdin.write(Buffer.from(data));
-    return true;
+    if (!stdin || !stdin.writable) return false;
+    const frame = Buffer.from(data);
+    if (!stdin.writableNeedDrain) {
+      stdin.write(frame);
+      return true;
+    }
+    const replaced = this.#waitingFrame !== undefined;
+    this.#waitingFrame = frame;
+    if (!replaced) {
+      stdin.once('drain', () => {
+        const waiting = this.#waitingFrame;
+        this.#waitingFrame = undefined;
+        if (waiting && stdin.writable) stdin.write(waiting);
+      });
+    }
+    return !replaced;
   }
 
   /** Kills ffmpeg at once, as a crash would (the exit is not marked `stopped`): for a hung process. */

@@ -17,7 +17,10 @@ const COMPLAINT_INTERVAL_MS = 5_000;
 
 /**
  * Calls a custom stream's `read()` `framerate` times a second and emits what it returns. A read still
- * running at the next tick makes that tick skip: latency never piles up behind a slow read().
+ * running at the next tick makes that tick skip: latency never piles up behind a slow read(). The
+ * skipped tick is owed once: the next read starts as soon as the running one ends, so a read() that
+ * waits for its own source's next frame (a live capture at the same rate) is paced by that source
+ * rather than losing frames to the beat between the two clocks.
  */
 export class FramePump extends EventEmitter<{ frame: [VideoFrame]; end: [] }> {
   readonly #stream: CustomStream;
@@ -26,6 +29,8 @@ export class FramePump extends EventEmitter<{ frame: [VideoFrame]; end: [] }> {
   readonly #stats: FramePumpStats = { framesRead: 0, skippedTicks: 0, readErrors: 0, badFrames: 0 };
   #timer: NodeJS.Timeout | undefined;
   #reading = false;
+  /** A tick came while a read ran: read again as soon as it ends (one owed tick at most, never a queue). */
+  #owed = false;
   #done = false;
   #stopping: Promise<void> | undefined;
   /** Per kind of complaint: when it was last logged, and how often it was kept quiet since. */
@@ -66,8 +71,13 @@ export class FramePump extends EventEmitter<{ frame: [VideoFrame]; end: [] }> {
     if (this.#done) return;
     if (this.#reading) {
       this.#stats.skippedTicks++;
+      this.#owed = true;
       return;
     }
+    this.#read();
+  }
+
+  #read(): void {
     this.#reading = true;
     let result: ReturnType<CustomStream['read']>;
     try {
@@ -80,11 +90,11 @@ export class FramePump extends EventEmitter<{ frame: [VideoFrame]; end: [] }> {
     if (result instanceof Promise || (result !== null && typeof (result as unknown as PromiseLike<unknown>)?.then === 'function')) {
       Promise.resolve(result).then(
         (frame) => {
-          this.#reading = false;
+          this.#readEnded();
           this.#deliver(frame);
         },
         (error: unknown) => {
-          this.#reading = false;
+          this.#readEnded();
           this.#readFailed(error);
         },
       );
@@ -92,6 +102,16 @@ export class FramePump extends EventEmitter<{ frame: [VideoFrame]; end: [] }> {
       this.#reading = false;
       this.#deliver(result as VideoFrame | null | undefined);
     }
+  }
+
+  /** An async read() ended: pay an owed tick now (after this frame is delivered). */
+  #readEnded(): void {
+    this.#reading = false;
+    if (!this.#owed) return;
+    this.#owed = false;
+    queueMicrotask(() => {
+      if (!this.#done && !this.#reading) this.#read();
+    });
   }
 
   #deliver(frame: VideoFrame | null | undefined): void {

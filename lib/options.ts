@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import type { Context } from 'koa';
 import { resolve } from 'node:path';
 import { WebGearRtcOptionError } from './errors.ts';
 import { isCustomStream, type CustomStream } from './frames.ts';
@@ -96,6 +97,16 @@ export interface WebGearRtcOptions {
   static?: string | string[];
   /** Viewers allowed at once; more get a 503. Default 100. */
   maxViewers?: number;
+  /** Seconds a viewer has to connect (ICE and DTLS) after its offer; then it is dropped. Default 20. */
+  connectTimeout?: number;
+  /** Largest signaling request body in bytes (`POST /offer`); a larger one gets 413. Default 65 536. */
+  bodyLimit?: number;
+  /**
+   * Guards every route of the plugin (page, static files, signaling, routes you add to `.router`):
+   * resolve true to let the request in, false to answer 403. Or throw to answer yourself, e.g.
+   * `ctx.throw(401, 'log in', { headers: { 'WWW-Authenticate': 'Basic' } })`. Host routes are not guarded.
+   */
+  authorize?: (ctx: Context) => boolean | Promise<boolean>;
   /** STUN/TURN servers for the server's peer connections and the page. Default `[]` (LAN, no STUN wait). */
   iceServers?: IceServer[];
   /** Extra host addresses to announce in ICE (a public IP behind 1:1 NAT, Docker host IP, `127.0.0.1`). */
@@ -127,6 +138,9 @@ export interface ResolvedOptions {
   templates: string[];
   static: string[];
   maxViewers: number;
+  bodyLimit: number;
+  connectTimeout: number;
+  authorize: ((ctx: Context) => boolean | Promise<boolean>) | undefined;
   iceServers: IceServer[];
   iceAdditionalHostAddresses: string[];
   icePortRange: [number, number] | undefined;
@@ -150,7 +164,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof WebGearRtcOptions>([
   'source', 'customStream', 'codec', 'bitrate', 'gop', 'frameSizeReduction', 'resolution', 'framerate',
   'loop', 'transcode', 'enableLiveBroadcast', 'enableInfiniteFrames', 'logging', 'logger', 'customDataLocation',
   'overwriteDefaultFiles', 'prefix', 'basePath', 'maxViewers', 'iceServers', 'iceAdditionalHostAddresses',
-  'templates', 'static',
+  'templates', 'static', 'bodyLimit', 'authorize', 'connectTimeout',
   'icePortRange', 'ffmpegPath', 'timeDelay', 'inputOptions', 'filters', 'stabilize', 'colorspace',
 ]);
 
@@ -184,6 +198,12 @@ function optionalBoolean(options: WebGearRtcOptions, name: keyof WebGearRtcOptio
   const value = options[name];
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') fail(name, 'true or false', value);
+  return value;
+}
+
+function optionalFunction<K extends 'authorize'>(options: WebGearRtcOptions, name: K): WebGearRtcOptions[K] {
+  const value = options[name];
+  if (value !== undefined && typeof value !== 'function') fail(name, 'a function', value);
   return value;
 }
 
@@ -358,6 +378,9 @@ export function resolveOptions(options: WebGearRtcOptions): ResolvedOptions {
     templates: directoryList(options, 'templates'),
     static: directoryList(options, 'static'),
     maxViewers: optionalNumber(options, 'maxViewers', { min: 1, max: 10_000, integer: true }) ?? 100,
+    bodyLimit: optionalNumber(options, 'bodyLimit', { min: 1_024, max: 16 * 1024 * 1024, integer: true }) ?? 64 * 1024,
+    authorize: optionalFunction(options, 'authorize'),
+    connectTimeout: optionalNumber(options, 'connectTimeout', { min: 1, max: 300, integer: false }) ?? 20,
     iceServers: iceServerList(options),
     iceAdditionalHostAddresses: stringList(options, 'iceAdditionalHostAddresses'),
     icePortRange,

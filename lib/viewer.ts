@@ -23,10 +23,10 @@ export interface PeerSettings {
   iceServers: IceServer[];
   iceAdditionalHostAddresses: string[];
   icePortRange: [number, number] | undefined;
+  /** Seconds a viewer has to connect (ICE + DTLS) before it is dropped. */
+  connectTimeout: number;
 }
 
-/** A viewer that has not connected by then never will: its browser gave up or cannot reach us. */
-export const CONNECT_TIMEOUT_MS = 20_000;
 /** A `disconnected` ICE state that lasts this long is treated as gone (ICE itself waits ~30 s). */
 export const DISCONNECTED_GRACE_MS = 5_000;
 /**
@@ -51,18 +51,21 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   readonly createdAt = Date.now();
   readonly #pc: RTCPeerConnection;
   readonly #logger: Logger;
+  /** A viewer that has not connected by then never will: its browser gave up or cannot reach us. */
+  readonly #connectTimeoutMs: number;
   #state: ViewerState = 'connecting';
   #connectedAt: number | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
   #disconnectTimer: NodeJS.Timeout | undefined;
   #livenessTimer: NodeJS.Timeout | undefined;
-  /** When this viewer's browser last sent RTCP; 0 until it first does. */
+  /** When this viewer's browser last sent RTCP, or when it connected; 0 before. */
   #lastRtcpAt = 0;
 
-  private constructor(pc: RTCPeerConnection, logger: Logger) {
+  private constructor(pc: RTCPeerConnection, logger: Logger, connectTimeoutMs: number) {
     super();
     this.#pc = pc;
     this.#logger = logger;
+    this.#connectTimeoutMs = connectTimeoutMs;
   }
 
   /**
@@ -82,7 +85,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
       ...(settings.icePortRange ? { icePortRange: settings.icePortRange } : {}),
       iceUseIpv6: false, // one socket per viewer instead of two
     });
-    const viewer = new Viewer(pc, logger);
+    const viewer = new Viewer(pc, logger, settings.connectTimeout * 1000);
     try {
       await viewer.#negotiate(offer, track, settings.codec);
     } catch (error) {
@@ -146,10 +149,12 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
 
   #watch(): void {
     this.#connectTimer = setTimeout(() => {
-      this.#logger.info(`viewer ${this.id}: not connected after ${CONNECT_TIMEOUT_MS} ms; dropped`);
+      this.#logger.info(`viewer ${this.id}: not connected after ${this.#connectTimeoutMs} ms; dropped`);
       void this.close();
-    }, CONNECT_TIMEOUT_MS);
-    // Armed by the first RTCP packet: a client that never sends any is left to ICE consent.
+    }, this.#connectTimeoutMs);
+    // Armed on connecting: every WebRTC receiver sends RTCP receiver reports (Chromium every ≤ 1.5 s, werift
+    // every 0.5–1.5 s), so one silent for 8 s since it connected or last reported has gone, even one that
+    // left before its first report.
     this.#livenessTimer = setInterval(() => {
       if (this.#lastRtcpAt && Date.now() - this.#lastRtcpAt > RTCP_SILENCE_LIMIT_MS) {
         this.#logger.info(`viewer ${this.id}: no RTCP for ${RTCP_SILENCE_LIMIT_MS} ms, its browser is gone; dropped`);
@@ -163,6 +168,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
         clearTimeout(this.#connectTimer);
         clearTimeout(this.#disconnectTimer);
         this.#connectedAt ??= Date.now();
+        this.#lastRtcpAt ||= Date.now();
         this.#state = 'connected';
         this.emit('connected');
       } else if (state === 'disconnected') {

@@ -6,8 +6,6 @@ import { SignalingError } from '../lib/errors.ts';
 import type { IceServer } from '../lib/options.ts';
 import type { Views } from './views.ts';
 
-/** Signaling bodies are a few KB of SDP; anything much larger is not an offer. */
-export const SIGNALING_BODY_LIMIT = '64kb';
 /** How long the page waits for its ICE candidates before sending the offer with those it has. */
 export const ICE_GATHERING_TIMEOUT_MS = 2_000;
 
@@ -15,6 +13,8 @@ export interface RouteDependencies {
   broadcast: Broadcast;
   views: Views;
   iceServers: IceServer[];
+  /** Largest signaling body in bytes: an offer is a few KB of SDP. */
+  bodyLimit: number;
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
@@ -44,7 +44,7 @@ function sessionIdOf(body: unknown): string | undefined {
  * vidgear WebGear_RTC's routes: `GET /` (player page), `POST /offer` (JSON offer → JSON answer),
  * `POST /close_connection` (ends the caller's own session). Users add their own to the same router.
  */
-export function addDefaultRoutes(router: Router, { broadcast, views, iceServers }: RouteDependencies): void {
+export function addDefaultRoutes(router: Router, { broadcast, views, iceServers, bodyLimit }: RouteDependencies): void {
   router.get('index', '/', (ctx) => {
     const base = views.basePath(ctx);
     views.render(ctx, 'index.html', {
@@ -61,7 +61,7 @@ export function addDefaultRoutes(router: Router, { broadcast, views, iceServers 
     'offer',
     '/offer',
     requireJson,
-    bodyParser({ enableTypes: ['json'], jsonLimit: SIGNALING_BODY_LIMIT }),
+    bodyParser({ enableTypes: ['json'], jsonLimit: bodyLimit }),
     async (ctx) => {
       const offer: unknown = ctx.request.body;
       if (!isObject(offer)) throw new SignalingError(400, 'the body must be a JSON object {"sdp": "...", "type": "offer"}');

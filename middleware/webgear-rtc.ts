@@ -8,6 +8,7 @@ import { Broadcast, type BroadcastStats } from '../lib/broadcast.ts';
 import { DEFAULT_THEME_DIR, prepareDataFiles } from '../lib/data-files.ts';
 import { resolveFfmpegPath } from '../lib/ffmpeg-path.ts';
 import { createLogger } from '../lib/logger.ts';
+import { SignalingError } from '../lib/errors.ts';
 import { resolveOptions, type WebGearRtcOptions } from '../lib/options.ts';
 import { renderNotFound, renderServerError, statusOf } from './error-pages.ts';
 import { addDefaultRoutes } from './routes.ts';
@@ -62,7 +63,7 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
   // Folder by folder, file by file: the `templates`/`static` options, then the data folder, then the package.
   const views = createViews([...settings.templates, dataFiles.templatesDir], router, settings.basePath);
   const staticDirs = [...settings.static, dataFiles.staticDir, join(DEFAULT_THEME_DIR, 'static')];
-  addDefaultRoutes(router, { broadcast, views, iceServers: settings.iceServers });
+  addDefaultRoutes(router, { broadcast, views, iceServers: settings.iceServers, bodyLimit: settings.bodyLimit });
 
   // koa-static serves `ctx.path`, so under koa-mount it sees `/css/x.css`. The package's own static
   // folder comes last so a theme folder missing a file still works. Options objects are not
@@ -86,6 +87,9 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
     }
     let unmatched = false;
     try {
+      if (settings.authorize && isOwnPath(ctx) && !(await settings.authorize(ctx))) {
+        throw new SignalingError(403, 'not authorized');
+      }
       // Our stack ends in a no-op, never in the host's `next`: host errors and 404s must not pass
       // through this try/catch and come out as our pages.
       await ownRoutes(ctx, async () => {

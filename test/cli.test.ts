@@ -86,25 +86,27 @@ describe('npm start -- --source FILE --port N', { timeout: 120_000 }, () => {
     assert.ok(gone, 'server and ffmpeg stopped within 5 s');
   });
 
-  test('SIGTERM to the server itself closes everything and exits 0', async () => {
-    const server = spawn(process.execPath, ['dist/cli.js', '--source', clip, '--port', String(port)], {
-      cwd: join(import.meta.dirname, '..'),
-      env: { ...process.env, HOME: data.path },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    test(`${signal} to the server itself closes everything and exits 0`, async () => {
+      const server = spawn(process.execPath, ['dist/cli.js', '--source', clip, '--port', String(port)], {
+        cwd: join(import.meta.dirname, '..'),
+        env: { ...process.env, HOME: data.path },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let log = '';
+      server.stdout!.on('data', (chunk) => (log += chunk));
+      assert.ok(await waitFor(() => log.includes('streaming'), 10_000), log);
+      const viewer = await connectWeriftViewer(`http://127.0.0.1:${port}/offer`);
+      await viewer.connected;
+      assert.equal(ffmpegProcessesWith(clip).length, 1);
+      const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
+      const sentAt = Date.now();
+      server.kill(signal);
+      assert.equal(await exited, 0);
+      assert.ok(Date.now() - sentAt < 5_000, 'stopped within 5 s');
+      assert.match(log, new RegExp(`${signal}, stopping`));
+      assert.deepEqual(ffmpegProcessesWith(clip), [], 'no ffmpeg left');
+      await viewer.close();
     });
-    let log = '';
-    server.stdout!.on('data', (chunk) => (log += chunk));
-    assert.ok(await waitFor(() => log.includes('streaming'), 10_000), log);
-    const viewer = await connectWeriftViewer(`http://127.0.0.1:${port}/offer`);
-    await viewer.connected;
-    assert.equal(ffmpegProcessesWith(clip).length, 1);
-    const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
-    const sentAt = Date.now();
-    server.kill('SIGTERM');
-    assert.equal(await exited, 0);
-    assert.ok(Date.now() - sentAt < 5_000, 'stopped within 5 s');
-    assert.match(log, /SIGTERM, stopping/);
-    assert.deepEqual(ffmpegProcessesWith(clip), [], 'no ffmpeg left');
-    await viewer.close();
-  });
+  }
 });

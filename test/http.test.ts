@@ -17,6 +17,7 @@ import {
   type TestServer,
   type WeriftViewer,
 } from './helpers.ts';
+import { assertJsonError, BAD_OFFERS } from './fixtures/bad-signaling.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
@@ -117,34 +118,7 @@ function addCustomRoutes(rtc: WebGearRtc): void {
   });
 }
 
-const AUDIO_ONLY_SDP = [
-  'v=0',
-  'o=- 4611731400430051336 2 IN IP4 127.0.0.1',
-  's=-',
-  't=0 0',
-  'a=group:BUNDLE 0',
-  'a=msid-semantic: WMS',
-  'm=audio 9 UDP/TLS/RTP/SAVPF 111',
-  'c=IN IP4 0.0.0.0',
-  'a=rtcp:9 IN IP4 0.0.0.0',
-  'a=ice-ufrag:8hhY',
-  'a=ice-pwd:asd88fgpdd777uzjYhagZg1d',
-  'a=ice-options:trickle',
-  'a=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08',
-  'a=setup:actpass',
-  'a=mid:0',
-  'a=recvonly',
-  'a=rtcp-mux',
-  'a=rtpmap:111 opus/48000/2',
-  '',
-].join('\r\n');
 
-function assertJsonError(response: request.Response, status: number): void {
-  assert.equal(response.status, status, `status (body: ${response.text.slice(0, 200)})`);
-  assert.match(String(response.headers['content-type']), /^application\/json/);
-  assert.equal(typeof response.body.error, 'string', `JSON {error}: ${response.text.slice(0, 200)}`);
-  assert.ok(response.body.error.length > 0);
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -322,21 +296,7 @@ describe('POST /offer with bad input: 4xx JSON {error}, never 500, no ffmpeg sta
     assert.deepEqual(ffmpegChildrenOf(), []);
   };
 
-  const cases: Array<[name: string, status: number, send: (r: request.Agent) => request.Test]> = [
-    ['invalid JSON with a JSON content type', 400, (r) => r.post('/offer').set('content-type', 'application/json').send('{"sdp": ')],
-    ['a text/plain body', 415, (r) => r.post('/offer').set('content-type', 'text/plain').send('{"sdp":"x","type":"offer"}')],
-    ['no body at all', 415, (r) => r.post('/offer')],
-    ['{}', 400, (r) => r.post('/offer').send({})],
-    ['a JSON array', 400, (r) => r.post('/offer').send([1, 2])],
-    ['a JSON string', 400, (r) => r.post('/offer').set('content-type', 'application/json').send('"offer"')],
-    ['{sdp: 5, type: "offer"}', 400, (r) => r.post('/offer').send({ sdp: 5, type: 'offer' })],
-    ['{sdp: "", type: "offer"}', 400, (r) => r.post('/offer').send({ sdp: '', type: 'offer' })],
-    ['{sdp: "x", type: "answer"}', 400, (r) => r.post('/offer').send({ sdp: 'x', type: 'answer' })],
-    ['{sdp: "x"} without type', 400, (r) => r.post('/offer').send({ sdp: 'x' })],
-    ['{sdp: "garbage", type: "offer"}', 400, (r) => r.post('/offer').send({ sdp: 'garbage', type: 'offer' })],
-    ['an SDP with only an audio m-line', 400, (r) => r.post('/offer').send({ sdp: AUDIO_ONLY_SDP, type: 'offer' })],
-    ['a 200 KB body', 413, (r) => r.post('/offer').send({ sdp: 'v=0\r\n'.padEnd(200_000, 'x'), type: 'offer' })],
-  ];
+  const cases = BAD_OFFERS;
 
   for (const [name, status, send] of cases) {
     test(`${name} → ${status}`, async () => {
