@@ -58,11 +58,18 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     this.#pending++;
     let viewer: Viewer;
     let answer: SessionDescription;
+    const track = this.source.createTrack();
     try {
-      ({ viewer, answer } = await Viewer.answer(offer, this.source.track, this.#settings, this.#logger));
+      ({ viewer, answer } = await Viewer.answer(offer, track, this.#settings, this.#logger));
+    } catch (error) {
+      track.stop();
+      throw error;
     } finally {
       this.#pending--;
     }
+    // Media starts once the connection is up, with the current GOP first: a picture at once.
+    viewer.once('connected', () => this.source.startSending(track));
+    viewer.once('close', () => this.source.stopSending(track));
     try {
       await this.source.start(); // only once an offer proved good: garbage must not start ffmpeg
       // A source that cannot be read gets the viewer a 503 now, not a black picture forever.

@@ -51,7 +51,10 @@ export interface WebGearRtcOptions {
   codec?: VideoCodec;
   /** Target video bitrate in bits per second. Default 2 500 000 (good 720p30). */
   bitrate?: number;
-  /** Keyframe interval in frames: a late viewer waits at most this long for a picture. Default 30. */
+  /**
+   * Keyframe interval in frames. Default 30. A joining viewer gets the packets since the last keyframe
+   * (the GOP cache) and decodes a picture at once, so this sets the size of that burst, not a wait.
+   */
   gop?: number;
   /** Shrinks every frame by this percentage (0–90), keeping even dimensions. Default 20, as vidgear. */
   frameSizeReduction?: number;

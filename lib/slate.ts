@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { buildSlateArgs, type EncodeSettings } from './ffmpeg-args.ts';
 import { FfmpegProcess, type FfmpegExit } from './ffmpeg-process.ts';
 import type { Logger } from './logger.ts';
-import type { PictureSize } from './picture-size.ts';
+import type { PictureSize } from './rtp-payload.ts';
 
 export interface SlateSettings extends Pick<EncodeSettings, 'codec' | 'bitrate' | 'gop'> {
   ffmpegPath: string;

@@ -2,16 +2,17 @@ import { createSocket, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MediaStreamTrack } from 'werift';
+import { MediaStreamTrack, RtpPacket } from 'werift';
 import { rtpCodecParameters } from './codecs.ts';
 import { buildFfmpegArgs, endsByItself, type EncodeSettings, type RawFrameGeometry } from './ffmpeg-args.ts';
 import { resolveFfprobePath } from './ffmpeg-path.ts';
 import { FfmpegProcess, type FfmpegExit } from './ffmpeg-process.ts';
 import { FramePump, type FramePumpStats } from './frame-pump.ts';
+import { GopCache } from './gop-cache.ts';
 import type { VideoFrame } from './frames.ts';
 import type { Logger } from './logger.ts';
 import { encodingNeeds, type ResolvedOptions } from './options.ts';
-import { rtpPictureSize, type PictureSize } from './picture-size.ts';
+import { rtpPictureSize, type PictureSize } from './rtp-payload.ts';
 import { Slate } from './slate.ts';
 import { passthroughProblem, probeVideoStream } from './source-probe.ts';
 
@@ -73,13 +74,14 @@ const sameGeometry = (a: RawFrameGeometry | undefined, b: RawFrameGeometry): boo
 
 /**
  * One source encoded once: a supervised ffmpeg sending RTP to a UDP socket on 127.0.0.1, whose packets
- * feed one shared werift track that every viewer's sender reads. Each ffmpeg run gets its own SSRC;
+ * go to every viewer's track. A viewer who joins first gets the packets since the last keyframe (the
+ * GOP cache), so it shows a picture at once; then the live stream. Each ffmpeg run gets its own SSRC;
  * sequence numbers and timestamps are carried on across runs, so viewers see one continuous stream
  * through restarts and re-inits (the new run starts with a keyframe).
  */
 export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error: [Error]; failed: [Error] }> {
-  /** The shared track: add it to every viewer's peer connection; never stop it for one viewer. */
-  readonly track: MediaStreamTrack;
+  readonly #tracks = new Set<MediaStreamTrack>();
+  readonly #gop: GopCache;
   readonly #settings: VideoSourceSettings;
   readonly #logger: Logger;
   #state: VideoSourceState = 'idle';
@@ -125,7 +127,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     super();
     this.#settings = settings;
     this.#logger = logger;
-    this.track = new MediaStreamTrack({ kind: 'video', codec: rtpCodecParameters(settings.codec) });
+    this.#gop = new GopCache(settings.codec);
   }
 
   get state(): VideoSourceState {
@@ -181,6 +183,27 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     return this.#everDelivered ? undefined : this.#lastError;
   }
 
+  /** A track for one viewer's peer connection. It carries nothing until `startSending()`. */
+  createTrack(): MediaStreamTrack {
+    return new MediaStreamTrack({ kind: 'video', codec: rtpCodecParameters(this.#settings.codec) });
+  }
+
+  /**
+   * Sends the packets since the last keyframe to `track` (its viewer decodes a picture at once), then
+   * the live stream. Call it when the viewer's connection is up: packets sent before are lost.
+   */
+  startSending(track: MediaStreamTrack): void {
+    if (this.closed || this.#tracks.has(track)) return;
+    for (const packet of this.#gop.replay()) track.writeRtp(packet);
+    this.#tracks.add(track);
+  }
+
+  /** Stops sending to `track` and ends it. */
+  stopSending(track: MediaStreamTrack): void {
+    this.#tracks.delete(track);
+    track.stop();
+  }
+
   /** Starts reading the source if it is not running yet. Safe to call for every viewer. */
   async start(): Promise<void> {
     if (this.#state !== 'idle') return;
@@ -220,7 +243,9 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     await Promise.all([ffmpeg?.stop(), this.#pump?.stop(), this.#slate?.close()]);
     this.#socket?.close();
     this.#socket = undefined;
-    this.track.stop();
+    for (const track of this.#tracks) track.stop();
+    this.#tracks.clear();
+    this.#gop.clear();
   }
 
   /** After `timeDelay`: spawn ffmpeg on the source, or start pulling custom frames. */
@@ -334,7 +359,11 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     this.#packets++;
     this.#bytes += packet.length;
     if (packet[1]! & 0x80) this.#frames++;
-    this.track.writeRtp(packet);
+    this.#gop.push(packet);
+    if (this.#tracks.size === 0) return;
+    // Parsed once; each track copies it for its own sender.
+    const rtp = RtpPacket.deSerialize(packet);
+    for (const track of this.#tracks) track.writeRtp(rtp);
   }
 
   #onExit(ffmpeg: FfmpegProcess, exit: FfmpegExit): void {

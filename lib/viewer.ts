@@ -43,7 +43,7 @@ export interface SessionDescription {
 }
 
 /**
- * One browser watching the stream: its own werift peer connection whose sender reads the shared track.
+ * One browser watching the stream: its own werift peer connection whose sender reads the viewer's track.
  * The viewer closes itself when ICE fails, stays disconnected, or never connects; `'close'` says so once.
  */
 export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
@@ -108,7 +108,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
     return { id: this.id, state: this.#state, createdAt: this.createdAt, connectedAt: this.#connectedAt };
   }
 
-  /** Ends this viewer's peer connection; the shared track and the other viewers are untouched. Idempotent. */
+  /** Ends this viewer's peer connection; the other viewers are untouched. Idempotent. */
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';

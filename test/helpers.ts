@@ -354,4 +354,4 @@ export function videoCenterColor(page: Page, at: [number, number] = [0.5, 0.5]):
   }, at);
 }
 
-export { vp8KeyframeSize } from '../lib/picture-size.ts';
+export { vp8KeyframeSize } from '../lib/rtp-payload.ts';

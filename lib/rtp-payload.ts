@@ -7,19 +7,27 @@ export interface PictureSize {
 }
 
 /**
- * The picture size a VP8 RTP payload announces, when it starts a keyframe (RFC 7741 payload descriptor,
- * then the RFC 6386 keyframe header: start code 9d 01 2a and two 14-bit sizes).
+ * The VP8 frame a payload starts, when it starts one: the bytes after the RFC 7741 payload descriptor
+ * of a packet with S=1 and partition 0. Undefined for a packet in the middle of a frame.
  */
-export function vp8KeyframeSize(payload: Buffer): PictureSize | undefined {
+function vp8FrameStart(payload: Buffer): Buffer | undefined {
   if (payload.length < 2) return undefined;
   let offset = 1;
   if (payload[0]! & 0x80) {
     const x = payload[1]!;
     offset = 2 + (x & 0x80 ? (payload[2]! & 0x80 ? 2 : 1) : 0) + (x & 0x40 ? 1 : 0) + (x & 0x30 ? 1 : 0);
   }
-  const startOfPartition = (payload[0]! & 0x10) !== 0;
-  const frame = payload.subarray(offset);
-  if (!startOfPartition || frame.length < 10) return undefined;
+  const startOfPartition = (payload[0]! & 0x10) !== 0 && (payload[0]! & 0x07) === 0;
+  return startOfPartition && payload.length > offset ? payload.subarray(offset) : undefined;
+}
+
+/**
+ * The picture size a VP8 RTP payload announces, when it starts a keyframe (RFC 7741 payload descriptor,
+ * then the RFC 6386 keyframe header: start code 9d 01 2a and two 14-bit sizes).
+ */
+export function vp8KeyframeSize(payload: Buffer): PictureSize | undefined {
+  const frame = vp8FrameStart(payload);
+  if (!frame || frame.length < 10) return undefined;
   const isKeyframe = !(frame[0]! & 0x01) && frame[3] === 0x9d && frame[4] === 0x01 && frame[5] === 0x2a;
   if (!isKeyframe) return undefined;
   return { width: frame.readUInt16LE(6) & 0x3fff, height: frame.readUInt16LE(8) & 0x3fff };
@@ -132,16 +140,41 @@ function h264SpsIn(payload: Buffer): Uint8Array | undefined {
   return undefined;
 }
 
+/** Where an RTP packet's payload starts (after CSRCs and header extensions). */
+function payloadOf(packet: Buffer): Buffer {
+  const csrcCount = packet[0]! & 0x0f;
+  let offset = 12 + 4 * csrcCount;
+  if (packet[0]! & 0x10 && packet.length >= offset + 4) offset += 4 + 4 * packet.readUInt16BE(offset + 2);
+  return packet.subarray(offset);
+}
+
+/**
+ * Whether an RTP packet is the first of a keyframe, where a decoder can start: a VP8 keyframe's first
+ * packet, or an H.264 access unit's parameter sets (SPS) or IDR slice start (RFC 6184: single NAL,
+ * STAP-A, or FU-A with the start bit).
+ */
+export function startsKeyframe(codec: VideoCodec, packet: Buffer): boolean {
+  if (packet.length <= 12) return false;
+  const payload = payloadOf(packet);
+  if (payload.length === 0) return false;
+  if (codec === 'vp8') {
+    const frame = vp8FrameStart(payload);
+    return !!frame && !(frame[0]! & 0x01);
+  }
+  const type = payload[0]! & 0x1f;
+  if (type === 7 || type === 5) return true;
+  if (type === 24) return payload.length > 3 && [5, 7].includes(payload[3]! & 0x1f);
+  if (type === 28) return payload.length > 1 && (payload[1]! & 0x80) !== 0 && (payload[1]! & 0x1f) === 5;
+  return false;
+}
+
 /**
  * The picture size an RTP packet announces, if it is the packet that does (a VP8 keyframe start, an
  * H.264 SPS): lets a placeholder picture match the size viewers were watching.
  */
 export function rtpPictureSize(codec: VideoCodec, packet: Buffer): PictureSize | undefined {
   if (packet.length <= 12) return undefined;
-  const csrcCount = packet[0]! & 0x0f;
-  let offset = 12 + 4 * csrcCount;
-  if (packet[0]! & 0x10 && packet.length >= offset + 4) offset += 4 + 4 * packet.readUInt16BE(offset + 2);
-  const payload = packet.subarray(offset);
+  const payload = payloadOf(packet);
   if (payload.length === 0) return undefined;
   if (codec === 'vp8') return vp8KeyframeSize(payload);
   const sps = h264SpsIn(payload);

@@ -1,0 +1,89 @@
+/** The GOP cache: a viewer who joins a running stream gets a picture at once, not at the next keyframe. */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import {
+  connectWeriftViewer, launchChromium, measureFrames, openPlayer, sleep, startServer, tempDir, testOptions,
+  vp8KeyframeSize, waitFor,
+} from './helpers.ts';
+
+/** Mean time a frame spent in Chromium's jitter buffer so far, in ms (inbound-rtp stats). */
+async function jitterBufferDelayMs(page: Page): Promise<number> {
+  return page.evaluate(async () => {
+    const pc = (window as unknown as { webgear: { pc: RTCPeerConnection } }).webgear.pc;
+    let delayMs = Number.NaN;
+    (await pc.getStats()).forEach((report) => {
+      if (report.type === 'inbound-rtp' && report.kind === 'video' && report.jitterBufferEmittedCount > 0) {
+        delayMs = (1000 * report.jitterBufferDelay) / report.jitterBufferEmittedCount;
+      }
+    });
+    return delayMs;
+  });
+}
+
+describe('a late joiner gets a picture at once (GOP cache)', { timeout: 90_000 }, () => {
+  const data = tempDir();
+  after(() => data.cleanup());
+
+  test('with keyframes 5 s apart, a viewer joining just after one decodes its first frame in well under a second', async () => {
+    // gop 150 at 30 fps: without the cache, joining 0.3 s after a keyframe means a 4.7 s wait.
+    const server = await startServer(testOptions(data.path, { gop: 150 }));
+    const browser: Browser = await launchChromium();
+    try {
+      const watcher = await connectWeriftViewer(`${server.url}/offer`);
+      let lastKeyframeAt = 0;
+      watcher.rtpListeners.push((rtp) => {
+        if (vp8KeyframeSize(rtp.payload)) lastKeyframeAt = performance.now();
+      });
+      await watcher.connected;
+      const firstFrames: number[] = [];
+      for (let join = 0; join < 3; join++) {
+        // Wait for a keyframe, then join 300 ms after it.
+        const seen = lastKeyframeAt;
+        assert.ok(await waitFor(() => lastKeyframeAt > seen, 7_000), 'the stream has keyframes');
+        await sleep(300);
+        const page = await browser.newPage();
+        firstFrames.push(await openPlayer(page, `${server.url}/`));
+        if (join === 2) {
+          const playback = await measureFrames(page, 2_000);
+          assert.ok(playback.fps >= 25, `then it plays at ${playback.fps.toFixed(1)} fps`);
+          const delay = await jitterBufferDelayMs(page);
+          console.log(`mean jitter-buffer delay after joining from the cache: ${delay.toFixed(0)} ms`);
+          assert.ok(delay < 200, `the replayed GOP left no lasting delay (${delay.toFixed(0)} ms)`);
+        }
+        await page.close();
+      }
+      console.log(`first frame after page load, joining 0.3 s after a keyframe of a 5 s GOP: ${firstFrames.join(', ')} ms`);
+      const median = firstFrames.toSorted((a, b) => a - b)[1]!;
+      assert.ok(median < 1_500, `first frame in ${median} ms (median), not at the next keyframe 4.7 s later`);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  });
+
+  test('a werift joiner’s first packet starts a keyframe, however long ago the encoder sent it', async () => {
+    const server = await startServer(testOptions(data.path, { gop: 150, resolution: [640, 360] }));
+    try {
+      const watcher = await connectWeriftViewer(`${server.url}/offer`);
+      await watcher.connected;
+      await sleep(1_500);
+      const joiner = await connectWeriftViewer(`${server.url}/offer`);
+      let first: Buffer | undefined;
+      let firstAt = 0;
+      joiner.rtpListeners.push((rtp) => {
+        if (first) return;
+        first = rtp.payload;
+        firstAt = performance.now();
+      });
+      await joiner.connected;
+      const connectedAt = performance.now();
+      assert.ok(await waitFor(() => joiner.frames >= 30, 3_000), 'the joiner gets frames at once');
+      assert.deepEqual(vp8KeyframeSize(first!), { width: 640, height: 360 }, 'its first packet starts a keyframe');
+      console.log(`joiner: first packet ${(firstAt - connectedAt).toFixed(0)} ms after connecting`);
+      assert.ok(firstAt - connectedAt < 500);
+    } finally {
+      await server.close();
+    }
+  });
+});
