@@ -308,7 +308,7 @@ console.log(`\n${table}\n`);
 
 const version = (command: string, args: string[]) => {
   try {
-    return execFileSync(command, args, { encoding: 'utf8' }).split('\n')[0]!.trim();
+    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!.trim();
   } catch {
     return 'unknown';
   }
