@@ -24,6 +24,8 @@ const program = new Command()
   .option('--loop', 'play a file source again when it ends', false)
   .option('--infinite-frames', 'show "No Input" while the source is down or after it ended', false)
   .addOption(new Option('--transcode <when>', 'encode the source, or send H.264 as is').choices(['auto', 'always', 'never']).default('auto'))
+  .option('--audio <input>', 'audio to send with the video: a file, a URL or "lavfi:sine=frequency=440" (default: the source\'s own)')
+  .option('--no-audio', 'send no audio, even if the source has some')
   .option('--ffmpeg-path <path>', 'ffmpeg binary to use')
   .option('--ice-host <address...>', 'extra host addresses to announce in ICE (e.g. a public or Docker host IP)')
   .showHelpAfterError();
@@ -32,7 +34,7 @@ program.parse();
 const flags = program.opts<{
   source: string; port: number; host: string; codec: 'vp8' | 'h264'; logging: boolean;
   frameSizeReduction: number; maxViewers: number; bitrate?: number; loop: boolean; ffmpegPath?: string; iceHost?: string[];
-  infiniteFrames: boolean; transcode: 'auto' | 'always' | 'never';
+  infiniteFrames: boolean; transcode: 'auto' | 'always' | 'never'; audio?: string | boolean;
 }>();
 
 let rtc: WebGearRtc;
@@ -47,6 +49,7 @@ try {
     enableInfiniteFrames: flags.infiniteFrames,
     transcode: flags.transcode,
     ...(flags.bitrate !== undefined && { bitrate: flags.bitrate }),
+    ...(flags.audio !== undefined && { audio: flags.audio }),
     ...(flags.ffmpegPath !== undefined && { ffmpegPath: flags.ffmpegPath }),
     // Loopback is no ICE host candidate by default; announce it so a browser on this machine connects.
     iceAdditionalHostAddresses: ['127.0.0.1', ...(flags.iceHost ?? [])],

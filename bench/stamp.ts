@@ -31,3 +31,47 @@ export function stampedFrames(width: number, height: number): CustomStream {
     stop() {},
   };
 }
+
+/**
+ * A live MJPEG-over-HTTP camera of stamped frames (640x480, 30 fps): each client gets a
+ * multipart/x-mixed-replace stream from its own ffmpeg, fed a freshly stamped frame every 1/30 s, so
+ * the stamp is the time the camera "captured" the frame.
+ */
+export async function startStampedMjpegCamera(): Promise<{ url: string; stop(): Promise<void> }> {
+  const { spawn } = await import('node:child_process');
+  const { createServer } = await import('node:http');
+  const stops = new Set<() => void>();
+  const server = createServer((request, response) => {
+    const encoder = spawn('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-video_size', '640x480',
+      '-framerate', '30', '-i', 'pipe:0', '-q:v', '5', '-flush_packets', '1', '-f', 'mpjpeg', 'pipe:1',
+    ], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const frames = stampedFrames(640, 480);
+    const timer = setInterval(() => {
+      // A camera drops frames it cannot hand on: never queue behind a busy encoder.
+      if (encoder.stdin!.writableLength === 0) encoder.stdin!.write((frames.read() as VideoFrame).data);
+    }, 1000 / 30);
+    const stop = () => {
+      clearInterval(timer);
+      encoder.kill('SIGKILL');
+    };
+    stops.add(stop);
+    encoder.stdin!.on('error', () => {});
+    response.writeHead(200, { 'Content-Type': 'multipart/x-mixed-replace;boundary=ffmpeg' });
+    encoder.stdout!.pipe(response);
+    request.once('close', () => {
+      stop();
+      stops.delete(stop);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/stream.mjpg`,
+    async stop() {
+      for (const stop of stops) stop();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

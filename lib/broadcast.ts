@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
+import type { MediaStreamTrack } from 'werift';
 import { SignalingError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from './video-source.ts';
-import { Viewer, type PeerSettings, type SessionDescription, type ViewerStats } from './viewer.ts';
+import { offersAudio, Viewer, type PeerSettings, type SessionDescription, type Signaling, type ViewerStats } from './viewer.ts';
 
 /** How long a first viewer's answer waits for the source to deliver or fail. */
 export const SOURCE_READY_TIMEOUT_MS = 5_000;
@@ -14,6 +15,17 @@ export interface BroadcastSettings extends VideoSourceSettings, PeerSettings {
 export interface BroadcastStats {
   source: VideoSourceStats;
   viewers: ViewerStats[];
+}
+
+/** A viewer's session as its client sees it. */
+export interface Session {
+  /** The secret that ends the session (`/close_connection`, WHEP resource URL). */
+  id: string;
+  /** The viewer's public id, as in stats. */
+  viewerId: string;
+  /** WHEP's ETag of the session. */
+  etag: string;
+  answer: SessionDescription;
 }
 
 /**
@@ -48,7 +60,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   }
 
   /** Answers a viewer's offer and starts the source if this is the first viewer. */
-  async connect(offer: SessionDescription): Promise<{ id: string; answer: SessionDescription }> {
+  async connect(offer: SessionDescription, signaling: Signaling = 'offer'): Promise<Session> {
     if (this.#closed) throw new SignalingError(503, 'the stream is closed');
     if (this.#viewers.size + this.#pending >= this.#settings.maxViewers) {
       throw new SignalingError(503, `the stream has its maximum of ${this.#settings.maxViewers} viewers`, {
@@ -59,17 +71,23 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     let viewer: Viewer;
     let answer: SessionDescription;
     const track = this.source.createTrack();
+    let audio: MediaStreamTrack | undefined;
     try {
-      ({ viewer, answer } = await Viewer.answer(offer, track, this.#settings, this.#logger));
+      // Opus for an offer that asks for audio, when the stream has some (a source's own is probed once).
+      if (offersAudio(offer) && (await this.source.hasAudio())) audio = this.source.createAudioTrack();
+      ({ viewer, answer } = await Viewer.answer(offer, track, this.#settings, this.#logger, audio));
     } catch (error) {
       track.stop();
+      audio?.stop();
       throw error;
     } finally {
       this.#pending--;
     }
+    viewer.signaling = signaling;
     // Media starts once the connection is up, with the current GOP first: a picture at once.
-    viewer.once('connected', () => this.source.startSending(track));
-    viewer.once('close', () => this.source.stopSending(track));
+    const tracks = audio ? [track, audio] : [track];
+    viewer.once('connected', () => tracks.forEach((each) => this.source.startSending(each)));
+    viewer.once('close', () => tracks.forEach((each) => this.source.stopSending(each)));
     try {
       await this.source.start(); // only once an offer proved good: garbage must not start ffmpeg
       // A source that cannot be read gets the viewer a 503 now, not a black picture forever.
@@ -84,18 +102,23 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
       await viewer.close();
       throw error;
     }
-    this.#viewers.set(viewer.id, viewer);
+    this.#viewers.set(viewer.sessionId, viewer);
     viewer.once('close', () => {
-      this.#viewers.delete(viewer.id);
+      this.#viewers.delete(viewer.sessionId);
       this.#logger.info(`viewer ${viewer.id} left (${this.#viewers.size} watching)`);
     });
     this.#logger.info(`viewer ${viewer.id} joined (${this.#viewers.size} watching)`);
-    return { id: viewer.id, answer };
+    return { id: viewer.sessionId, viewerId: viewer.id, etag: viewer.etag, answer };
   }
 
-  /** Ends one viewer's session. Returns false when no viewer has that id. */
-  async disconnect(id: string): Promise<boolean> {
-    const viewer = this.#viewers.get(id);
+  /** The viewer holding this session id, if it is still there. */
+  viewer(sessionId: string): Viewer | undefined {
+    return this.#viewers.get(sessionId);
+  }
+
+  /** Ends one viewer's session. Returns false when no viewer has that session id. */
+  async disconnect(sessionId: string): Promise<boolean> {
+    const viewer = this.#viewers.get(sessionId);
     if (!viewer) return false;
     await viewer.close();
     return true;

@@ -1,4 +1,4 @@
-import { RTCRtpCodecParameters, useH264, useVP8 } from 'werift';
+import { RTCRtpCodecParameters, useH264, useOPUS, useVP8 } from 'werift';
 import type { VideoCodec } from './options.ts';
 
 /**
@@ -7,6 +7,11 @@ import type { VideoCodec } from './options.ts';
  */
 export function rtpCodecParameters(codec: VideoCodec): RTCRtpCodecParameters {
   return codec === 'vp8' ? useVP8() : useH264();
+}
+
+/** werift codec parameters for the audio (Opus, 48 kHz stereo, as ffmpeg sends it); fresh on every call too. */
+export function opusCodecParameters(): RTCRtpCodecParameters {
+  return useOPUS();
 }
 
 export const MIME_TYPES: Record<VideoCodec, string> = { vp8: 'video/VP8', h264: 'video/H264' };

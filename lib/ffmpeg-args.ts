@@ -1,14 +1,18 @@
 import type { PixelFormat } from './frames.ts';
-import { COLORSPACES, type ResolvedOptions, type VideoCodec } from './options.ts';
+import { COLORSPACES, type AudioSpec, type ResolvedOptions, type VideoCodec } from './options.ts';
 
 /** RTP payload type ffmpeg stamps on packets; werift rewrites it per viewer, so any dynamic value does. */
 export const RTP_PAYLOAD_TYPE = 96;
+/** The audio's payload type: only told apart from video for a reader of the packets (the SSRC decides here). */
+export const AUDIO_PAYLOAD_TYPE = 111;
+/** Opus bitrate: transparent enough for music at 48 kHz stereo, small next to the video. */
+export const AUDIO_BITRATE = 64_000;
 
 /** What the ffmpeg command needs to know; a subset of the resolved options. */
 export type EncodeSettings = Pick<
   ResolvedOptions,
   | 'source' | 'codec' | 'bitrate' | 'gop' | 'frameSizeReduction' | 'resolution' | 'framerate' | 'loop'
-  | 'inputOptions' | 'filters' | 'stabilize' | 'colorspace'
+  | 'inputOptions' | 'filters' | 'stabilize' | 'colorspace' | 'audio'
 >;
 
 /** Size and layout of the raw frames a custom stream pipes into ffmpeg. */
@@ -106,10 +110,41 @@ function encoderArgs(codec: VideoCodec, bitrate: number, gop: number): string[] 
 }
 
 /** Sends the encoded stream as RTP to a loopback port; RTCP goes to the same port (and is dropped there). */
-function rtpOutputArgs(rtpPort: number, ssrc: number): string[] {
+function rtpOutputArgs(rtpPort: number, ssrc: number, payloadType = RTP_PAYLOAD_TYPE): string[] {
   return [
-    '-f', 'rtp', '-payload_type', String(RTP_PAYLOAD_TYPE), '-ssrc', String(ssrc),
+    '-f', 'rtp', '-payload_type', String(payloadType), '-ssrc', String(ssrc),
     `rtp://127.0.0.1:${rtpPort}?pkt_size=1200&rtcpport=${rtpPort}`,
+  ];
+}
+
+/**
+ * How ffmpeg opens an extra audio input (`audio: '<input>'`), as its second input. Files and generators
+ * are read at their own pace (`-re`), a file again and again with `loop`; URLs and devices are live.
+ */
+export function audioInputArgs(audio: Extract<AudioSpec, { kind: 'input' }>, loop: boolean): string[] {
+  switch (audio.from) {
+    case 'file':
+      return ['-re', ...(loop ? ['-stream_loop', '-1'] : []), '-i', audio.input];
+    case 'url':
+      return ['-i', audio.input];
+    case 'lavfi':
+      return ['-re', '-f', 'lavfi', '-i', audio.input];
+    default:
+      return ['-f', audio.from, '-i', audio.input];
+  }
+}
+
+/**
+ * The audio output: the first audio stream of `input` (0: the source, 1: the extra audio input) as Opus,
+ * 48 kHz stereo (what WebRTC's Opus is), 20 ms frames in low-delay mode, to the same port as the video
+ * under its own SSRC.
+ */
+function audioOutputArgs(input: 0 | 1, rtpPort: number, ssrc: number): string[] {
+  return [
+    '-map', `${input}:a:0`, '-vn', '-sn', '-dn',
+    '-c:a', 'libopus', '-b:a', String(AUDIO_BITRATE), '-ar', '48000', '-ac', '2',
+    '-application', 'lowdelay', '-frame_duration', '20',
+    ...rtpOutputArgs(rtpPort, ssrc, AUDIO_PAYLOAD_TYPE),
   ];
 }
 
@@ -119,11 +154,16 @@ export interface RunOptions {
   raw?: RawFrameGeometry;
   /** Send the source's H.264 as is instead of encoding it. */
   copy?: boolean;
+  /**
+   * Also send audio as Opus RTP with this SSRC: the source's first audio stream (`audio` is
+   * `{kind: 'source'}` and the source has one) or the extra audio input. Without it, video only.
+   */
+  audioSsrc?: number;
 }
 
 /**
  * The whole ffmpeg command line for one source: read, scale if asked, encode once (or copy an H.264
- * source), send RTP to a loopback port.
+ * source), send RTP to a loopback port; with `run.audioSsrc`, a second output sends the audio as Opus.
  */
 export function buildFfmpegArgs(
   settings: EncodeSettings,
@@ -141,12 +181,17 @@ export function buildFfmpegArgs(
         '-pix_fmt', 'yuv420p',
         ...encoderArgs(settings.codec, settings.bitrate, settings.gop),
       ];
+  const { audio } = settings;
+  const withAudio = run.audioSsrc !== undefined && audio.kind !== 'none';
+  const extraInput = withAudio && audio.kind === 'input';
   return [
     '-hide_banner', '-loglevel', 'warning', '-nostats',
     ...inputArgs(settings, run.raw),
+    ...(extraInput ? audioInputArgs(audio, settings.loop) : []),
     '-an', '-sn', '-dn', '-map', '0:v:0',
     ...video,
     ...rtpOutputArgs(rtpPort, ssrc),
+    ...(withAudio ? audioOutputArgs(extraInput ? 1 : 0, rtpPort, run.audioSsrc!) : []),
   ];
 }
 

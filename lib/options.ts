@@ -79,6 +79,15 @@ export interface WebGearRtcOptions {
    * `'always'` encodes; `'never'` refuses a source that would need encoding.
    */
   transcode?: Transcode;
+  /**
+   * Audio sent to every viewer with the video, as Opus (encoded once, by the same ffmpeg). `true` (default):
+   * the source's first audio stream, if a file or URL has one (a camera, `'testsrc'` and a custom stream
+   * have none). `false`: never any audio. A string: an extra ffmpeg audio input, which is how a custom
+   * stream or a video-only source gets sound: a file path, a URL, or `'<format>:<input>'` for ffmpeg's
+   * `lavfi`, `alsa` or `pulse` input formats (`'lavfi:sine=frequency=440'`, `'alsa:default'`). A viewer
+   * whose offer has no audio section gets the video alone.
+   */
+  audio?: boolean | string;
   /** Log what happens (data-file location, ffmpeg, viewers) and show tracebacks on the 500 page. */
   logging?: boolean;
   /** Where log lines go. Default: console. */
@@ -118,6 +127,22 @@ export interface WebGearRtcOptions {
   icePortRange?: [number, number];
   /** Path of the ffmpeg binary. Default: `FFMPEG_PATH`, ffmpeg-static, then `ffmpeg` on PATH. */
   ffmpegPath?: string;
+  /**
+   * Origins allowed to use WHEP (`/whep`) and `/stats` from another site's page (CORS): `'*'` (default),
+   * one origin (`'https://example.com'`) or a list of them.
+   */
+  corsOrigins?: string | string[];
+  /**
+   * `GET /stats`: the source's state and every viewer as JSON. `true` (default) serves it, `false` answers
+   * 404, a function guards it (resolve true to let the request in, false for 403). `rtc.stats()` works always.
+   */
+  stats?: boolean | ((ctx: Context) => boolean | Promise<boolean>);
+  /**
+   * Latency hint for the default page, in ms: the browser's jitter buffer aims at this delay
+   * (`RTCRtpReceiver.jitterBufferTarget`). Lower is more live, higher rides out a bad network. Default:
+   * the browser's own (adaptive, usually 10–50 ms on a LAN).
+   */
+  jitterBufferTarget?: number;
 }
 
 /** The options after validation, with every default filled in. */
@@ -132,6 +157,7 @@ export interface ResolvedOptions {
   loop: boolean;
   enableInfiniteFrames: boolean;
   transcode: Transcode;
+  audio: AudioSpec;
   logging: boolean;
   logger: Logger | undefined;
   customDataLocation: string | undefined;
@@ -148,12 +174,28 @@ export interface ResolvedOptions {
   iceAdditionalHostAddresses: string[];
   icePortRange: [number, number] | undefined;
   ffmpegPath: string | undefined;
+  corsOrigins: '*' | string[];
+  stats: boolean | ((ctx: Context) => boolean | Promise<boolean>);
+  jitterBufferTarget: number | undefined;
   timeDelay: number;
   inputOptions: string[];
   filters: string | undefined;
   stabilize: boolean;
   colorspace: string | undefined;
 }
+
+/**
+ * Where the stream's audio comes from: nowhere, the source's own first audio stream (when probing finds
+ * one), or an extra ffmpeg input (`from` says how ffmpeg opens it).
+ */
+export type AudioSpec =
+  | { kind: 'none' }
+  | { kind: 'source' }
+  | { kind: 'input'; from: 'file' | 'url' | AudioInputFormat; input: string };
+
+/** ffmpeg input formats an `audio` string may name as `'<format>:<input>'`. */
+export const AUDIO_INPUT_FORMATS = ['lavfi', 'alsa', 'pulse'] as const;
+export type AudioInputFormat = (typeof AUDIO_INPUT_FORMATS)[number];
 
 /** What a `source` option names, and how ffmpeg should open it. */
 export type SourceSpec =
@@ -169,6 +211,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof WebGearRtcOptions>([
   'overwriteDefaultFiles', 'prefix', 'basePath', 'maxViewers', 'iceServers', 'iceAdditionalHostAddresses',
   'templates', 'static', 'bodyLimit', 'authorize', 'connectTimeout',
   'icePortRange', 'ffmpegPath', 'timeDelay', 'inputOptions', 'filters', 'stabilize', 'colorspace',
+  'corsOrigins', 'stats', 'jitterBufferTarget', 'audio',
 ]);
 
 /**
@@ -295,6 +338,53 @@ function iceServerList(options: WebGearRtcOptions): IceServer[] {
   return value.map((server) => ({ ...server }));
 }
 
+/** `'*'`, or the origins (`scheme://host[:port]`, no path) allowed by CORS. */
+function originList(options: WebGearRtcOptions): '*' | string[] {
+  const value = options.corsOrigins;
+  if (value === undefined || value === '*') return '*';
+  const list = typeof value === 'string' ? [value] : value;
+  const isOrigin = (item: unknown) => typeof item === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]+$/i.test(item);
+  if (!Array.isArray(list) || list.length === 0 || !list.every(isOrigin)) {
+    fail('corsOrigins', '"*", an origin such as "https://example.com" (no path), or an array of them', value);
+  }
+  return [...list];
+}
+
+function statsOption(options: WebGearRtcOptions): ResolvedOptions['stats'] {
+  const value = options.stats;
+  if (value === undefined) return true;
+  if (typeof value !== 'boolean' && typeof value !== 'function') fail('stats', 'true, false or a function (ctx) => boolean', value);
+  return value;
+}
+
+/**
+ * The `audio` option: `true` looks for the audio of a file or URL source (the other kinds have none),
+ * a string is an extra input; a missing file is reported now, as for `source`.
+ */
+function audioOption(options: WebGearRtcOptions, source: SourceSpec): AudioSpec {
+  const value = options.audio;
+  if (value === undefined || value === true) {
+    return source.kind === 'file' || source.kind === 'url' ? { kind: 'source' } : { kind: 'none' };
+  }
+  if (value === false) return { kind: 'none' };
+  if (typeof value !== 'string' || value.trim() === '') {
+    fail('audio', 'true, false, or an ffmpeg audio input: a file path, a URL, or "lavfi:sine=frequency=440"', value);
+  }
+  const format = /^([a-z]+):(?!\/\/)(.+)$/s.exec(value);
+  if (format && (AUDIO_INPUT_FORMATS as readonly string[]).includes(format[1]!)) {
+    return { kind: 'input', from: format[1] as AudioInputFormat, input: format[2]! };
+  }
+  const path = value.startsWith('file://') ? decodeURIComponent(new URL(value).pathname) : value;
+  if (path === value && /^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return { kind: 'input', from: 'url', input: value };
+  if (!existsSync(path) || !statSync(path).isFile()) {
+    throw new WebGearRtcOptionError(
+      'audio',
+      `names no readable file: ${JSON.stringify(path)} does not exist (a URL needs its scheme, a generator "lavfi:")`,
+    );
+  }
+  return { kind: 'input', from: 'file', input: path };
+}
+
 /** Tells what kind of input a `source` is; a missing file is reported now rather than by a silent ffmpeg. */
 export function parseSource(source: string | number): SourceSpec {
   if (typeof source === 'number') {
@@ -372,6 +462,7 @@ export function resolveOptions(options: WebGearRtcOptions): ResolvedOptions {
     loop: optionalBoolean(options, 'loop', false),
     enableInfiniteFrames: optionalBoolean(options, 'enableInfiniteFrames', false),
     transcode,
+    audio: audioOption(options, source),
     logging: optionalBoolean(options, 'logging', false),
     logger,
     customDataLocation: optionalString(options, 'customDataLocation'),
@@ -388,6 +479,9 @@ export function resolveOptions(options: WebGearRtcOptions): ResolvedOptions {
     iceAdditionalHostAddresses: stringList(options, 'iceAdditionalHostAddresses'),
     icePortRange,
     ffmpegPath: optionalString(options, 'ffmpegPath'),
+    corsOrigins: originList(options),
+    stats: statsOption(options),
+    jitterBufferTarget: optionalNumber(options, 'jitterBufferTarget', { min: 0, max: 4_000, integer: false }),
     timeDelay: optionalNumber(options, 'timeDelay', { min: 0, max: 3600, integer: false }) ?? 0,
     inputOptions: inputOptions ? [...inputOptions] : [],
     filters: optionalString(options, 'filters'),

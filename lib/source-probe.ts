@@ -26,31 +26,62 @@ export function sourceTarget(source: Exclude<SourceSpec, { kind: 'frames' }>): s
   }
 }
 
+/** What ffprobe tells of a source's first audio stream. */
+export interface AudioStreamInfo {
+  codec: string;
+}
+
+/** A source's first video and first audio stream, as far as it has them. */
+export interface SourceStreams {
+  video: VideoStreamInfo | undefined;
+  audio: AudioStreamInfo | undefined;
+}
+
+/**
+ * Asks ffprobe about the source's first video and first audio stream in one run (`-show_entries stream=…`).
+ * Rejects when the source cannot be read in `timeoutMs`.
+ */
+export async function probeSource(
+  ffprobePath: string,
+  source: Exclude<SourceSpec, { kind: 'frames' | 'testsrc' }>,
+  timeoutMs = 5_000,
+): Promise<SourceStreams> {
+  const target = sourceTarget(source);
+  const { stdout } = await run(ffprobePath, [
+    '-v', 'error', '-of', 'json',
+    '-show_entries', 'stream=codec_type,codec_name,width,height,pix_fmt,has_b_frames',
+    ...(source.kind === 'device' ? ['-f', process.platform === 'darwin' ? 'avfoundation' : 'v4l2'] : []),
+    ...(source.kind === 'url' && /^rtsps?:/i.test(target) ? ['-rtsp_transport', 'tcp'] : []),
+    target,
+  ], { timeout: timeoutMs });
+  const streams = (JSON.parse(stdout) as {
+    streams?: Array<{
+      codec_type?: string; codec_name?: string; width?: number; height?: number; pix_fmt?: string; has_b_frames?: number;
+    }>;
+  }).streams ?? [];
+  const video = streams.find((stream) => stream.codec_type === 'video');
+  const audio = streams.find((stream) => stream.codec_type === 'audio');
+  return {
+    video: video?.width && video.height ? {
+      codec: video.codec_name ?? 'unknown',
+      width: video.width,
+      height: video.height,
+      pixelFormat: video.pix_fmt ?? 'unknown',
+      reorderDelay: video.has_b_frames ?? 0,
+    } : undefined,
+    audio: audio && { codec: audio.codec_name ?? 'unknown' },
+  };
+}
+
 /** Asks ffprobe about the source's first video stream. Rejects when it cannot be read in `timeoutMs`. */
 export async function probeVideoStream(
   ffprobePath: string,
   source: Exclude<SourceSpec, { kind: 'frames' | 'testsrc' }>,
   timeoutMs = 5_000,
 ): Promise<VideoStreamInfo> {
-  const target = sourceTarget(source);
-  const { stdout } = await run(ffprobePath, [
-    '-v', 'error', '-select_streams', 'v:0', '-of', 'json',
-    '-show_entries', 'stream=codec_name,width,height,pix_fmt,has_b_frames',
-    ...(source.kind === 'device' ? ['-f', process.platform === 'darwin' ? 'avfoundation' : 'v4l2'] : []),
-    ...(source.kind === 'url' && /^rtsps?:/i.test(target) ? ['-rtsp_transport', 'tcp'] : []),
-    target,
-  ], { timeout: timeoutMs });
-  const stream = (JSON.parse(stdout) as {
-    streams?: Array<{ codec_name?: string; width?: number; height?: number; pix_fmt?: string; has_b_frames?: number }>;
-  }).streams?.[0];
-  if (!stream?.width || !stream.height) throw new Error(`no video stream found in ${target}`);
-  return {
-    codec: stream.codec_name ?? 'unknown',
-    width: stream.width,
-    height: stream.height,
-    pixelFormat: stream.pix_fmt ?? 'unknown',
-    reorderDelay: stream.has_b_frames ?? 0,
-  };
+  const { video } = await probeSource(ffprobePath, source, timeoutMs);
+  if (!video) throw new Error(`no video stream found in ${sourceTarget(source)}`);
+  return video;
 }
 
 /**

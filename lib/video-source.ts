@@ -3,7 +3,7 @@ import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MediaStreamTrack, RtpPacket } from 'werift';
-import { rtpCodecParameters } from './codecs.ts';
+import { opusCodecParameters, rtpCodecParameters } from './codecs.ts';
 import { buildFfmpegArgs, endsByItself, type EncodeSettings, type RawFrameGeometry } from './ffmpeg-args.ts';
 import { resolveFfprobePath } from './ffmpeg-path.ts';
 import { FfmpegProcess, type FfmpegExit } from './ffmpeg-process.ts';
@@ -11,10 +11,11 @@ import { FramePump, type FramePumpStats } from './frame-pump.ts';
 import { GopCache } from './gop-cache.ts';
 import type { VideoFrame } from './frames.ts';
 import type { Logger } from './logger.ts';
-import { encodingNeeds, type ResolvedOptions } from './options.ts';
+import { encodingNeeds, type ResolvedOptions, type SourceSpec } from './options.ts';
 import { rtpPictureSize, type PictureSize } from './rtp-payload.ts';
+import { RtpContinuity } from './rtp-continuity.ts';
 import { Slate } from './slate.ts';
-import { passthroughProblem, probeVideoStream } from './source-probe.ts';
+import { passthroughProblem, probeSource, sourceTarget, type SourceStreams } from './source-probe.ts';
 
 /**
  * - `idle`: not started (ffmpeg starts with the first viewer)
@@ -40,12 +41,19 @@ export interface VideoSourceStats {
   frames: number;
   /** Frames per second over the last second. */
   framesPerSecond: number;
+  /** Bits per second received from ffmpeg over the last second (RTP headers included). */
+  bitrate: number;
   /** Whether ffmpeg encodes the source (false: its H.264 is sent as is); undefined before the first run. */
   transcoding: boolean | undefined;
   /** The generated picture shown instead of the source ("No Input", "The End"), if any. */
   slate: string | undefined;
   /** For a custom stream: what its read() did, and frames dropped because ffmpeg was still busy. */
   customStream?: FramePumpStats & { framesDropped: number };
+  /**
+   * The audio (Opus) RTP packets and bytes received from ffmpeg since the start, not counted above;
+   * undefined when the stream has no audio (or before that is known).
+   */
+  audio: { packets: number; bytes: number } | undefined;
 }
 
 export interface VideoSourceSettings
@@ -59,7 +67,11 @@ const THE_END_SECONDS = 1;
 const RESTART_DELAYS_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000];
 /** After running this long, a crash is news again and the backoff starts over. */
 const HEALTHY_AFTER_MS = 30_000;
-const RTP_CLOCK_PER_MS = 90;
+/**
+ * A source that ends by itself while its audio goes on (an endless extra audio input, a soundtrack
+ * longer than the picture) has ended once no video came for this long: ffmpeg is stopped then.
+ */
+const VIDEO_ENDED_AFTER_MS = 2_000;
 /** A source that sent packets and then nothing for this long is hung (a camera or network gone quiet). */
 export const STALL_LIMIT_MS = 5_000;
 
@@ -77,7 +89,8 @@ const sameGeometry = (a: RawFrameGeometry | undefined, b: RawFrameGeometry): boo
  * go to every viewer's track. A viewer who joins first gets the packets since the last keyframe (the
  * GOP cache), so it shows a picture at once; then the live stream. Each ffmpeg run gets its own SSRC;
  * sequence numbers and timestamps are carried on across runs, so viewers see one continuous stream
- * through restarts and re-inits (the new run starts with a keyframe).
+ * through restarts and re-inits (the new run starts with a keyframe). A stream with audio has the same
+ * ffmpeg send Opus to the same socket under a second SSRC, for the audio tracks of viewers who asked.
  */
 export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error: [Error]; failed: [Error] }> {
   readonly #tracks = new Set<MediaStreamTrack>();
@@ -97,15 +110,24 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   #frames = 0;
   #framesAtLastTick = 0;
   #framesPerSecond = 0;
+  #bytesAtLastTick = 0;
+  #bitrate = 0;
   // Continuity across ffmpeg runs.
   #runSsrc = 0;
-  #continuedRun = 0;
-  #seqOffset = 0;
-  #timestampOffset = 0;
-  #lastSeq = -1;
-  #lastTimestamp = 0;
-  #lastPacketAt = 0;
+  readonly #continuity = new RtpContinuity(90_000);
   #lastSourcePacketAt = 0;
+  // Audio: the tracks of the viewers whose offer asked for it, fed every packet (no GOP cache needed).
+  readonly #audioTracks = new Set<MediaStreamTrack>();
+  /** Whether the stream has audio: decided once (probing a source's own audio), see hasAudio(). */
+  #audioDecision: Promise<boolean> | undefined;
+  #hasAudio: boolean | undefined;
+  /** SSRC of this run's audio output; 0 when none. */
+  #audioSsrc = 0;
+  readonly #audioContinuity = new RtpContinuity(48_000);
+  #audioPackets = 0;
+  #audioBytes = 0;
+  /** ffprobe's answer on the source, asked once for both the passthrough and the audio decisions. */
+  #probe: Promise<SourceStreams> | undefined;
   /** The picture size the source last announced, for a slate of the same size. */
   #pictureSize: PictureSize | undefined;
   #slate: Slate | undefined;
@@ -115,6 +137,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   #pump: FramePump | undefined;
   #geometry: RawFrameGeometry | undefined;
   #framesDropped = 0;
+  #pumpEnded = false;
   #respawning = false;
   #notBefore = 0;
   /** Whether any packet came since start(): a source that never delivered is unavailable, not restarting. */
@@ -147,9 +170,11 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
       bytes: this.#bytes,
       frames: this.#frames,
       framesPerSecond: this.#framesPerSecond,
+      bitrate: this.#bitrate,
       transcoding: this.#copy === undefined ? undefined : !this.#copy,
       slate: this.#slate?.showing,
       ...(this.#pump && { customStream: { ...this.#pump.stats(), framesDropped: this.#framesDropped } }),
+      audio: this.#hasAudio ? { packets: this.#audioPackets, bytes: this.#audioBytes } : undefined,
     };
   }
 
@@ -188,12 +213,31 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     return new MediaStreamTrack({ kind: 'video', codec: rtpCodecParameters(this.#settings.codec) });
   }
 
+  /** An audio (Opus) track for one viewer, for a stream with audio (see hasAudio()). Nothing until `startSending()`. */
+  createAudioTrack(): MediaStreamTrack {
+    return new MediaStreamTrack({ kind: 'audio', codec: opusCodecParameters() });
+  }
+
   /**
-   * Sends the packets since the last keyframe to `track` (its viewer decodes a picture at once), then
-   * the live stream. Call it when the viewer's connection is up: packets sent before are lost.
+   * Whether the stream carries audio: an extra `audio` input does; the source's own audio is looked for
+   * once with ffprobe (a source that cannot be probed is taken as silent). Safe to call for every viewer.
+   */
+  hasAudio(): Promise<boolean> {
+    this.#audioDecision ??= this.#decideAudio().then((hasAudio) => (this.#hasAudio = hasAudio));
+    return this.#audioDecision;
+  }
+
+  /**
+   * Sends the packets since the last keyframe to a video `track` (its viewer decodes a picture at once),
+   * then the live stream; an audio track gets the live audio. Call it when the viewer's connection is
+   * up: packets sent before are lost.
    */
   startSending(track: MediaStreamTrack): void {
-    if (this.closed || this.#tracks.has(track)) return;
+    if (this.closed || this.#tracks.has(track) || this.#audioTracks.has(track)) return;
+    if (track.kind === 'audio') {
+      this.#audioTracks.add(track);
+      return;
+    }
     for (const packet of this.#gop.replay()) track.writeRtp(packet);
     this.#tracks.add(track);
   }
@@ -201,6 +245,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   /** Stops sending to `track` and ends it. */
   stopSending(track: MediaStreamTrack): void {
     this.#tracks.delete(track);
+    this.#audioTracks.delete(track);
     track.stop();
   }
 
@@ -243,8 +288,9 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     await Promise.all([ffmpeg?.stop(), this.#pump?.stop(), this.#slate?.close()]);
     this.#socket?.close();
     this.#socket = undefined;
-    for (const track of this.#tracks) track.stop();
+    for (const track of [...this.#tracks, ...this.#audioTracks]) track.stop();
     this.#tracks.clear();
+    this.#audioTracks.clear();
     this.#gop.clear();
   }
 
@@ -258,6 +304,8 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
       }
     }
     if (this.closed) return;
+    await this.hasAudio(); // every run of ffmpeg sends audio, or none does
+    if (this.closed) return;
     const { source } = this.#settings;
     if (source.kind !== 'frames') {
       this.#copy = await this.#decideCopy();
@@ -270,6 +318,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     this.#pump = pump;
     pump.on('frame', (frame) => this.#onFrame(frame));
     pump.on('end', () => {
+      this.#pumpEnded = true; // with an endless audio input, ffmpeg is stopped once its video has drained
       if (this.#ffmpeg) this.#ffmpeg.endInput();
       else this.#end();
     });
@@ -308,7 +357,10 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   #spawn(raw?: RawFrameGeometry): FfmpegProcess {
     const port = this.#socket!.address().port;
     this.#runSsrc = randomInt(1, 2 ** 31 - 1); // ffmpeg takes -ssrc as a signed 32-bit integer
-    const args = buildFfmpegArgs(this.#settings, port, this.#runSsrc, { raw, copy: this.#copy });
+    // The audio goes to the same port: its own SSRC tells its packets apart.
+    this.#audioSsrc = this.#hasAudio ? (this.#runSsrc % (2 ** 31 - 2)) + 1 : 0;
+    const audioSsrc = this.#audioSsrc || undefined;
+    const args = buildFfmpegArgs(this.#settings, port, this.#runSsrc, { raw, copy: this.#copy, audioSsrc });
     const ffmpeg = new FfmpegProcess(this.#settings.ffmpegPath, args);
     this.#ffmpeg = ffmpeg;
     this.#logger.debug(`ffmpeg started (pid ${ffmpeg.pid}): ${this.#settings.ffmpegPath} ${args.join(' ')}`);
@@ -320,6 +372,10 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   #onPacket(packet: Buffer): void {
     if (!isRtp(packet) || isRtcp(packet)) return;
     const ssrc = packet.readUInt32BE(8);
+    if (ssrc === this.#audioSsrc && ssrc !== 0) {
+      this.#onAudioPacket(packet);
+      return;
+    }
     const fromSource = ssrc === this.#runSsrc;
     // Anything else is a late packet of a previous run or slate, or not ours.
     if (!fromSource && (ssrc !== this.#slate?.ssrc || ssrc === 0)) return;
@@ -329,27 +385,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
       this.#lastSourcePacketAt = now;
       this.#pictureSize = rtpPictureSize(this.#settings.codec, packet) ?? this.#pictureSize;
     }
-    if (this.#continuedRun !== ssrc) {
-      // First packet of this run: continue where the last run stopped, advanced by the time between.
-      const seq = packet.readUInt16BE(2);
-      const timestamp = packet.readUInt32BE(4);
-      if (this.#lastSeq < 0) {
-        this.#seqOffset = 0;
-        this.#timestampOffset = 0;
-      } else {
-        const gap = Math.max(1, Math.round((now - this.#lastPacketAt) * RTP_CLOCK_PER_MS));
-        this.#seqOffset = (this.#lastSeq + 1 - seq) & 0xffff;
-        this.#timestampOffset = (this.#lastTimestamp + gap - timestamp) >>> 0;
-      }
-      this.#continuedRun = ssrc;
-    }
-    const seq = (packet.readUInt16BE(2) + this.#seqOffset) & 0xffff;
-    const timestamp = (packet.readUInt32BE(4) + this.#timestampOffset) >>> 0;
-    packet.writeUInt16BE(seq, 2);
-    packet.writeUInt32BE(timestamp, 4);
-    this.#lastSeq = seq;
-    this.#lastTimestamp = timestamp;
-    this.#lastPacketAt = now;
+    this.#continuity.rewrite(packet, now);
 
     if (fromSource && (this.#state === 'starting' || this.#state === 'restarting')) {
       this.#runningSince = now;
@@ -364,6 +400,19 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     // Parsed once; each track copies it for its own sender.
     const rtp = RtpPacket.deSerialize(packet);
     for (const track of this.#tracks) track.writeRtp(rtp);
+  }
+
+  /**
+   * An audio packet: one continuous stream across ffmpeg runs, like the video, then to every audio
+   * track. It says nothing of the video's health (state, stalls, the slate).
+   */
+  #onAudioPacket(packet: Buffer): void {
+    this.#audioContinuity.rewrite(packet);
+    this.#audioPackets++;
+    this.#audioBytes += packet.length;
+    if (this.#audioTracks.size === 0) return;
+    const rtp = RtpPacket.deSerialize(packet);
+    for (const track of this.#audioTracks) track.writeRtp(rtp);
   }
 
   #onExit(ffmpeg: FfmpegProcess, exit: FfmpegExit): void {
@@ -406,6 +455,9 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   #sampleFrameRate(): void {
     this.#framesPerSecond = this.#frames - this.#framesAtLastTick;
     this.#framesAtLastTick = this.#frames;
+    this.#bitrate = (this.#bytes - this.#bytesAtLastTick) * 8;
+    this.#bytesAtLastTick = this.#bytes;
+    if (this.#videoEndedBeforeAudio()) return;
     // A hung ffmpeg (a camera or stream gone quiet without closing) is killed, which restarts it.
     // Custom streams are exempt: a slow read() is theirs to have.
     const hung = this.#state === 'running' && Date.now() - this.#lastSourcePacketAt > STALL_LIMIT_MS;
@@ -413,6 +465,28 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
       this.#logger.warn(`no packet from ffmpeg for ${STALL_LIMIT_MS} ms: restarting it`);
       this.#ffmpeg.kill();
     }
+  }
+
+  /**
+   * A source that ends by itself (a file played once, a custom stream that returned null) whose audio
+   * goes on has ended with its picture: ffmpeg is stopped. Otherwise an endless audio input would keep
+   * it running, or the stall watchdog would play the file again.
+   */
+  #videoEndedBeforeAudio(): boolean {
+    const ffmpeg = this.#ffmpeg;
+    const ended =
+      this.#hasAudio &&
+      ffmpeg &&
+      this.#state === 'running' &&
+      endsByItself(this.#settings) &&
+      (this.#settings.source.kind !== 'frames' || this.#pumpEnded) &&
+      Date.now() - this.#lastSourcePacketAt > VIDEO_ENDED_AFTER_MS;
+    if (!ended) return false;
+    this.#ffmpeg = undefined;
+    this.#logger.info('the source has ended (its audio went on; stopping it)');
+    void ffmpeg.stop();
+    this.#end();
+    return true;
   }
 
   /** The source has finished: "No Input" from now on with `enableInfiniteFrames`, else "The End" briefly. */
@@ -449,7 +523,9 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     if (encodingNeeds(source, codec, this.#settings)) return false; // 'never' was refused with the options
     let problem: string | undefined;
     try {
-      problem = passthroughProblem(await probeVideoStream(resolveFfprobePath(this.#settings.ffmpegPath), source));
+      const { video } = await this.#probeSource(source);
+      if (!video) throw new Error(`no video stream found in ${sourceTarget(source)}`);
+      problem = passthroughProblem(video);
     } catch (error) {
       // Unreadable now: ffmpeg will say why, and restarts; copying is what was asked for or allowed.
       this.#logger.debug(`could not probe the source: ${(error as Error).message}`);
@@ -471,6 +547,28 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     this.emit('failed', error);
     this.#setState('failed');
     return undefined;
+  }
+
+  /** Whether the stream has audio: an extra input has; a file or URL is probed for its own. */
+  async #decideAudio(): Promise<boolean> {
+    const { audio, source } = this.#settings;
+    if (audio.kind !== 'source' || source.kind === 'frames' || source.kind === 'testsrc') return audio.kind === 'input';
+    try {
+      const streams = await this.#probeSource(source);
+      if (streams.audio) this.#logger.info(`the source has audio (${streams.audio.codec}): sending it as Opus`);
+      return streams.audio !== undefined;
+    } catch (error) {
+      this.#logger.debug(`could not probe the source for audio; sending none: ${(error as Error).message}`);
+      return false;
+    }
+  }
+
+  /** ffprobe on the source, run once: the passthrough and the audio decisions both read it. */
+  #probeSource(source: Exclude<SourceSpec, { kind: 'frames' | 'testsrc' }>): Promise<SourceStreams> {
+    this.#probe ??= Promise.resolve().then(() =>
+      probeSource(resolveFfprobePath(this.#settings.ffmpegPath), source),
+    );
+    return this.#probe;
   }
 
   #setState(state: VideoSourceState): void {

@@ -1,21 +1,37 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { MediaStream, RTCPeerConnection, type MediaStreamTrack } from 'werift';
-import { MIME_TYPES, rtpCodecParameters } from './codecs.ts';
+import { MIME_TYPES, opusCodecParameters, rtpCodecParameters } from './codecs.ts';
 import { SignalingError } from './errors.ts';
+import { iceUfragOf, type IceFragment } from './ice-fragment.ts';
+import { useKeyObjectsForSrtp } from './srtp-keys.ts';
 import type { Logger } from './logger.ts';
 import type { IceServer, VideoCodec } from './options.ts';
 
 export type ViewerState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
 export interface ViewerStats {
+  /** A public name for this viewer (not its session id, which alone can end the session). */
   id: string;
   state: ViewerState;
+  /** How it signalled: vidgear's `POST /offer` or WHEP. */
+  signaling: Signaling;
   /** When the offer arrived (ms since epoch). */
   createdAt: number;
-  /** When media could first flow (ms since epoch), if it did. */
+  /** Connected since (ms since epoch), if it did connect. */
   connectedAt: number | undefined;
+  /** RTP packets and bytes sent to this viewer (video and audio, retransmissions included). */
+  packetsSent: number;
+  bytesSent: number;
+  /** Round-trip time from the viewer's last RTCP receiver report, in ms. */
+  roundTripTimeMs: number | undefined;
+  /** Packets the viewer reported lost (RTCP), and its NACKs and picture-loss requests (PLI). */
+  packetsLost: number;
+  nackCount: number;
+  pliCount: number;
 }
+
+export type Signaling = 'offer' | 'whep';
 
 /** How each viewer's peer connection is set up. */
 export interface PeerSettings {
@@ -42,13 +58,22 @@ export interface SessionDescription {
   type: 'offer' | 'answer';
 }
 
+/** Whether an offer has an audio section (a browser that added an audio transceiver, or a WHEP player). */
+export const offersAudio = (offer: SessionDescription): boolean => /^m=audio /m.test(offer.sdp);
+
 /**
  * One browser watching the stream: its own werift peer connection whose sender reads the viewer's track.
  * The viewer closes itself when ICE fails, stays disconnected, or never connects; `'close'` says so once.
  */
 export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
-  readonly id = randomUUID();
+  /** Shown in stats and logs. */
+  readonly id = randomUUID().slice(0, 8);
+  /** Known only to the viewer's client: it ends the session (`/close_connection`, WHEP `DELETE`). */
+  readonly sessionId = randomUUID();
+  /** WHEP's entity tag of the session's ICE state; a restart would change it. */
+  readonly etag = `"${randomUUID().slice(0, 8)}"`;
   readonly createdAt = Date.now();
+  signaling: Signaling = 'offer';
   readonly #pc: RTCPeerConnection;
   readonly #logger: Logger;
   /** A viewer that has not connected by then never will: its browser gave up or cannot reach us. */
@@ -60,6 +85,8 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   #livenessTimer: NodeJS.Timeout | undefined;
   /** When this viewer's browser last sent RTCP, or when it connected; 0 before. */
   #lastRtcpAt = 0;
+  /** The offer's ICE username fragment: a trickled fragment with another one is an ICE restart. */
+  #remoteUfrag: string | undefined;
 
   private constructor(pc: RTCPeerConnection, logger: Logger, connectTimeoutMs: number) {
     super();
@@ -69,17 +96,19 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   }
 
   /**
-   * Answers a browser's offer: a new peer connection that sends `track`. Throws a SignalingError (4xx)
-   * for an offer we cannot serve; never leaves a peer connection behind when it throws.
+   * Answers a browser's offer: a new peer connection that sends `track`, and `audio` (Opus) if given and
+   * the offer has an audio section (else that section is answered inactive). Throws a SignalingError
+   * (4xx) for an offer we cannot serve; never leaves a peer connection behind when it throws.
    */
   static async answer(
     offer: SessionDescription,
     track: MediaStreamTrack,
     settings: PeerSettings,
     logger: Logger,
+    audio?: MediaStreamTrack,
   ): Promise<{ viewer: Viewer; answer: SessionDescription }> {
     const pc = new RTCPeerConnection({
-      codecs: { audio: [], video: [rtpCodecParameters(settings.codec)] },
+      codecs: { audio: audio ? [opusCodecParameters()] : [], video: [rtpCodecParameters(settings.codec)] },
       iceServers: settings.iceServers,
       iceAdditionalHostAddresses: settings.iceAdditionalHostAddresses,
       ...(settings.icePortRange ? { icePortRange: settings.icePortRange } : {}),
@@ -87,7 +116,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
     });
     const viewer = new Viewer(pc, logger, settings.connectTimeout * 1000);
     try {
-      await viewer.#negotiate(offer, track, settings.codec);
+      await viewer.#negotiate(offer, track, settings.codec, audio);
     } catch (error) {
       await viewer.close();
       throw error;
@@ -105,7 +134,57 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   }
 
   stats(): ViewerStats {
-    return { id: this.id, state: this.#state, createdAt: this.createdAt, connectedAt: this.#connectedAt };
+    const stats: ViewerStats = {
+      id: this.id,
+      state: this.#state,
+      signaling: this.signaling,
+      createdAt: this.createdAt,
+      connectedAt: this.#connectedAt,
+      packetsSent: 0,
+      bytesSent: 0,
+      roundTripTimeMs: undefined,
+      packetsLost: 0,
+      nackCount: 0,
+      pliCount: 0,
+    };
+    if (this.#state === 'closed') return stats;
+    const now = Date.now();
+    for (const { sender } of this.#pc.getTransceivers()) {
+      // collectStats is werift's synchronous getStats() (without the transport's part).
+      for (const entry of sender.collectStats(now) as unknown as Record<string, unknown>[]) {
+        const number = (key: string) => (typeof entry[key] === 'number' ? (entry[key] as number) : 0);
+        if (entry.type === 'outbound-rtp') {
+          stats.packetsSent += number('packetsSent');
+          stats.bytesSent += number('bytesSent');
+          stats.nackCount += number('nackCount');
+          stats.pliCount += number('pliCount');
+        } else if (entry.type === 'remote-inbound-rtp') {
+          stats.packetsLost += number('packetsLost');
+          if (typeof entry.roundTripTime === 'number' && entry.kind === 'video') {
+            stats.roundTripTimeMs = Math.round(entry.roundTripTime * 10_000) / 10;
+          }
+        }
+      }
+    }
+    return stats;
+  }
+
+  /**
+   * Adds candidates trickled by the viewer (WHEP `PATCH`). Throws a 422 SignalingError for an ICE restart
+   * (a new ufrag), which werift cannot do on an answering connection.
+   */
+  addCandidates(fragment: IceFragment): void {
+    if (fragment.iceUfrag !== undefined && this.#remoteUfrag !== undefined && fragment.iceUfrag !== this.#remoteUfrag) {
+      // WHEP: a session that supports trickle but not restart answers 422.
+      throw new SignalingError(422, 'ICE restart is not supported: start a new session (POST the offer again)');
+    }
+    for (const candidate of fragment.candidates) {
+      // Not awaited: werift resolves a browser's mDNS (.local) candidate for up to 10 s, and the
+      // connection mostly comes up without trickled candidates (the server's own are in the answer).
+      this.#pc.addIceCandidate(candidate).catch((error: Error) => {
+        this.#logger.debug(`viewer ${this.id}: candidate ${candidate.candidate} not used: ${error.message}`);
+      });
+    }
   }
 
   /** Ends this viewer's peer connection; the other viewers are untouched. Idempotent. */
@@ -123,7 +202,13 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
     this.emit('close');
   }
 
-  async #negotiate(offer: SessionDescription, track: MediaStreamTrack, codec: VideoCodec): Promise<void> {
+  async #negotiate(
+    offer: SessionDescription,
+    track: MediaStreamTrack,
+    codec: VideoCodec,
+    audio: MediaStreamTrack | undefined,
+  ): Promise<void> {
+    this.#remoteUfrag = iceUfragOf(offer.sdp);
     try {
       await this.#pc.setRemoteDescription(offer);
     } catch (error) {
@@ -134,10 +219,18 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
       throw new SignalingError(400, 'the offer has no video section: add a recvonly video transceiver');
     }
     // addTrack after the remote offer reuses the transceiver the offer created (werift notes §3.3).
-    const sender = this.#pc.addTrack(track, new MediaStream([track]));
+    // Picture and sound in one stream: the page plays `streams[0]` and the browser keeps them in sync.
+    const stream = new MediaStream(audio ? [track, audio] : [track]);
+    const sender = this.#pc.addTrack(track, stream);
+    if (audio && this.#pc.getTransceivers().some((transceiver) => transceiver.kind === 'audio')) {
+      this.#pc.addTrack(audio, stream);
+    }
     sender.onRtcp.subscribe(() => {
       this.#lastRtcpAt = Date.now();
     });
+    // Answer as the DTLS server (a=setup:passive, allowed by RFC 8842): the browser sends its ClientHello
+    // the moment ICE connects. As the client, werift waits a fixed 100 ms before its ClientHello.
+    if (video.dtlsTransport.role === 'auto') video.dtlsTransport.role = 'server';
     await this.#pc.setLocalDescription(await this.#pc.createAnswer());
     if (video.rejected || video.stopped) {
       throw new SignalingError(
@@ -170,6 +263,8 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
         this.#connectedAt ??= Date.now();
         this.#lastRtcpAt ||= Date.now();
         this.#state = 'connected';
+        const keys = useKeyObjectsForSrtp(this.#pc);
+        this.#logger.debug(`viewer ${this.id}: ${keys} SRTP keys on the fast path`);
         this.emit('connected');
       } else if (state === 'disconnected') {
         this.#state = 'disconnected';

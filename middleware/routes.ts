@@ -3,11 +3,9 @@ import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Broadcast } from '../lib/broadcast.ts';
 import { SignalingError } from '../lib/errors.ts';
-import type { IceServer } from '../lib/options.ts';
+import type { IceServer, ResolvedOptions } from '../lib/options.ts';
 import type { Views } from './views.ts';
-
-/** How long the page waits for its ICE candidates before sending the offer with those it has. */
-export const ICE_GATHERING_TIMEOUT_MS = 2_000;
+import { corsFor } from './whep.ts';
 
 export interface RouteDependencies {
   broadcast: Broadcast;
@@ -15,6 +13,10 @@ export interface RouteDependencies {
   iceServers: IceServer[];
   /** Largest signaling body in bytes: an offer is a few KB of SDP. */
   bodyLimit: number;
+  /** Whether `GET /stats` is served, or the guard deciding per request. */
+  stats: ResolvedOptions['stats'];
+  corsOrigins: ResolvedOptions['corsOrigins'];
+  jitterBufferTarget: number | undefined;
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
@@ -44,15 +46,17 @@ function sessionIdOf(body: unknown): string | undefined {
  * vidgear WebGear_RTC's routes: `GET /` (player page), `POST /offer` (JSON offer → JSON answer),
  * `POST /close_connection` (ends the caller's own session). Users add their own to the same router.
  */
-export function addDefaultRoutes(router: Router, { broadcast, views, iceServers, bodyLimit }: RouteDependencies): void {
+export function addDefaultRoutes(router: Router, deps: RouteDependencies): void {
+  const { broadcast, views, iceServers, bodyLimit } = deps;
   router.get('index', '/', (ctx) => {
     const base = views.basePath(ctx);
     views.render(ctx, 'index.html', {
       config: {
+        whepUrl: `${base}/whep`,
         offerUrl: `${base}/offer`,
         closeUrl: `${base}/close_connection`,
         iceServers,
-        iceGatheringTimeoutMs: ICE_GATHERING_TIMEOUT_MS,
+        jitterBufferTarget: deps.jitterBufferTarget ?? null,
       },
     });
   });
@@ -71,11 +75,21 @@ export function addDefaultRoutes(router: Router, { broadcast, views, iceServers,
       if (offer.type !== 'offer') {
         throw new SignalingError(400, `"type" must be "offer" (got ${JSON.stringify(offer.type ?? null)})`);
       }
-      const { id, answer } = await broadcast.connect({ sdp: offer.sdp, type: 'offer' });
-      // vidgear's client reads {sdp, type}; `id` lets this page end its own session later.
-      ctx.body = { sdp: answer.sdp, type: answer.type, id };
+      const { id, viewerId, answer } = await broadcast.connect({ sdp: offer.sdp, type: 'offer' });
+      // vidgear's client reads {sdp, type}; `id` lets this page end its own session later (keep it
+      // secret: it is the key to that), `viewer` is its public name in /stats.
+      ctx.body = { sdp: answer.sdp, type: answer.type, id, viewer: viewerId };
     },
   );
+
+  if (deps.stats !== false) {
+    const guard = deps.stats;
+    router.get('stats', '/stats', corsFor(deps.corsOrigins), async (ctx) => {
+      if (typeof guard === 'function' && !(await guard(ctx))) throw new SignalingError(403, 'not allowed to read stats');
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = broadcast.stats();
+    });
+  }
 
   router.post(
     'close_connection',

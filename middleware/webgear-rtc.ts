@@ -12,12 +12,13 @@ import { SignalingError } from '../lib/errors.ts';
 import { resolveOptions, type WebGearRtcOptions } from '../lib/options.ts';
 import { renderNotFound, renderServerError, statusOf } from './error-pages.ts';
 import { addDefaultRoutes } from './routes.ts';
+import { addWhepRoutes, allowCrossOriginError } from './whep.ts';
 import { createViews } from './views.ts';
 import { requestBasePath } from './base-path.ts';
 
 /** The middleware `webgearRtc()` returns: use it with `app.use()`, extend it, close it. */
 export interface WebGearRtc extends Middleware {
-  /** The @koa/router instance serving `/`, `/offer`, `/close_connection`: add your own routes to it. */
+  /** The @koa/router instance serving `/`, `/offer`, `/close_connection`, `/whep`, `/stats`: add your own routes to it. */
   readonly router: Router;
   /** True once `close()` was called. */
   readonly closed: boolean;
@@ -36,7 +37,12 @@ export interface WebGearRtc extends Middleware {
 }
 
 /** Routes whose errors are answered as JSON `{error}` rather than as pages. */
-const API_PATHS = new Set(['/offer', '/close_connection']);
+const JSON_PATHS = new Set(['/offer', '/close_connection', '/stats']);
+/** Paths other sites may call (CORS): WHEP and stats. */
+const isCrossOriginApi = (path: string): boolean => path === '/whep' || path.startsWith('/whep/') || path === '/stats';
+/** How an error on this path is answered: WHEP clients read plain text, ours JSON, people pages. */
+const errorStyle = (path: string): 'json' | 'text' | 'page' =>
+  JSON_PATHS.has(path) ? 'json' : path === '/whep' || path.startsWith('/whep/') ? 'text' : 'page';
 
 /**
  * Streams one source to every browser over WebRTC, as one Koa middleware.
@@ -63,7 +69,8 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
   // Folder by folder, file by file: the `templates`/`static` options, then the data folder, then the package.
   const views = createViews([...settings.templates, dataFiles.templatesDir], router, settings.basePath);
   const staticDirs = [...settings.static, dataFiles.staticDir, join(DEFAULT_THEME_DIR, 'static')];
-  addDefaultRoutes(router, { broadcast, views, iceServers: settings.iceServers, bodyLimit: settings.bodyLimit });
+  addDefaultRoutes(router, { broadcast, views, ...settings });
+  addWhepRoutes(router, { broadcast, views, ...settings });
 
   // koa-static serves `ctx.path`, so under koa-mount it sees `/css/x.css`. The package's own static
   // folder comes last so a theme folder missing a file still works. Options objects are not
@@ -82,12 +89,16 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
     if (closed) {
       if (!isOwnPath(ctx)) return passOn(ctx, next);
       ctx.status = 503;
-      ctx.body = { error: 'webgear-rtc is closed' };
+      if (errorStyle(ctx.path) === 'page') ctx.body = { error: 'webgear-rtc is closed' };
+      else respondWithMessage(ctx, 'webgear-rtc is closed');
+      if (isCrossOriginApi(ctx.path)) allowCrossOriginError(ctx, settings.corsOrigins);
       return;
     }
     let unmatched = false;
     try {
-      if (settings.authorize && isOwnPath(ctx) && !(await settings.authorize(ctx))) {
+      // A CORS preflight carries no credentials: it is never guarded (a plain OPTIONS is).
+      const preflight = ctx.method === 'OPTIONS' && ctx.get('Access-Control-Request-Method') !== '';
+      if (settings.authorize && !preflight && isOwnPath(ctx) && !(await settings.authorize(ctx))) {
         throw new SignalingError(403, 'not authorized');
       }
       // Our stack ends in a no-op, never in the host's `next`: host errors and 404s must not pass
@@ -127,14 +138,15 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
   function respondWithError(ctx: Context, error: unknown): void {
     const status = statusOf(error);
     ctx.set('X-Content-Type-Options', 'nosniff');
+    if (isCrossOriginApi(ctx.path)) allowCrossOriginError(ctx, settings.corsOrigins);
     // A 4xx, or a 5xx we raised on purpose (503: full, closed), is an answer; anything else is a bug.
     const isAnswer = status < 500 || (error as { expose?: unknown }).expose === true;
     if (!isAnswer) {
       // We handled it, so Koa will not: tell the host's app.on('error') (Koa's default one logs it).
       ctx.app.emit('error', error, ctx);
-      if (API_PATHS.has(ctx.path)) {
+      if (errorStyle(ctx.path) !== 'page') {
         ctx.status = 500;
-        ctx.body = { error: 'internal server error' };
+        respondWithMessage(ctx, 'internal server error');
       } else {
         renderServerError(ctx, views, error, settings.logging);
       }
@@ -143,7 +155,7 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
     ctx.status = status;
     const headers = (error as { headers?: unknown }).headers;
     if (headers && typeof headers === 'object') ctx.set(headers as Record<string, string>);
-    if (status === 404 && !API_PATHS.has(ctx.path)) {
+    if (status === 404 && errorStyle(ctx.path) === 'page') {
       renderNotFound(ctx, views);
       return;
     }
@@ -152,7 +164,7 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
 
   /** JSON `{error}` for the signaling routes (their clients parse JSON), plain text elsewhere. */
   function respondWithMessage(ctx: Context, message: string): void {
-    if (API_PATHS.has(ctx.path)) {
+    if (errorStyle(ctx.path) === 'json') {
       ctx.body = { error: message };
     } else {
       ctx.type = 'text';

@@ -23,7 +23,7 @@ async function watchedPage(browser: Browser): Promise<{ page: Page; traffic: Tra
     if (response.status() >= 400) traffic.failed.push(`${response.status()} ${response.url()}`);
   });
   page.on('request', (request) => {
-    if (request.method() === 'POST' && request.url().endsWith('/offer')) traffic.offers.push(new URL(request.url()).pathname);
+    if (request.method() === 'POST' && request.url().endsWith('/whep')) traffic.offers.push(new URL(request.url()).pathname);
   });
   return { page, traffic };
 }
@@ -47,15 +47,15 @@ interface Scenario {
 }
 
 const SCENARIOS: Scenario[] = [
-  { name: 'at the root /', path: '/', offerPath: '/offer', use: (app, rtc) => app.use(rtc) },
-  { name: "koa-mount('/cam'), opened as /cam", path: '/cam', offerPath: '/cam/offer', use: (app, rtc) => app.use(mount('/cam', rtc)) },
+  { name: 'at the root /', path: '/', offerPath: '/whep', use: (app, rtc) => app.use(rtc) },
+  { name: "koa-mount('/cam'), opened as /cam", path: '/cam', offerPath: '/cam/whep', use: (app, rtc) => app.use(mount('/cam', rtc)) },
   {
     name: "mount('/admin', mount('/cam')), opened as /admin/cam",
     path: '/admin/cam',
-    offerPath: '/admin/cam/offer',
+    offerPath: '/admin/cam/whep',
     use: (app, rtc) => app.use(mount('/admin', mount('/cam', rtc))),
   },
-  { name: "prefix: '/cam2', opened as /cam2/", path: '/cam2/', offerPath: '/cam2/offer', options: { prefix: '/cam2' }, use: (app, rtc) => app.use(rtc) },
+  { name: "prefix: '/cam2', opened as /cam2/", path: '/cam2/', offerPath: '/cam2/whep', options: { prefix: '/cam2' }, use: (app, rtc) => app.use(rtc) },
 ];
 
 describe('the page plays in Chromium at each mount point', { timeout: 120_000 }, () => {
@@ -108,8 +108,8 @@ describe('the page plays in Chromium at each mount point', { timeout: 120_000 },
         measurePlayback(two.page, `${server.url}/cam2`, 3_000),
       ]);
       console.log('two cameras', reportOne, reportTwo);
-      assertPlays(reportOne, one.traffic, 640, 360, '/cam/offer');
-      assertPlays(reportTwo, two.traffic, 320, 240, '/cam2/offer');
+      assertPlays(reportOne, one.traffic, 640, 360, '/cam/whep');
+      assertPlays(reportTwo, two.traffic, 320, 240, '/cam2/whep');
       assert.equal(server.rtc.stats().viewers.length, 1);
       assert.equal(second.stats().viewers.length, 1);
       assert.equal(ffmpegChildrenOf().length, 2);

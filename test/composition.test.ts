@@ -287,8 +287,8 @@ describe('two instances in one app (two cameras at /cam and /cam2) stream indepe
     await Promise.all([one.connected, two.connected]);
     await letDtlsSettle();
     assert.ok(await waitFor(() => one.frames > 0 && two.frames > 0, 10_000), `both get frames (${one.frames}, ${two.frames})`);
-    assert.deepEqual(server.rtc.stats().viewers.map((viewer) => viewer.id), [one.id]);
-    assert.deepEqual(second.stats().viewers.map((viewer) => viewer.id), [two.id]);
+    assert.deepEqual(server.rtc.stats().viewers.map((viewer) => viewer.id), [one.publicId]);
+    assert.deepEqual(second.stats().viewers.map((viewer) => viewer.id), [two.publicId]);
     assert.equal(ffmpegChildrenOf().length, 2, 'one encoder per instance');
 
     const closing = performance.now();

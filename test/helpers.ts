@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Koa from 'koa';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { RTCPeerConnection, useH264, useVP8, type RtpPacket } from 'werift';
+import { RTCPeerConnection, useH264, useOPUS, useVP8, type RtpPacket } from 'werift';
 import { webgearRtc, type WebGearRtc, type WebGearRtcOptions } from 'webgear-rtc';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -40,12 +40,13 @@ export interface TestServer {
 export async function startServer(
   options: WebGearRtcOptions,
   mountIt: (app: Koa, rtc: WebGearRtc) => void = (app, rtc) => app.use(rtc),
+  listenPort = 0,
 ): Promise<TestServer> {
   const app = new Koa();
   app.silent = true;
   const rtc = webgearRtc(options);
   mountIt(app, rtc);
-  const server = app.listen(0, '127.0.0.1');
+  const server = app.listen(listenPort, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -63,36 +64,63 @@ export async function startServer(
 }
 
 export interface WeriftViewer {
+  /** The session id the server answered (the key that ends the session). */
   id: string;
+  /** The viewer's public id, as `stats()` lists it (`viewer` in /offer's answer). */
+  publicId: string;
   pc: RTCPeerConnection;
-  /** RTP packets and whole frames (marker bits) received, with their arrival times. */
+  /** Video RTP packets and whole frames (marker bits) received, with their arrival times. */
   packets: number;
   frames: number;
   frameTimes: number[];
+  /** Audio RTP packets received (only by a viewer made with `{audio: true}`). */
+  audioPackets: number;
+  /** The answer's SDP, as the server sent it. */
+  answerSdp: string;
+  /** For a WHEP viewer: the session's resource URL (absolute) and ETag, as the 201 gave them. */
+  resourceUrl?: string;
+  etag?: string | null;
   /** Every RTP packet received, for tests that look inside them. */
   readonly rtpListeners: Array<(rtp: RtpPacket) => void>;
+  /** Every audio RTP packet received. */
+  readonly audioRtpListeners: Array<(rtp: RtpPacket) => void>;
   connected: Promise<void>;
   close(): Promise<void>;
 }
 
 const openViewers = new Set<WeriftViewer>();
 
-/** A werift peer that signals like the default page: offer → POST /offer → answer. */
-export async function connectWeriftViewer(offerUrl: string, codec: 'vp8' | 'h264' = 'vp8'): Promise<WeriftViewer> {
+/**
+ * A werift peer that signals like the default page: offer → POST /offer → answer. With `audio`, its
+ * offer also has a recvonly Opus section.
+ */
+export async function connectWeriftViewer(
+  offerUrl: string,
+  codec: 'vp8' | 'h264' = 'vp8',
+  { audio = false, whep = false }: { audio?: boolean; whep?: boolean } = {},
+): Promise<WeriftViewer> {
   const pc = new RTCPeerConnection({
-    codecs: { audio: [], video: [codec === 'vp8' ? useVP8() : useH264()] },
+    codecs: { audio: audio ? [useOPUS()] : [], video: [codec === 'vp8' ? useVP8() : useH264()] },
+    // One transport for both sections, as browsers do: werift's max-compat gathers one per section and
+    // leaves the unbundled one's socket open after close().
+    bundlePolicy: 'max-bundle',
     iceServers: [],
     iceAdditionalHostAddresses: ['127.0.0.1'],
     iceUseIpv6: false,
   });
   pc.addTransceiver('video', { direction: 'recvonly' });
+  if (audio) pc.addTransceiver('audio', { direction: 'recvonly' });
   const viewer: WeriftViewer = {
     id: '',
+    publicId: '',
     pc,
     packets: 0,
     frames: 0,
     frameTimes: [],
+    audioPackets: 0,
+    answerSdp: '',
     rtpListeners: [],
+    audioRtpListeners: [],
     connected: new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('viewer did not connect within 10 s')), 10_000);
       pc.connectionStateChange.subscribe((state) => {
@@ -111,6 +139,11 @@ export async function connectWeriftViewer(offerUrl: string, codec: 'vp8' | 'h264
   viewer.connected.catch(() => {});
   pc.onTrack.subscribe((track) =>
     track.onReceiveRtp.subscribe((rtp) => {
+      if (track.kind === 'audio') {
+        viewer.audioPackets++;
+        for (const listener of viewer.audioRtpListeners) listener(rtp);
+        return;
+      }
       viewer.packets++;
       for (const listener of viewer.rtpListeners) listener(rtp);
       if (rtp.header.marker) {
@@ -121,23 +154,37 @@ export async function connectWeriftViewer(offerUrl: string, codec: 'vp8' | 'h264
   );
   await pc.setLocalDescription(await pc.createOffer());
   let response: Response;
-  let body: { sdp: string; type: 'answer'; id: string; error?: string };
+  let body: { sdp: string; type: 'answer'; id: string; viewer?: string; error?: string };
   try {
     response = await fetch(offerUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ sdp: pc.localDescription!.sdp, type: 'offer' }),
+      headers: { 'content-type': whep ? 'application/sdp' : 'application/json' },
+      body: whep ? pc.localDescription!.sdp : JSON.stringify({ sdp: pc.localDescription!.sdp, type: 'offer' }),
     });
-    body = (await response.json()) as typeof body;
+    if (whep) {
+      const text = await response.text();
+      const location = response.headers.get('location');
+      viewer.resourceUrl = location ? new URL(location, offerUrl).href : undefined;
+      viewer.etag = response.headers.get('etag');
+      body = response.status === 201
+        ? { sdp: text, type: 'answer', id: location?.split('/').pop() ?? '' }
+        : { sdp: '', type: 'answer', id: '', error: text };
+    } else {
+      body = (await response.json()) as typeof body;
+    }
   } catch (error) {
     await viewer.close(); // never leave a peer connection behind
     throw error;
   }
   if (!response.ok) {
     await viewer.close();
-    throw Object.assign(new Error(`POST /offer answered ${response.status}: ${body.error}`), { status: response.status });
+    throw Object.assign(new Error(`POST ${new URL(offerUrl).pathname} answered ${response.status}: ${body.error}`), {
+      status: response.status,
+    });
   }
   viewer.id = body.id;
+  viewer.publicId = body.viewer ?? '';
+  viewer.answerSdp = body.sdp;
   await pc.setRemoteDescription({ type: body.type, sdp: body.sdp });
   return viewer;
 }
@@ -246,11 +293,15 @@ export function decodeEntities(text: string): string {
 
 /**
  * Writes a test clip with ffmpeg: `seconds` long, `width`x`height`, 30 fps, H.264 without B-frames
- * (x264 ultrafast), or with them when `bFrames` is set.
+ * (x264 ultrafast), or with them when `bFrames` is set; with `audio`, a 440 Hz tone as AAC too.
  */
-export function makeTestVideo(path: string, { seconds = 20, width = 640, height = 360, rate = 30, bFrames = 0 } = {}): string {
+export function makeTestVideo(
+  path: string,
+  { seconds = 20, width = 640, height = 360, rate = 30, bFrames = 0, audio = false } = {},
+): string {
   execFileSync('ffmpeg', [
     '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${rate}:duration=${seconds}`,
+    ...(audio ? ['-f', 'lavfi', '-i', `sine=frequency=440:duration=${seconds}`, '-c:a', 'aac'] : []),
     '-c:v', 'libx264', '-preset', 'ultrafast', '-bf', String(bFrames), '-pix_fmt', 'yuv420p', path,
   ]);
   return path;

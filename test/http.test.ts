@@ -467,7 +467,8 @@ describe('POST /close_connection', () => {
     assert.ok(first.frames > 0 && second.frames > 0, `both receive frames (${first.frames}, ${second.frames})`);
     assert.ok(first.id && second.id && first.id !== second.id, 'each session has its own id');
     const ids = () => server.rtc.stats().viewers.map((viewer) => viewer.id);
-    assert.ok(await waitFor(() => ids().includes(first.id) && ids().includes(second.id), 5_000));
+    assert.ok(await waitFor(() => ids().includes(first.publicId) && ids().includes(second.publicId), 5_000));
+    assert.ok(!ids().includes(first.id), 'stats show the public id, not the session key');
 
     // As the page's sendBeacon sends it: JSON text with a text/plain content type.
     const response = await request(server.url)
@@ -476,12 +477,12 @@ describe('POST /close_connection', () => {
       .send(JSON.stringify({ id: first.id }))
       .expect(200);
     assert.deepEqual(response.body, { closed: first.id });
-    assert.ok(await waitFor(() => !ids().includes(first.id), 5_000), 'the closed viewer left the stats');
+    assert.ok(await waitFor(() => !ids().includes(first.publicId), 5_000), 'the closed viewer left the stats');
 
     const packetsBefore = second.packets;
     await sleep(500);
-    assert.ok(ids().includes(second.id), 'the other viewer is still there');
-    assert.equal(server.rtc.stats().viewers.find((viewer) => viewer.id === second.id)?.state, 'connected');
+    assert.ok(ids().includes(second.publicId), 'the other viewer is still there');
+    assert.equal(server.rtc.stats().viewers.find((viewer) => viewer.id === second.publicId)?.state, 'connected');
     assert.ok(
       await waitFor(() => second.packets > packetsBefore, 3_000),
       `the other viewer still receives media (${second.packets} packets)`,

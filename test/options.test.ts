@@ -92,6 +92,15 @@ describe('webgearRtc() rejects bad option values with a WebGearRtcOptionError na
     ['source', ''],
     ['source', '   '],
     ['source', true],
+    ['corsOrigins', 'example.com'],
+    ['corsOrigins', 'https://example.com/path'],
+    ['corsOrigins', []],
+    ['corsOrigins', ['https://ok.example', 5]],
+    ['stats', 'yes'],
+    ['stats', 1],
+    ['jitterBufferTarget', -1],
+    ['jitterBufferTarget', 5_000],
+    ['jitterBufferTarget', '100'],
   ];
 
   for (const [option, value] of cases) {

@@ -5,249 +5,296 @@
  * a LAN and under a strict CSP (`script-src 'self'`): configuration comes from
  * the data-config attribute rendered by the server, never from inline script.
  *
- * Signaling contract (non-trickle):
- *   POST config.offerUrl  {sdp, type:'offer'}  -> 2xx {sdp, type:'answer', id}
- *                                               -> non-2xx {error}
- *   POST config.closeUrl  {id}  (text/plain, via sendBeacon on page exit)
+ * Signaling is WHEP with trickle ICE:
+ *   POST config.whepUrl  (application/sdp offer)  -> 201 answer, Location: the session
+ *   PATCH <Location>     (application/trickle-ice-sdpfrag: candidates found later)
+ *   DELETE <Location>    (on leaving the page, keepalive)
+ * The offer goes out at once, without our candidates and without waiting for
+ * ICE gathering: the server's candidates are in its answer, and its replies to
+ * our checks are all it needs. Ours follow by PATCH only if the connection is
+ * not up soon (werift checks every candidate it is given, 20 ms apart, before
+ * it calls ICE done: candidates it does not need delay the picture).
+ * When the connection fails or the server goes away, it reconnects with backoff.
  */
 (function () {
   'use strict';
 
-  // Used only if the server sends no usable value; the server normally does.
-  const DEFAULT_ICE_GATHERING_TIMEOUT_MS = 5000;
+  // Waits between reconnection attempts; the last one repeats.
+  const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
+  // A connection this long `disconnected` is given up (ICE alone would wait ~30 s).
+  const DISCONNECTED_GRACE_MS = 4000;
+  // Connected this long: the next failure starts the backoff over.
+  const STABLE_AFTER_MS = 10000;
+  // Not connected this long after the answer: send our candidates (a server behind NAT needs them).
+  const TRICKLE_AFTER_MS = 700;
 
-  // Human-readable text for each RTCPeerConnection.connectionState.
   const STATE_TEXT = {
     new: 'connecting…',
     connecting: 'connecting…',
     connected: 'live',
-    disconnected: 'disconnected',
-    failed: 'failed',
-    closed: 'closed',
-  };
-
-  // Older browsers only have iceConnectionState; map it onto connectionState names.
-  const ICE_TO_CONNECTION_STATE = {
-    new: 'new',
-    checking: 'connecting',
-    connected: 'connected',
-    completed: 'connected',
-    disconnected: 'disconnected',
-    failed: 'failed',
+    disconnected: 'reconnecting…',
+    failed: 'connection failed',
     closed: 'closed',
   };
 
   const root = document.getElementById('webgear');
   const video = document.getElementById('video');
   const statusEl = document.getElementById('status');
+  const unmuteButton = document.getElementById('unmute');
 
   let config = null;
-  let pc = null; // current RTCPeerConnection
-  let id = null; // server-side connection id, needed to close it
-  let closeSent = false; // never close the same id twice
-  let tornDown = false; // teardown must run once per connection
+  let session = null; // the current connection: { pc, resourceUrl, etag, candidates, ended }
+  let attempt = 0; // failed attempts in a row, for the backoff
+  let retryTimer = null;
+  let leaving = false; // the page is going away: never reconnect
 
-  // Update the status line; data-state lets CSS colour it.
   function showState(text, state) {
     if (!statusEl) return;
     statusEl.textContent = text;
     statusEl.dataset.state = state || 'connecting';
   }
 
-  function fail(message) {
-    showState(message, 'error');
-    if (window.console) console.error('[webgear] ' + message);
+  function log(message) {
+    if (window.console) console.info('[webgear] ' + message);
   }
 
   function readConfig() {
     if (!root) throw new Error('player element #webgear not found');
     const cfg = JSON.parse(root.dataset.config || '{}');
-    if (!cfg || typeof cfg.offerUrl !== 'string' || typeof cfg.closeUrl !== 'string') {
-      throw new Error('invalid player configuration');
-    }
+    if (!cfg || typeof cfg.whepUrl !== 'string') throw new Error('invalid player configuration');
     return cfg;
   }
 
-  function connectionState(conn) {
-    if (conn.connectionState) return conn.connectionState;
-    return ICE_TO_CONNECTION_STATE[conn.iceConnectionState] || 'new';
-  }
-
-  function onStateChange() {
-    if (!pc || tornDown) return;
-    const state = connectionState(pc);
-    showState(STATE_TEXT[state] || state, state);
-  }
-
-  // The server is not trickle-capable: it needs the candidates in the SDP, so
-  // wait for gathering to complete, but never longer than timeoutMs (a STUN
-  // server unreachable on an offline LAN would otherwise stall us for ~40s).
-  function waitForIceGathering(conn, timeoutMs) {
-    if (conn.iceGatheringState === 'complete') return Promise.resolve();
-    const ms = Number.isFinite(timeoutMs) && timeoutMs >= 0 ? timeoutMs : DEFAULT_ICE_GATHERING_TIMEOUT_MS;
-    return new Promise(function (resolve) {
-      let timer = null;
-      function done() {
-        clearTimeout(timer);
-        conn.removeEventListener('icegatheringstatechange', onChange);
-        conn.removeEventListener('icecandidate', onCandidate);
-        resolve();
-      }
-      function onChange() {
-        if (conn.iceGatheringState === 'complete') done();
-      }
-      // A null candidate also signals end of gathering (some browsers skip the state event).
-      function onCandidate(e) {
-        if (!e.candidate) done();
-      }
-      conn.addEventListener('icegatheringstatechange', onChange);
-      conn.addEventListener('icecandidate', onCandidate);
-      timer = setTimeout(done, ms);
-    });
-  }
-
-  // Read an error message from a non-2xx answer; the body may not be JSON
-  // (e.g. a proxy error page), so fall back to the HTTP status.
+  // Read an error message from a non-2xx answer (plain text for WHEP; maybe a proxy's page).
   async function errorFromResponse(res) {
-    let message = 'HTTP ' + res.status + (res.statusText ? ' ' + res.statusText : '');
+    let text = '';
     try {
-      const body = await res.json();
-      if (body && typeof body.error === 'string' && body.error) message = body.error;
+      text = (await res.text()).trim();
     } catch (_) {
-      /* keep the status-based message */
+      /* keep the status */
     }
-    return message;
+    const fromServer = text && text.length < 300 && !/^</.test(text) ? ': ' + text : '';
+    return 'HTTP ' + res.status + fromServer;
   }
 
-  async function start() {
-    tornDown = false;
-    closeSent = false;
-    id = null;
-    showState(STATE_TEXT.connecting, 'connecting');
+  function stream() {
+    if (!(video.srcObject instanceof MediaStream)) video.srcObject = new MediaStream();
+    return video.srcObject;
+  }
 
-    pc = new RTCPeerConnection({ iceServers: config.iceServers || [] });
-    const conn = pc;
+  function onTrack(e) {
+    const media = stream();
+    media.getTracks()
+      .filter(function (t) { return t.kind === e.track.kind && t !== e.track; })
+      .forEach(function (t) { media.removeTrack(t); });
+    if (!media.getTracks().includes(e.track)) media.addTrack(e.track);
+    if (e.track.kind === 'audio' && unmuteButton) unmuteButton.hidden = false;
+    if (typeof config.jitterBufferTarget === 'number' && 'jitterBufferTarget' in e.receiver) {
+      e.receiver.jitterBufferTarget = config.jitterBufferTarget;
+    }
+    // Muted autoplay is allowed everywhere; play() may still be refused until the user acts.
+    const p = video.play();
+    if (p && typeof p.catch === 'function') p.catch(function () {});
+  }
 
-    // Receive-only: the browser only watches the server's stream.
-    conn.addTransceiver('video', { direction: 'recvonly' });
-
-    conn.ontrack = function (e) {
-      const stream = e.streams[0] || new MediaStream([e.track]);
-      if (video.srcObject !== stream) video.srcObject = stream;
-      // Autoplay policies may still reject play(); the user can press play.
-      const p = video.play();
-      if (p && typeof p.catch === 'function') p.catch(function () {});
-    };
-    conn.onconnectionstatechange = onStateChange;
-    if (!('connectionState' in conn)) conn.oniceconnectionstatechange = onStateChange;
-
-    await conn.setLocalDescription(await conn.createOffer());
-    await waitForIceGathering(conn, config.iceGatheringTimeoutMs);
-    if (tornDown || conn !== pc) return; // page left while gathering
-
-    const res = await fetch(config.offerUrl, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ sdp: conn.localDescription.sdp, type: conn.localDescription.type }),
+  // Sends the candidates gathered so far to the session (WHEP PATCH, RFC 8840 fragment).
+  async function trickle(s) {
+    if (!s.trickling || s.ended || (!s.candidates.length && !s.gatheringDone) || s.patching) return;
+    const candidates = s.candidates.splice(0);
+    const done = s.gatheringDone && !s.sentEnd;
+    s.sentEnd = s.sentEnd || done;
+    const local = s.pc.localDescription ? s.pc.localDescription.sdp : '';
+    const ufrag = (/a=ice-ufrag:(.*)\r?\n/.exec(local) || [])[1];
+    const pwd = (/a=ice-pwd:(.*)\r?\n/.exec(local) || [])[1];
+    let body = 'a=ice-ufrag:' + ufrag + '\r\na=ice-pwd:' + pwd + '\r\n';
+    const mids = {};
+    candidates.forEach(function (c) {
+      (mids[c.sdpMid] = mids[c.sdpMid] || []).push(c.candidate);
     });
-    if (!res.ok) {
-      const message = await errorFromResponse(res);
-      teardown(); // nothing to resume: release the local peer connection
-      fail(message);
-      return;
-    }
-
-    const answer = await res.json();
-    // Keep the id first so teardown can close the server side even if the answer is unusable.
-    if (answer && answer.id !== undefined && answer.id !== null) id = answer.id;
-    if (tornDown || conn !== pc) {
-      sendClose(); // page left while the offer was in flight
-      return;
-    }
-    if (!answer || typeof answer.sdp !== 'string') throw new Error('invalid answer from server');
-    await conn.setRemoteDescription({ sdp: answer.sdp, type: answer.type || 'answer' });
-    onStateChange();
-  }
-
-  // Tell the server to drop its peer connection. sendBeacon survives page
-  // unload; text/plain keeps it a CORS-simple request (no preflight).
-  function sendClose() {
-    if (closeSent || id === null || id === undefined || !config) return;
-    closeSent = true;
-    const body = JSON.stringify({ id: id });
-    let sent = false;
+    if (done && !candidates.length) mids[s.firstMid] = [];
+    Object.keys(mids).forEach(function (mid) {
+      body += 'm=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:' + mid + '\r\n';
+      mids[mid].forEach(function (c) { body += 'a=' + c + '\r\n'; });
+      if (done) body += 'a=end-of-candidates\r\n';
+    });
+    s.patching = true;
     try {
-      if (navigator.sendBeacon) {
-        sent = navigator.sendBeacon(config.closeUrl, new Blob([body], { type: 'text/plain' }));
-      }
+      await fetch(s.resourceUrl, {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': s.etag || '*' },
+        body: body,
+      });
     } catch (_) {
-      sent = false;
+      /* the connection may come up without them; failure is handled by the state */
+    } finally {
+      s.patching = false;
     }
-    if (!sent) {
+    if (s.candidates.length || (s.gatheringDone && !s.sentEnd)) trickle(s);
+  }
+
+  function endSession(s) {
+    if (!s || s.ended) return;
+    s.ended = true;
+    clearTimeout(s.disconnectTimer);
+    clearTimeout(s.stableTimer);
+    clearTimeout(s.trickleTimer);
+    s.pc.ontrack = s.pc.onicecandidate = s.pc.onconnectionstatechange = null;
+    try {
+      s.pc.close();
+    } catch (_) {
+      /* already closed */
+    }
+    if (s.resourceUrl) {
+      // keepalive lets the request outlive the page; the server drops a silent viewer anyway.
       try {
-        fetch(config.closeUrl, {
-          method: 'POST',
-          keepalive: true,
-          headers: { 'Content-Type': 'text/plain' },
-          body: body,
-        }).catch(function () {});
+        fetch(s.resourceUrl, { method: 'DELETE', keepalive: true }).catch(function () {});
       } catch (_) {
-        /* nothing else we can do while unloading */
+        /* nothing more to do while unloading */
       }
     }
   }
 
-  function teardown() {
-    if (tornDown) return;
-    tornDown = true;
-    sendClose();
-    if (pc) {
-      // Detach handlers so closing does not overwrite the final status text.
-      pc.ontrack = null;
-      pc.onconnectionstatechange = null;
-      pc.oniceconnectionstatechange = null;
-      try {
-        pc.close();
-      } catch (_) {
-        /* already closed */
-      }
+  function scheduleReconnect(reason, delayMs) {
+    if (leaving) return;
+    endSession(session);
+    const delay = delayMs !== undefined ? delayMs : RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)];
+    attempt++;
+    showState(reason + ' – retrying in ' + Math.round(delay / 1000) + ' s', 'reconnecting');
+    log(reason + '; reconnecting in ' + delay + ' ms');
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(connect, delay);
+  }
+
+  function onConnectionState(s) {
+    if (s !== session || s.ended) return;
+    const state = s.pc.connectionState;
+    clearTimeout(s.disconnectTimer);
+    if (state === 'connected') {
+      clearTimeout(s.trickleTimer);
+      showState(STATE_TEXT.connected, 'connected');
+      s.stableTimer = setTimeout(function () { attempt = 0; }, STABLE_AFTER_MS);
+    } else if (state === 'disconnected') {
+      showState(STATE_TEXT.disconnected, 'reconnecting');
+      s.disconnectTimer = setTimeout(function () { scheduleReconnect('connection lost', 0); }, DISCONNECTED_GRACE_MS);
+    } else if (state === 'failed') {
+      clearTimeout(s.stableTimer);
+      scheduleReconnect('connection failed');
+    } else if (state === 'closed') {
+      scheduleReconnect('connection closed');
+    } else {
+      showState(STATE_TEXT[state] || state, 'connecting');
     }
-    // Callers that failed overwrite this with their error message afterwards.
+  }
+
+  async function connect() {
+    if (leaving) return;
+    showState(STATE_TEXT.connecting, 'connecting');
+    const pc = new RTCPeerConnection({ iceServers: config.iceServers || [] });
+    const s = { pc: pc, resourceUrl: null, etag: null, candidates: [], gatheringDone: false, ended: false };
+    session = s;
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    pc.ontrack = onTrack;
+    pc.onconnectionstatechange = function () { onConnectionState(s); };
+    pc.onicecandidate = function (e) {
+      if (e.candidate && e.candidate.candidate) s.candidates.push(e.candidate);
+      else s.gatheringDone = true;
+      trickle(s);
+    };
+
+    let res;
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      s.firstMid = pc.getTransceivers()[0].mid;
+      res = await fetch(config.whepUrl, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/sdp' },
+        body: pc.localDescription.sdp.replace(/^a=(candidate|end-of-candidates).*\r?\n/gm, ''),
+      });
+    } catch (err) {
+      if (s === session) scheduleReconnect('server unreachable');
+      return;
+    }
+    if (s !== session || s.ended) return;
+    if (res.status !== 201) {
+      const message = await errorFromResponse(res);
+      const retryAfter = Number(res.headers.get('Retry-After'));
+      // 5xx (full, source starting, server restarting) may pass; a 4xx will not.
+      if (res.status >= 500) {
+        scheduleReconnect(message, retryAfter > 0 ? retryAfter * 1000 : undefined);
+      } else {
+        endSession(s);
+        showState(message, 'error');
+        log(message);
+      }
+      return;
+    }
+    s.resourceUrl = new URL(res.headers.get('Location'), new URL(config.whepUrl, window.location.href)).href;
+    s.etag = res.headers.get('ETag');
+    const answer = await res.text();
+    try {
+      await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    } catch (err) {
+      scheduleReconnect('unusable answer (' + (err && err.message) + ')');
+      return;
+    }
+    s.trickleTimer = setTimeout(function () {
+      s.trickling = true;
+      trickle(s);
+    }, TRICKLE_AFTER_MS);
+  }
+
+  function leave() {
+    leaving = true;
+    clearTimeout(retryTimer);
+    endSession(session);
     showState(STATE_TEXT.closed, 'closed');
   }
 
-  // pagehide is the reliable exit signal (also fires on mobile and bfcache);
-  // beforeunload is a fallback for browsers that skip it. teardown() runs once.
-  window.addEventListener('pagehide', teardown);
-  window.addEventListener('beforeunload', teardown);
+  // pagehide is the reliable exit signal (also on mobile and bfcache).
+  window.addEventListener('pagehide', leave);
+  window.addEventListener('pageshow', function (e) {
+    if (e.persisted && leaving) {
+      leaving = false;
+      connect();
+    }
+  });
+
+  if (unmuteButton) {
+    unmuteButton.addEventListener('click', function () {
+      video.muted = !video.muted;
+      unmuteButton.textContent = video.muted ? 'Unmute' : 'Mute';
+      if (!video.muted) video.play().catch(function () {});
+    });
+  }
 
   // Read-only handle for debugging and tests.
   window.webgear = {
     get pc() {
-      return pc;
+      return session ? session.pc : null;
     },
     get id() {
-      return id;
+      return session && session.resourceUrl ? session.resourceUrl.split('/').pop() : null;
     },
     get state() {
-      return pc ? pc.connectionState : 'new';
+      return session ? session.pc.connectionState : 'new';
+    },
+    get attempts() {
+      return attempt;
     },
   };
 
   try {
     config = readConfig();
   } catch (err) {
-    fail('configuration error: ' + (err && err.message ? err.message : err));
+    showState('configuration error: ' + (err && err.message ? err.message : err), 'error');
     return;
   }
   if (typeof window.RTCPeerConnection !== 'function') {
-    fail('WebRTC is not supported by this browser');
+    showState('WebRTC is not supported by this browser', 'error');
     return;
   }
-
-  start().catch(function (err) {
-    if (tornDown) return; // errors after leaving the page are expected
-    teardown();
-    fail('error: ' + (err && err.message ? err.message : err));
+  connect().catch(function (err) {
+    scheduleReconnect('error: ' + (err && err.message ? err.message : err));
   });
 })();

@@ -1,0 +1,149 @@
+/**
+ * The default player page (issue #7): it shows the connection state, reconnects with backoff when the
+ * server goes away and comes back, and applies the `jitterBufferTarget` latency hint.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { launchChromium, makeTestVideo, measureFrames, openPlayer, startServer, tempDir, testOptions, waitFor } from './helpers.ts';
+
+const statusOf = (page: import('playwright-core').Page) => page.locator('#status').textContent();
+
+test('the page reconnects by itself after the server restarts, and plays again', { timeout: 90_000 }, async () => {
+  const data = tempDir();
+  const browser = await launchChromium();
+  const options = testOptions(data.path, { resolution: [320, 240] });
+  let server = await startServer(options);
+  const port = Number(new URL(server.url).port);
+  try {
+    const page = await browser.newPage();
+    await openPlayer(page, `${server.url}/`);
+    assert.ok(await waitFor(async () => (await statusOf(page)) === 'live', 3_000), 'the page says it is live');
+    const firstSession = await page.evaluate(() => (window as any).webgear.id as string);
+
+    await server.close(); // the server goes away: its peer connections close, its port is free
+    const downAt = Date.now();
+    assert.ok(
+      await waitFor(async () => /retrying|reconnecting/.test((await statusOf(page)) ?? ''), 15_000, 200),
+      `the page says it reconnects (${await statusOf(page)})`,
+    );
+    const noticedMs = Date.now() - downAt;
+    server = await startServer(options, undefined, port);
+    const upAt = Date.now();
+    assert.ok(
+      await waitFor(() => server.rtc.stats().viewers.some((viewer) => viewer.state === 'connected'), 30_000, 200),
+      'the page connected to the new server',
+    );
+    const reconnectMs = Date.now() - upAt;
+    assert.ok(await waitFor(async () => (await statusOf(page)) === 'live', 5_000), 'and says so');
+    const secondSession = await page.evaluate(() => (window as any).webgear.id as string);
+    assert.notEqual(secondSession, firstSession, 'a new session');
+    const report = await measureFrames(page, 2_000);
+    console.log(`server down noticed after ${noticedMs} ms; back ${reconnectMs} ms after the server was`, report);
+    assert.ok(report.fps >= 20, `it plays again (${report.fps} fps)`);
+    assert.deepEqual([report.width, report.height], [320, 240]);
+  } finally {
+    await browser.close();
+    await server.close();
+    data.cleanup();
+  }
+});
+
+test('jitterBufferTarget reaches the page\'s receivers; without it the browser keeps its own', { timeout: 60_000 }, async () => {
+  const data = tempDir();
+  const browser = await launchChromium();
+  const hinted = await startServer(testOptions(data.path, { resolution: [320, 240], jitterBufferTarget: 150 }));
+  const plain = await startServer(testOptions(data.path, { resolution: [320, 240] }));
+  try {
+    const readTargets = (page: import('playwright-core').Page) =>
+      page.evaluate(() =>
+        ((window as any).webgear.pc as RTCPeerConnection)
+          .getReceivers()
+          .filter((receiver) => receiver.track.kind === 'video')
+          .map((receiver) => (receiver as unknown as { jitterBufferTarget: number | null }).jitterBufferTarget),
+      );
+    const page = await browser.newPage();
+    await openPlayer(page, `${hinted.url}/`);
+    assert.deepEqual(await readTargets(page), [150]);
+    const other = await browser.newPage();
+    await openPlayer(other, `${plain.url}/`);
+    assert.deepEqual(await readTargets(other), [null]);
+  } finally {
+    await browser.close();
+    await hinted.close();
+    await plain.close();
+    data.cleanup();
+  }
+});
+
+test('a refusal the page cannot fix (4xx) is shown, not retried, and there is no alert()', { timeout: 60_000 }, async () => {
+  const data = tempDir();
+  const browser = await launchChromium();
+  // A guard that refuses the signaling (403) while serving the page.
+  const server = await startServer(testOptions(data.path, { authorize: (ctx) => ctx.method !== 'POST' }));
+  try {
+    const page = await browser.newPage();
+    let dialogs = 0;
+    page.on('dialog', async (dialog) => {
+      dialogs++;
+      await dialog.dismiss();
+    });
+    await page.goto(`${server.url}/`);
+    assert.ok(await waitFor(async () => /403/.test((await statusOf(page)) ?? ''), 5_000), `shown: ${await statusOf(page)}`);
+    const attempts = await page.evaluate(() => (window as any).webgear.attempts as number);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    assert.equal(await page.evaluate(() => (window as any).webgear.attempts as number), attempts, 'no retry');
+    assert.equal(dialogs, 0);
+    assert.equal(await page.locator('#status').getAttribute('data-state'), 'error');
+  } finally {
+    await browser.close();
+    await server.close();
+    data.cleanup();
+  }
+});
+
+test('a source with sound: the page plays it muted, shows Unmute, and unmutes on a click', { timeout: 60_000 }, async () => {
+  const data = tempDir();
+  const clip = makeTestVideo(`${data.path}/tone.mp4`, { seconds: 10, width: 320, height: 240, audio: true });
+  const browser = await launchChromium();
+  const server = await startServer(testOptions(data.path, { source: clip, loop: true }));
+  try {
+    const page = await browser.newPage();
+    await openPlayer(page, `${server.url}/`);
+    const button = page.locator('#unmute');
+    assert.ok(await waitFor(() => button.isVisible(), 5_000), 'the Unmute button appears when sound arrives');
+    assert.equal(await page.evaluate(() => document.querySelector('video')!.muted), true, 'autoplay starts muted');
+    await button.click();
+    assert.equal(await page.evaluate(() => document.querySelector('video')!.muted), false);
+    assert.equal(await button.textContent(), 'Mute');
+    const audio = async () =>
+      page.evaluate(async () => {
+        const stats = await ((window as any).webgear.pc as RTCPeerConnection).getStats();
+        let packets = 0;
+        stats.forEach((entry) => {
+          if (entry.type === 'inbound-rtp' && entry.kind === 'audio') packets = entry.packetsReceived;
+        });
+        return packets;
+      });
+    assert.ok(await waitFor(async () => (await audio()) > 50, 5_000), `audio packets received (${await audio()})`);
+  } finally {
+    await browser.close();
+    await server.close();
+    data.cleanup();
+  }
+});
+
+test('a source without sound: no Unmute button', { timeout: 60_000 }, async () => {
+  const data = tempDir();
+  const browser = await launchChromium();
+  const server = await startServer(testOptions(data.path, { resolution: [320, 240] }));
+  try {
+    const page = await browser.newPage();
+    await openPlayer(page, `${server.url}/`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(await page.locator('#unmute').isVisible(), false);
+  } finally {
+    await browser.close();
+    await server.close();
+    data.cleanup();
+  }
+});
