@@ -84,7 +84,12 @@ export function addDefaultRoutes(router: Router, deps: RouteDependencies): void 
 
   if (deps.stats !== false) {
     const guard = deps.stats;
-    router.get('stats', '/stats', corsFor(deps.corsOrigins), async (ctx) => {
+    const allowCors = corsFor(deps.corsOrigins, null);
+    // A cross-origin GET with a header of its own (a key for the guard) is preflighted first.
+    router.options('/stats', allowCors, (ctx) => {
+      ctx.status = 204;
+    });
+    router.get('stats', '/stats', allowCors, async (ctx) => {
       if (typeof guard === 'function' && !(await guard(ctx))) throw new SignalingError(403, 'not allowed to read stats');
       ctx.set('Cache-Control', 'no-store');
       ctx.body = broadcast.stats();

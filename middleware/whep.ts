@@ -38,12 +38,18 @@ const EXPOSED_HEADERS = ['Location', 'ETag', 'Link', 'Accept-Post', 'Accept-Patc
 const allowedOrigin = (origins: ResolvedOptions['corsOrigins'], ctx: Context): string =>
   origins === '*' ? '*' : origins.includes(ctx.get('Origin')) ? ctx.get('Origin') : '';
 
-/** CORS for the WHEP endpoint and resources (and /stats): a player on another site reads Location, ETag and Link. */
-export function corsFor(origins: ResolvedOptions['corsOrigins']): Middleware {
+/**
+ * CORS for the WHEP endpoint and resources (and /stats): a player on another site reads Location, ETag and
+ * Link. `allowHeaders` null allows whatever request headers the preflight names (a stats guard's key).
+ */
+export function corsFor(
+  origins: ResolvedOptions['corsOrigins'],
+  allowHeaders: string[] | null = ['Content-Type', 'If-Match', 'Authorization'],
+): Middleware {
   return cors({
     origin: (ctx: Context) => allowedOrigin(origins, ctx),
     allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-    allowHeaders: ['Content-Type', 'If-Match', 'Authorization'],
+    ...(allowHeaders && { allowHeaders }),
     exposeHeaders: EXPOSED_HEADERS,
     maxAge: 600,
   }) as Middleware;
@@ -79,7 +85,8 @@ export function addWhepRoutes(router: Router, deps: WhepDependencies): void {
   const allowCors = corsFor(deps.corsOrigins);
   const describeEndpoint = (ctx: Context, next: Next) => {
     ctx.set('Accept-Post', SDP);
-    if (links.length > 0) ctx.set('Link', links);
+    // Not on a CORS preflight: it is never guarded by `authorize`, and the links may hold TURN credentials.
+    if (links.length > 0 && !ctx.get('Access-Control-Request-Method')) ctx.set('Link', links);
     return next();
   };
   const describeResource = (ctx: Context, next: Next) => {

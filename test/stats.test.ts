@@ -92,6 +92,14 @@ test('stats: false hides GET /stats (the host answers), a function guards it; rt
     assert.equal(hidden.rtc.stats().source.state, 'idle');
     const refused = await request(guarded.url).get('/stats').expect(403);
     assert.ok(refused.body.error, 'a JSON error');
+    const preflight = await request(guarded.url)
+      .options('/stats')
+      .set('Origin', 'http://dashboard.example')
+      .set('Access-Control-Request-Method', 'GET')
+      .set('Access-Control-Request-Headers', 'x-stats-key')
+      .expect(204);
+    assert.equal(preflight.headers['access-control-allow-origin'], '*', 'a dashboard on another site may send its key');
+    assert.match(preflight.headers['access-control-allow-headers']!, /x-stats-key/);
     const allowed = await request(guarded.url).get('/stats').set('X-Stats-Key', 'k').expect(200);
     assert.deepEqual(allowed.body, JSON.parse(JSON.stringify(guarded.rtc.stats())));
   } finally {

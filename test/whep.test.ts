@@ -209,6 +209,7 @@ test('authorize guards WHEP (a plain OPTIONS too: it would show TURN credentials
       .set('Access-Control-Request-Headers', 'authorization,content-type')
       .expect(204);
     assert.match(preflight.headers['access-control-allow-headers']!, /Authorization/);
+    assert.equal(preflight.headers.link, undefined, 'an unguarded preflight shows no TURN credentials');
     const refused = await request(server.url).post('/whep').set('Origin', 'http://player.example').set('Content-Type', SDP).send('v=0\r\n').expect(403);
     assert.equal(refused.headers['access-control-allow-origin'], '*', 'a player on another site can read the 403');
     assert.match(refused.headers['content-type']!, /^text\/plain/);
