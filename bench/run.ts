@@ -454,7 +454,7 @@ const version = (command: string, args: string[]) => {
 const machine = [
   `- CPU: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}; memory ${(totalmem() / 1024 ** 3).toFixed(1)} GB`,
   `- Node ${process.version}; ${version('ffmpeg', ['-version'])}; ${version(CHROMIUM_PATH, ['--version'])}`,
-  `- Run: \`npm run bench${asked.length ? ` -- ${asked.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}`,
+  `- Run: \`${process.env.BENCH_LATENCY_SECONDS ? `BENCH_LATENCY_SECONDS=${process.env.BENCH_LATENCY_SECONDS} ` : ''}npm run bench${asked.length ? ` -- ${asked.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}`,
 ].join('\n');
 writeFileSync(
   join(root, 'docs', 'benchmarks.md'),

@@ -38,11 +38,12 @@ export interface WebGearRtc extends Middleware {
 
 /** Routes whose errors are answered as JSON `{error}` rather than as pages. */
 const JSON_PATHS = new Set(['/offer', '/close_connection', '/stats']);
+const isWhepPath = (path: string): boolean => path === '/whep' || path.startsWith('/whep/');
 /** Paths other sites may call (CORS): WHEP and stats. */
-const isCrossOriginApi = (path: string): boolean => path === '/whep' || path.startsWith('/whep/') || path === '/stats';
+const isCrossOriginApi = (path: string): boolean => isWhepPath(path) || path === '/stats';
 /** How an error on this path is answered: WHEP clients read plain text, ours JSON, people pages. */
 const errorStyle = (path: string): 'json' | 'text' | 'page' =>
-  JSON_PATHS.has(path) ? 'json' : path === '/whep' || path.startsWith('/whep/') ? 'text' : 'page';
+  JSON_PATHS.has(path) ? 'json' : isWhepPath(path) ? 'text' : 'page';
 
 /**
  * Streams one source to every browser over WebRTC, as one Koa middleware.
