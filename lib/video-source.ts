@@ -81,6 +81,12 @@ const isRtp = (packet: Buffer): boolean => packet.length >= 12 && packet[0]! >> 
 /** A frame's bytes as a Uint8Array (a canvas gives a Uint8ClampedArray over the same memory). */
 const bytesOf = (frame: VideoFrame): Uint8Array =>
   frame.data instanceof Uint8Array ? frame.data : new Uint8Array(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength);
+/** Sends one RTP packet to every track: parsed once, each track copies it for its own sender. */
+function fanOut(packet: Buffer, tracks: ReadonlySet<MediaStreamTrack>): void {
+  if (tracks.size === 0) return;
+  const rtp = RtpPacket.deSerialize(packet);
+  for (const track of tracks) track.writeRtp(rtp);
+}
 const sameGeometry = (a: RawFrameGeometry | undefined, b: RawFrameGeometry): boolean =>
   !!a && a.width === b.width && a.height === b.height && a.format === b.format;
 
@@ -396,10 +402,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     this.#bytes += packet.length;
     if (packet[1]! & 0x80) this.#frames++;
     this.#gop.push(packet);
-    if (this.#tracks.size === 0) return;
-    // Parsed once; each track copies it for its own sender.
-    const rtp = RtpPacket.deSerialize(packet);
-    for (const track of this.#tracks) track.writeRtp(rtp);
+    fanOut(packet, this.#tracks);
   }
 
   /**
@@ -410,9 +413,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     this.#audioContinuity.rewrite(packet);
     this.#audioPackets++;
     this.#audioBytes += packet.length;
-    if (this.#audioTracks.size === 0) return;
-    const rtp = RtpPacket.deSerialize(packet);
-    for (const track of this.#audioTracks) track.writeRtp(rtp);
+    fanOut(packet, this.#audioTracks);
   }
 
   #onExit(ffmpeg: FfmpegProcess, exit: FfmpegExit): void {
