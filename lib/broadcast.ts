@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { MediaStreamTrack } from 'werift';
 import { SignalingError } from './errors.ts';
 import type { Logger } from './logger.ts';
+import type { RtpSink } from './rtp-sender.ts';
 import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from './video-source.ts';
 import { offersAudio, Viewer, type PeerSettings, type SessionDescription, type Signaling, type ViewerStats } from './viewer.ts';
 
@@ -86,8 +87,15 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     viewer.signaling = signaling;
     // Media starts once the connection is up, with the current GOP first: a picture at once.
     const tracks = audio ? [track, audio] : [track];
-    viewer.once('connected', () => tracks.forEach((each) => this.source.startSending(each)));
-    viewer.once('close', () => tracks.forEach((each) => this.source.stopSending(each)));
+    let sinks: RtpSink[] = [];
+    viewer.once('connected', () => {
+      sinks = viewer.rtpSinks();
+      for (const sink of sinks) this.source.startSending(sink);
+    });
+    viewer.once('close', () => {
+      for (const sink of sinks) this.source.stopSending(sink);
+      for (const each of tracks) each.stop();
+    });
     try {
       await this.source.start(); // only once an offer proved good: garbage must not start ffmpeg
       // A source that cannot be read gets the viewer a 503 now, not a black picture forever.

@@ -2,7 +2,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MediaStreamTrack, RtpPacket } from 'werift';
+import { MediaStreamTrack } from 'werift';
 import { opusCodecParameters, rtpCodecParameters } from './codecs.ts';
 import { buildFfmpegArgs, endsByItself, type EncodeSettings, type RawFrameGeometry } from './ffmpeg-args.ts';
 import { resolveFfprobePath } from './ffmpeg-path.ts';
@@ -14,6 +14,7 @@ import type { Logger } from './logger.ts';
 import { encodingNeeds, type ResolvedOptions, type SourceSpec } from './options.ts';
 import { rtpPictureSize, type PictureSize } from './rtp-payload.ts';
 import { RtpContinuity } from './rtp-continuity.ts';
+import type { RtpSink } from './rtp-sender.ts';
 import { Slate } from './slate.ts';
 import { passthroughProblem, probeSource, sourceTarget, type SourceStreams } from './source-probe.ts';
 
@@ -81,11 +82,9 @@ const isRtp = (packet: Buffer): boolean => packet.length >= 12 && packet[0]! >> 
 /** A frame's bytes as a Uint8Array (a canvas gives a Uint8ClampedArray over the same memory). */
 const bytesOf = (frame: VideoFrame): Uint8Array =>
   frame.data instanceof Uint8Array ? frame.data : new Uint8Array(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength);
-/** Sends one RTP packet to every track: parsed once, each track copies it for its own sender. */
-function fanOut(packet: Buffer, tracks: ReadonlySet<MediaStreamTrack>): void {
-  if (tracks.size === 0) return;
-  const rtp = RtpPacket.deSerialize(packet);
-  for (const track of tracks) track.writeRtp(rtp);
+/** Sends one RTP packet to every viewer's sink; they all read the same buffer. */
+function fanOut(packet: Buffer, sinks: ReadonlySet<RtpSink>): void {
+  for (const sink of sinks) sink.send(packet);
 }
 const sameGeometry = (a: RawFrameGeometry | undefined, b: RawFrameGeometry): boolean =>
   !!a && a.width === b.width && a.height === b.height && a.format === b.format;
@@ -99,7 +98,7 @@ const sameGeometry = (a: RawFrameGeometry | undefined, b: RawFrameGeometry): boo
  * ffmpeg send Opus to the same socket under a second SSRC, for the audio tracks of viewers who asked.
  */
 export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error: [Error]; failed: [Error] }> {
-  readonly #tracks = new Set<MediaStreamTrack>();
+  readonly #sinks = new Set<RtpSink>();
   readonly #gop: GopCache;
   readonly #settings: VideoSourceSettings;
   readonly #logger: Logger;
@@ -122,8 +121,8 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   #runSsrc = 0;
   readonly #continuity = new RtpContinuity(90_000);
   #lastSourcePacketAt = 0;
-  // Audio: the tracks of the viewers whose offer asked for it, fed every packet (no GOP cache needed).
-  readonly #audioTracks = new Set<MediaStreamTrack>();
+  // Audio: the sinks of the viewers whose offer asked for it, fed every packet (no GOP cache needed).
+  readonly #audioSinks = new Set<RtpSink>();
   /** Whether the stream has audio: decided once (probing a source's own audio), see hasAudio(). */
   #audioDecision: Promise<boolean> | undefined;
   #hasAudio: boolean | undefined;
@@ -234,25 +233,24 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   }
 
   /**
-   * Sends the packets since the last keyframe to a video `track` (its viewer decodes a picture at once),
-   * then the live stream; an audio track gets the live audio. Call it when the viewer's connection is
-   * up: packets sent before are lost.
+   * Sends the packets since the last keyframe to a viewer's video `sink` (it decodes a picture at once),
+   * then the live stream; an audio sink gets the live audio. Call it when the viewer's connection is up:
+   * packets sent before are lost.
    */
-  startSending(track: MediaStreamTrack): void {
-    if (this.closed || this.#tracks.has(track) || this.#audioTracks.has(track)) return;
-    if (track.kind === 'audio') {
-      this.#audioTracks.add(track);
+  startSending(sink: RtpSink): void {
+    if (this.closed || this.#sinks.has(sink) || this.#audioSinks.has(sink)) return;
+    if (sink.kind === 'audio') {
+      this.#audioSinks.add(sink);
       return;
     }
-    for (const packet of this.#gop.replay()) track.writeRtp(packet);
-    this.#tracks.add(track);
+    for (const packet of this.#gop.replay()) sink.send(packet);
+    this.#sinks.add(sink);
   }
 
-  /** Stops sending to `track` and ends it. */
-  stopSending(track: MediaStreamTrack): void {
-    this.#tracks.delete(track);
-    this.#audioTracks.delete(track);
-    track.stop();
+  /** Stops sending to `sink`. */
+  stopSending(sink: RtpSink): void {
+    this.#sinks.delete(sink);
+    this.#audioSinks.delete(sink);
   }
 
   /** Starts reading the source if it is not running yet. Safe to call for every viewer. */
@@ -294,9 +292,8 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     await Promise.all([ffmpeg?.stop(), this.#pump?.stop(), this.#slate?.close()]);
     this.#socket?.close();
     this.#socket = undefined;
-    for (const track of [...this.#tracks, ...this.#audioTracks]) track.stop();
-    this.#tracks.clear();
-    this.#audioTracks.clear();
+    this.#sinks.clear();
+    this.#audioSinks.clear();
     this.#gop.clear();
   }
 
@@ -402,7 +399,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     this.#bytes += packet.length;
     if (packet[1]! & 0x80) this.#frames++;
     this.#gop.push(packet);
-    fanOut(packet, this.#tracks);
+    fanOut(packet, this.#sinks);
   }
 
   /**
@@ -413,7 +410,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     this.#audioContinuity.rewrite(packet);
     this.#audioPackets++;
     this.#audioBytes += packet.length;
-    fanOut(packet, this.#audioTracks);
+    fanOut(packet, this.#audioSinks);
   }
 
   #onExit(ffmpeg: FfmpegProcess, exit: FfmpegExit): void {

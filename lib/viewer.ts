@@ -4,6 +4,7 @@ import { MediaStream, RTCPeerConnection, type MediaStreamTrack } from 'werift';
 import { MIME_TYPES, opusCodecParameters, rtpCodecParameters } from './codecs.ts';
 import { SignalingError } from './errors.ts';
 import { iceUfragOf, type IceFragment } from './ice-fragment.ts';
+import { DirectRtpSender, trackSink, type RtpSink } from './rtp-sender.ts';
 import { useKeyObjectsForSrtp } from './srtp-keys.ts';
 import type { Logger } from './logger.ts';
 import type { IceServer, VideoCodec } from './options.ts';
@@ -29,6 +30,11 @@ export interface ViewerStats {
   packetsLost: number;
   nackCount: number;
   pliCount: number;
+  /**
+   * How its packets are sent once connected: `direct` (the server's own SRTP send path, the usual case)
+   * or `werift` (werift's per-packet path: another SRTP profile was negotiated). Undefined before.
+   */
+  sendPath: 'direct' | 'werift' | undefined;
 }
 
 export type Signaling = 'offer' | 'whep';
@@ -87,6 +93,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   #lastRtcpAt = 0;
   /** The offer's ICE username fragment: a trickled fragment with another one is an ICE restart. */
   #remoteUfrag: string | undefined;
+  #sendPath: ViewerStats['sendPath'];
 
   private constructor(pc: RTCPeerConnection, logger: Logger, connectTimeoutMs: number) {
     super();
@@ -133,6 +140,23 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
     return this.#pc;
   }
 
+  /**
+   * Where the stream's packets go for this viewer, once connected: one sink per sending track (video, and
+   * audio if negotiated), each the direct sender (rtp-sender.ts) or, where it cannot be used, the track.
+   */
+  rtpSinks(): RtpSink[] {
+    const sinks: RtpSink[] = [];
+    for (const { sender } of this.#pc.getTransceivers()) {
+      const track = sender.track;
+      if (!track || sender.stopped) continue;
+      const direct = DirectRtpSender.attach(sender);
+      if (!direct) this.#logger.debug(`viewer ${this.id}: ${track.kind} goes through werift's sender`);
+      sinks.push(direct ?? trackSink(track));
+      this.#sendPath = direct && this.#sendPath !== 'werift' ? 'direct' : 'werift';
+    }
+    return sinks;
+  }
+
   stats(): ViewerStats {
     const stats: ViewerStats = {
       id: this.id,
@@ -146,6 +170,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
       packetsLost: 0,
       nackCount: 0,
       pliCount: 0,
+      sendPath: this.#sendPath,
     };
     if (this.#state === 'closed') return stats;
     const now = Date.now();

@@ -29,6 +29,9 @@ describe('the default page in Chromium', () => {
     assert.equal(report.width, 1280);
     assert.equal(report.height, 720);
     assert.ok(report.fps >= 25, `fps ${report.fps}`);
+    // Chromium and werift agree on AES-GCM SRTP, so its packets take the direct send path (rtp-sender.ts).
+    const { viewers } = server.rtc.stats();
+    assert.deepEqual(viewers.map((viewer) => viewer.sendPath), ['direct']);
     await page.close();
   });
 });

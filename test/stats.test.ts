@@ -9,7 +9,7 @@ interface StatsBody {
   source: { state: string; restarts: number; framesPerSecond: number; bitrate: number; packets: number };
   viewers: Array<{
     id: string; state: string; signaling: string; connectedAt?: number; packetsSent: number; bytesSent: number;
-    roundTripTimeMs?: number; packetsLost: number; nackCount: number; pliCount: number;
+    roundTripTimeMs?: number; packetsLost: number; nackCount: number; pliCount: number; sendPath?: string;
   }>;
 }
 
@@ -57,6 +57,7 @@ test('GET /stats counts the connected viewers, what each was sent, its RTT and P
       assert.ok(viewer.packetsSent >= 30 && viewer.bytesSent > viewer.packetsSent * 12, JSON.stringify(viewer));
       assert.ok(viewer.roundTripTimeMs! >= 0 && viewer.roundTripTimeMs! < 200, `RTT ${viewer.roundTripTimeMs} ms on loopback`);
       assert.equal(viewer.packetsLost, 0);
+      assert.equal(viewer.sendPath, 'direct');
     }
     assert.deepEqual(stats.viewers.map((viewer) => viewer.pliCount).sort(), [0, 0, 1], 'the one PLI is counted for its viewer');
     assert.deepEqual(stats.viewers.map((viewer) => viewer.nackCount).sort(), [0, 0, 1], 'the one NACK too');
