@@ -4,6 +4,7 @@ import { MediaStream, RTCPeerConnection, type MediaStreamTrack } from 'werift';
 import { MIME_TYPES, opusCodecParameters, rtpCodecParameters } from './codecs.ts';
 import { SignalingError } from './errors.ts';
 import { iceUfragOf, type IceFragment } from './ice-fragment.ts';
+import { keepEarlyDtlsPackets } from './early-dtls.ts';
 import { DirectRtpSender, trackSink, type RtpSink } from './rtp-sender.ts';
 import { useKeyObjectsForSrtp } from './srtp-keys.ts';
 import type { Logger } from './logger.ts';
@@ -256,6 +257,8 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
     // Answer as the DTLS server (a=setup:passive, allowed by RFC 8842): the browser sends its ClientHello
     // the moment ICE connects. As the client, werift waits a fixed 100 ms before its ClientHello.
     if (video.dtlsTransport.role === 'auto') video.dtlsTransport.role = 'server';
+    // …and keep that ClientHello if it comes before werift listens (it would wait for a resend).
+    keepEarlyDtlsPackets(this.#pc);
     await this.#pc.setLocalDescription(await this.#pc.createAnswer());
     if (video.rejected || video.stopped) {
       throw new SignalingError(

@@ -37,10 +37,15 @@
     closed: 'closed',
   };
 
-  const root = document.getElementById('webgear');
-  const video = document.getElementById('video');
-  const statusEl = document.getElementById('status');
-  const unmuteButton = document.getElementById('unmute');
+  // The page's elements, found once the document is parsed: the script may run before (async in <head>,
+  // so that the connection starts while the page still loads) or after (defer, or at the end of <body>).
+  let root = null;
+  let video = null;
+  let statusEl = null;
+  let unmuteButton = null;
+  const media = new MediaStream(); // what the video element plays, across reconnections
+  let shownState = ['connecting…', 'connecting'];
+  let heardAudio = false;
 
   let config = null;
   let session = null; // the current connection: { pc, resourceUrl, etag, candidates, ended }
@@ -49,9 +54,42 @@
   let leaving = false; // the page is going away: never reconnect
 
   function showState(text, state) {
+    shownState = [text, state || 'connecting'];
     if (!statusEl) return;
-    statusEl.textContent = text;
-    statusEl.dataset.state = state || 'connecting';
+    statusEl.textContent = shownState[0];
+    statusEl.dataset.state = shownState[1];
+  }
+
+  function whenParsed(fn) {
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', fn, { once: true });
+    else fn();
+  }
+
+  function play() {
+    // Given only once it has a track: an empty stream would delay the page's load event for good.
+    if (!video || !media.getTracks().length) return;
+    if (video.srcObject !== media) video.srcObject = media;
+    // Muted autoplay is allowed everywhere; play() may still be refused until the user acts.
+    const p = video.play();
+    if (p && typeof p.catch === 'function') p.catch(function () {});
+  }
+
+  // Binds the page's elements (once parsed) to the state and the stream that may have come already.
+  function bindPage() {
+    root = root || document.getElementById('webgear');
+    video = document.getElementById('video');
+    statusEl = document.getElementById('status');
+    unmuteButton = document.getElementById('unmute');
+    showState(shownState[0], shownState[1]);
+    if (unmuteButton) {
+      unmuteButton.hidden = !heardAudio;
+      unmuteButton.addEventListener('click', function () {
+        video.muted = !video.muted;
+        unmuteButton.textContent = video.muted ? 'Unmute' : 'Mute';
+        if (!video.muted) play();
+      });
+    }
+    play();
   }
 
   function log(message) {
@@ -59,6 +97,7 @@
   }
 
   function readConfig() {
+    root = document.getElementById('webgear');
     if (!root) throw new Error('player element #webgear not found');
     const cfg = JSON.parse(root.dataset.config || '{}');
     if (!cfg || typeof cfg.whepUrl !== 'string') throw new Error('invalid player configuration');
@@ -77,24 +116,19 @@
     return 'HTTP ' + res.status + fromServer;
   }
 
-  function stream() {
-    if (!(video.srcObject instanceof MediaStream)) video.srcObject = new MediaStream();
-    return video.srcObject;
-  }
-
   function onTrack(e) {
-    const media = stream();
     media.getTracks()
       .filter(function (t) { return t.kind === e.track.kind && t !== e.track; })
       .forEach(function (t) { media.removeTrack(t); });
     if (!media.getTracks().includes(e.track)) media.addTrack(e.track);
-    if (e.track.kind === 'audio' && unmuteButton) unmuteButton.hidden = false;
+    if (e.track.kind === 'audio') {
+      heardAudio = true;
+      if (unmuteButton) unmuteButton.hidden = false;
+    }
     if (typeof config.jitterBufferTarget === 'number' && 'jitterBufferTarget' in e.receiver) {
       e.receiver.jitterBufferTarget = config.jitterBufferTarget;
     }
-    // Muted autoplay is allowed everywhere; play() may still be refused until the user acts.
-    const p = video.play();
-    if (p && typeof p.catch === 'function') p.catch(function () {});
+    play();
   }
 
   // Sends the candidates gathered so far to the session (WHEP PATCH, RFC 8840 fragment).
@@ -260,14 +294,6 @@
     }
   });
 
-  if (unmuteButton) {
-    unmuteButton.addEventListener('click', function () {
-      video.muted = !video.muted;
-      unmuteButton.textContent = video.muted ? 'Unmute' : 'Mute';
-      if (!video.muted) video.play().catch(function () {});
-    });
-  }
-
   // Read-only handle for debugging and tests.
   window.webgear = {
     get pc() {
@@ -284,17 +310,25 @@
     },
   };
 
-  try {
-    config = readConfig();
-  } catch (err) {
-    showState('configuration error: ' + (err && err.message ? err.message : err), 'error');
-    return;
+  function start() {
+    try {
+      config = readConfig();
+    } catch (err) {
+      showState('configuration error: ' + (err && err.message ? err.message : err), 'error');
+      return;
+    }
+    if (typeof window.RTCPeerConnection !== 'function') {
+      showState('WebRTC is not supported by this browser', 'error');
+      return;
+    }
+    connect().catch(function (err) {
+      scheduleReconnect('error: ' + (err && err.message ? err.message : err));
+    });
   }
-  if (typeof window.RTCPeerConnection !== 'function') {
-    showState('WebRTC is not supported by this browser', 'error');
-    return;
-  }
-  connect().catch(function (err) {
-    scheduleReconnect('error: ' + (err && err.message ? err.message : err));
-  });
+
+  // Connect as soon as the configuration is there (#webgear comes before the rest of the page), and
+  // show it all once the page is parsed.
+  if (document.getElementById('webgear')) start();
+  else whenParsed(start);
+  whenParsed(bindPage);
 })();
