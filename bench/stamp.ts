@@ -44,7 +44,9 @@ export async function startStampedMjpegCamera(): Promise<{ url: string; stop(): 
   const server = createServer((request, response) => {
     const encoder = spawn('ffmpeg', [
       '-hide_banner', '-loglevel', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-video_size', '640x480',
-      '-framerate', '30', '-i', 'pipe:0', '-q:v', '5', '-flush_packets', '1', '-f', 'mpjpeg', 'pipe:1',
+      // One encoder thread: with frame threads, ffmpeg's MJPEG encoder holds each frame until the next one
+      // comes (33 ms here), a delay no camera has.
+      '-framerate', '30', '-i', 'pipe:0', '-threads', '1', '-q:v', '5', '-flush_packets', '1', '-f', 'mpjpeg', 'pipe:1',
     ], { stdio: ['pipe', 'pipe', 'ignore'] });
     const frames = stampedFrames(640, 480);
     const timer = setInterval(() => {
