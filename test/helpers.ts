@@ -293,16 +293,18 @@ export function decodeEntities(text: string): string {
 
 /**
  * Writes a test clip with ffmpeg: `seconds` long, `width`x`height`, 30 fps, H.264 without B-frames
- * (x264 ultrafast), or with them when `bFrames` is set; with `audio`, a 440 Hz tone as AAC too.
+ * (x264 ultrafast), or with them when `bFrames` is set; with `audio`, a 440 Hz tone as AAC too; `gop`:
+ * frames between keyframes (x264's default, 250, when 0).
  */
 export function makeTestVideo(
   path: string,
-  { seconds = 20, width = 640, height = 360, rate = 30, bFrames = 0, audio = false } = {},
+  { seconds = 20, width = 640, height = 360, rate = 30, bFrames = 0, audio = false, gop = 0 } = {},
 ): string {
   execFileSync('ffmpeg', [
     '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${rate}:duration=${seconds}`,
     ...(audio ? ['-f', 'lavfi', '-i', `sine=frequency=440:duration=${seconds}`, '-c:a', 'aac'] : []),
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-bf', String(bFrames), '-pix_fmt', 'yuv420p', path,
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-bf', String(bFrames), ...(gop ? ['-g', String(gop)] : []),
+    '-pix_fmt', 'yuv420p', path,
   ]);
   return path;
 }
