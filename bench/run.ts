@@ -49,10 +49,11 @@ const SERVER_NODE_FLAGS = JSON.parse(readFileSync(join(import.meta.dirname, '..'
   .scripts.start.split(' ').filter((arg: string) => arg.startsWith('--')) as string[];
 
 /** The server in its own process (test/fixtures/host.ts), run as `npm start` runs it: its CPU and memory are its own. */
-async function startHost(options: Record<string, unknown>) {
+async function startHost(options: Record<string, unknown>, env: Record<string, string> = {}) {
   const args = [...SERVER_NODE_FLAGS, '--expose-gc', 'test/fixtures/host.ts', data.path, JSON.stringify(options)];
   const host = spawn(process.execPath, args, {
     cwd: root,
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -197,6 +198,86 @@ async function sendFloorMicroseconds(part: FloorPart): Promise<number> {
   for (const socket of sockets) socket.close();
   sink.kill('SIGKILL');
   return used / (bursts * packetsPerFrame * viewers);
+}
+
+/**
+ * Targets 3 and 4: 40 werift viewers of a 720p source (in bench/load.ts, their own process): rate and loss
+ * while they run, then the server's CPU per sent packet while they are paused (SIGSTOP) so that their
+ * decryption does not compete with the server for the 2 cores, and the server's RSS. `env`: the server's
+ * environment; `cpuOnly` skips the rate and loss window.
+ */
+async function fanOut(env: Record<string, string>, { cpuOnly = false } = {}) {
+  const host = await startHost({ source: 'testsrc', resolution: [1280, 720], maxViewers: 100 }, env);
+  const load = spawn(process.execPath, ['bench/load.ts', `${host.url}/offer`, '1'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: load.stdout! });
+  const next = (prefix: string) =>
+    new Promise<string>((resolve) => {
+      const onLine = (line: string) => {
+        if (!line.startsWith(prefix)) return;
+        lines.off('line', onLine);
+        resolve(line.slice(prefix.length).trim());
+      };
+      lines.on('line', onLine);
+    });
+  let many: typeof load | undefined;
+  try {
+    await next('READY');
+    await sleep(3_000);
+    // The server's CPU, clients paused, over `window` seconds: under the 8 s after which it drops a silent viewer.
+    const window = 5;
+    const pausedCpu = async (clients: typeof load) => {
+      const shares: number[] = [];
+      for (let run = 0; run < 3; run++) {
+        clients.kill('SIGSTOP');
+        await sleep(300);
+        const cpu0 = cpuOf(host.pid);
+        const packets0 = (await host.state()).source.packets;
+        await sleep(window * 1000);
+        const cpu = cpuOf(host.pid) - cpu0;
+        const packets = (await host.state()).source.packets - packets0;
+        clients.kill('SIGCONT');
+        await sleep(3_000); // the viewers report again before the next pause
+        shares.push(cpu / packets); // CPU seconds per packet in
+      }
+      return median(shares);
+    };
+    const baseline = await pausedCpu(load); // one viewer: ffmpeg's packets in, one copy out
+    const packetsBefore = (await host.state()).source.packets;
+    await sleep(2_000);
+    const packetsPerSecond = ((await host.state()).source.packets - packetsBefore) / 2;
+    many = spawn(process.execPath, ['bench/load.ts', `${host.url}/offer`, '39'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+    const manyLines = createInterface({ input: many.stdout! });
+    await new Promise<void>((resolve) => manyLines.on('line', (line) => line === 'READY' && resolve()));
+    await sleep(2_000);
+    let fps: number[] = [];
+    let loss: number[] = [];
+    if (!cpuOnly) {
+      const report = new Promise<string>((resolve) => manyLines.on('line', (line) => line.startsWith('REPORT') && resolve(line.slice(7))));
+      many.stdin!.write('mark\n');
+      await sleep(10_000);
+      many.stdin!.write('report\n');
+      ({ fps, loss } = JSON.parse(await report) as { fps: number[]; loss: number[] });
+    }
+    const cpuPerPacketIn = await pausedCpu(many);
+    return {
+      packetsPerSecond,
+      fps,
+      loss,
+      perPacketUs: ((cpuPerPacketIn - baseline) / 39) * 1e6,
+      cpu40: cpuPerPacketIn * packetsPerSecond * 100, // % of a core
+      cpu1: baseline * packetsPerSecond * 100,
+      rss: (await host.state()).rss,
+    };
+  } finally {
+    for (const clients of [load, many]) {
+      if (!clients) continue;
+      clients.kill('SIGCONT');
+      clients.stdin!.write('quit\n');
+      if (clients.exitCode === null) await Promise.race([once(clients, 'exit'), sleep(5_000)]);
+      clients.kill('SIGKILL');
+    }
+    await host.stop();
+  }
 }
 
 /**
@@ -357,87 +438,28 @@ const scenarios: Record<string, () => Promise<void>> = {
    * decryption does not compete with the server for the 2 cores, and the server's RSS.
    */
   async fanout() {
-    const host = await startHost({ source: 'testsrc', resolution: [1280, 720], maxViewers: 100 });
-    const load = spawn(process.execPath, ['bench/load.ts', `${host.url}/offer`, '1'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-    const lines = createInterface({ input: load.stdout! });
-    const next = (prefix: string) =>
-      new Promise<string>((resolve) => {
-        const onLine = (line: string) => {
-          if (!line.startsWith(prefix)) return;
-          lines.off('line', onLine);
-          resolve(line.slice(prefix.length).trim());
-        };
-        lines.on('line', onLine);
-      });
-    let many: typeof load | undefined;
-    let floorRowsAt = rows.length;
-    try {
-      await next('READY');
-      await sleep(3_000);
-      // The server's CPU, clients paused, over `window` seconds: under the 8 s after which it drops a silent viewer.
-      const window = 5;
-      const pausedCpu = async (clients: typeof load) => {
-        const shares: number[] = [];
-        for (let run = 0; run < 3; run++) {
-          clients.kill('SIGSTOP');
-          await sleep(300);
-          const cpu0 = cpuOf(host.pid);
-          const packets0 = (await host.state()).source.packets;
-          await sleep(window * 1000);
-          const cpu = cpuOf(host.pid) - cpu0;
-          const packets = (await host.state()).source.packets - packets0;
-          clients.kill('SIGCONT');
-          await sleep(3_000); // the viewers report again before the next pause
-          shares.push(cpu / packets); // CPU seconds per packet in
-        }
-        return median(shares);
-      };
-      const baseline = await pausedCpu(load); // one viewer: ffmpeg's packets in, one copy out
-      const packetsBefore = (await host.state()).source.packets;
-      await sleep(2_000);
-      const packetsPerSecond = ((await host.state()).source.packets - packetsBefore) / 2;
-      many = spawn(process.execPath, ['bench/load.ts', `${host.url}/offer`, '39'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-      const manyLines = createInterface({ input: many.stdout! });
-      await new Promise<void>((resolve) => manyLines.on('line', (line) => line === 'READY' && resolve()));
-      await sleep(2_000);
-      const report = new Promise<string>((resolve) => manyLines.on('line', (line) => line.startsWith('REPORT') && resolve(line.slice(7))));
-      many.stdin!.write('mark\n');
-      await sleep(10_000);
-      many.stdin!.write('report\n');
-      const { fps, loss } = JSON.parse(await report) as { fps: number[]; loss: number[] };
-      const cpuPerPacketIn = await pausedCpu(many);
-      const rss = (await host.state()).rss;
-      const perPacketUs = ((cpuPerPacketIn - baseline) / 39) * 1e6;
-      rows.push({
-        target: `3. fan-out: 40 werift viewers of 720p (${packetsPerSecond.toFixed(0)} packets/s in)`,
-        goal: 'each ≥ 28 fps, loss ≤ 0.5 %',
-        measured: `fps min ${Math.min(...fps).toFixed(1)} (median ${median(fps).toFixed(1)}), loss max ${Math.max(...loss).toFixed(2)} %`,
-        met: Math.min(...fps) >= 28 && Math.max(...loss) <= 0.5,
-      });
-      rows.push({
-        target: '3. server CPU per extra sent packet (node, from /proc; viewers paused)',
-        goal: '≤ 15 µs',
-        measured: `${perPacketUs.toFixed(1)} µs (node ${((cpuPerPacketIn * packetsPerSecond) * 100).toFixed(0)} % of a core with 40 viewers, ${((baseline * packetsPerSecond) * 100).toFixed(0)} % with 1)`,
-        met: perPacketUs <= 15,
-      });
-      floorRowsAt = rows.length;
-      rows.push({
-        target: '4. server RSS with 40 viewers',
-        goal: '≤ 250 MB',
-        measured: `${(rss / 1024 / 1024).toFixed(0)} MB`,
-        met: rss <= 250 * 1024 * 1024,
-      });
-    } finally {
-      for (const clients of [load, many]) {
-        if (!clients) continue;
-        clients.kill('SIGCONT');
-        clients.stdin!.write('quit\n');
-        if (clients.exitCode === null) await Promise.race([once(clients, 'exit'), sleep(5_000)]);
-        clients.kill('SIGKILL');
-      }
-      await host.stop();
-    }
-    // The floor, measured with the server stopped (its encoder would share the 2 cores): 5 runs of each part.
+    const native = await fanOut({});
+    // The same with the send path in JavaScript (what the server does without the addon): the before.
+    const javascript = await fanOut({ WEBGEAR_NATIVE: '0' }, { cpuOnly: true });
+    rows.push({
+      target: `3. fan-out: 40 werift viewers of 720p (${native.packetsPerSecond.toFixed(0)} packets/s in)`,
+      goal: 'each ≥ 28 fps, loss ≤ 0.5 %',
+      measured: `fps min ${Math.min(...native.fps).toFixed(1)} (median ${median(native.fps).toFixed(1)}), loss max ${Math.max(...native.loss).toFixed(2)} %`,
+      met: Math.min(...native.fps) >= 28 && Math.max(...native.loss) <= 0.5,
+    });
+    rows.push({
+      target: '3. server CPU per extra sent packet (node, from /proc; viewers paused; native SRTP sender)',
+      goal: '≤ 15 µs',
+      measured: `${native.perPacketUs.toFixed(1)} µs (node ${native.cpu40.toFixed(0)} % of a core with 40 viewers, ${native.cpu1.toFixed(0)} % with 1)`,
+      met: native.perPacketUs <= 15,
+    });
+    rows.push({
+      target: '3. … the same sent from JavaScript (`WEBGEAR_NATIVE=0`: no addon)',
+      goal: '',
+      measured: `${javascript.perPacketUs.toFixed(1)} µs (node ${javascript.cpu40.toFixed(0)} % of a core with 40 viewers)`,
+      met: null,
+    });
+    // The floor of the JavaScript path, measured with no server running (its encoder would share the 2 cores): 5 runs of each part.
     const floors: Record<FloorPart, number[]> = { all: [], encrypt: [], send: [] };
     for (let run = 0; run < 5; run++) {
       for (const part of ['all', 'encrypt', 'send'] as const) floors[part].push(await sendFloorMicroseconds(part));
@@ -448,13 +470,17 @@ const scenarios: Record<string, () => Promise<void>> = {
       measured: `${median(floors[part]).toFixed(1)} µs (${range(floors[part], 1)}; 5 runs of 150 frames × 4 packets × 40 viewers)`,
       met: null,
     });
-    rows.splice(
-      floorRowsAt,
-      0,
-      floorRow("the floor: copy + AES-GCM (KeyObject) + UDP send of one 1200-byte packet, in the server's bursts (a frame's 4 packets × 40 viewers); no werift", 'all'),
+    rows.push(
+      floorRow("the floor in JavaScript: copy + AES-GCM (Node's crypto, KeyObject) + dgram send of one 1200-byte packet, in the server's bursts (a frame's 4 packets × 40 viewers); no werift", 'all'),
       floorRow('of which the copy and AES-GCM alone', 'encrypt'),
       floorRow('of which the UDP send alone (loopback, receiver in another process)', 'send'),
     );
+    rows.push({
+      target: '4. server RSS with 40 viewers',
+      goal: '≤ 250 MB',
+      measured: `${(native.rss / 1024 / 1024).toFixed(0)} MB`,
+      met: native.rss <= 250 * 1024 * 1024,
+    });
   },
 
   /** Target 5: what ffmpeg costs: a 720p30 VP8 live encode, and an H.264 720p file sent as is. */

@@ -1,6 +1,8 @@
 import { createCipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { Socket } from 'node:dgram';
 import type { MediaStreamTrack, RTCRtpSender } from 'werift';
+import { isSendableAddress, nativeSrtp, socketFd } from './native-srtp.ts';
 
 /** Where the shared stream's packets go for one viewer's video or audio: one call per RTP packet. */
 export interface RtpSink {
@@ -32,8 +34,29 @@ interface SenderInternals {
     bytesSent: number;
     packetsSent: number;
     srtp?: { localContext?: { profile?: number; cipher?: { srtpSessionKey?: Buffer | KeyObject; srtpSessionSalt?: Buffer } } };
-    iceTransport: { connection: { send(data: Buffer): Promise<void> } };
+    iceTransport: { connection: IceConnection };
   };
+}
+
+/** werift 0.25's ICE connection: its selected pair and whether consent (RFC 7675) allows sending. */
+interface IceConnection {
+  send(data: Buffer): Promise<void>;
+  canSendApplicationData?(): boolean;
+  nominated?: CandidatePair;
+}
+
+interface CandidatePair {
+  remoteAddr: [string, number];
+  packetsSent: number;
+  bytesSent: number;
+  protocol?: { transport?: { closed?: boolean; socket?: Socket & { type?: string } } };
+}
+
+/** Where the addon sends a viewer's packets: the selected pair's socket and remote address. */
+interface NativeRoute {
+  pair: CandidatePair;
+  fd: number;
+  target: Buffer;
 }
 
 /** SRTP's AEAD_AES_128_GCM profile (RFC 7714), what Chromium and werift agree on. */
@@ -74,9 +97,22 @@ export class DirectRtpSender implements RtpSink {
   #highestSeq = -1;
   #rollovers = 0;
   #lastSentAtMs = 0;
+  /** The addon's AES-GCM context for this viewer's key, if the addon is there. */
+  readonly #nativeContext: object | undefined;
+  /** The pair #nativeRoute was worked out for: a route is looked up again only when the pair changes. */
+  #routedPair: CandidatePair | undefined;
+  #nativeRoute: NativeRoute | undefined;
 
-  private constructor(kind: 'audio' | 'video', sender: SenderInternals, key: KeyObject, salt: Buffer, payloadType: number) {
+  private constructor(
+    kind: 'audio' | 'video',
+    sender: SenderInternals,
+    key: KeyObject,
+    salt: Buffer,
+    payloadType: number,
+    native: boolean,
+  ) {
     this.kind = kind;
+    this.#nativeContext = native ? nativeSrtp?.context(key.export(), salt, sender.ssrc >>> 0, payloadType) : undefined;
     this.#sender = sender;
     this.#key = key;
     this.#salt = salt;
@@ -96,8 +132,11 @@ export class DirectRtpSender implements RtpSink {
     });
   }
 
-  /** The direct sender for a connected werift sender, or undefined when werift's own path is needed. */
-  static attach(rtpSender: RTCRtpSender): DirectRtpSender | undefined {
+  /**
+   * The direct sender for a connected werift sender, or undefined when werift's own path is needed.
+   * `native: false` keeps it in JavaScript even where the addon is there (tests compare both).
+   */
+  static attach(rtpSender: RTCRtpSender, { native = true }: { native?: boolean } = {}): DirectRtpSender | undefined {
     const sender = rtpSender as unknown as SenderInternals;
     const dtls = sender.dtlsTransport;
     const context = dtls?.srtp?.localContext;
@@ -120,7 +159,12 @@ export class DirectRtpSender implements RtpSink {
       return undefined;
     }
     const keyObject = Buffer.isBuffer(key) ? createSecretKey(key) : key;
-    return new DirectRtpSender(rtpSender.kind === 'audio' ? 'audio' : 'video', sender, keyObject, salt, payloadType);
+    return new DirectRtpSender(rtpSender.kind === 'audio' ? 'audio' : 'video', sender, keyObject, salt, payloadType, native);
+  }
+
+  /** Whether packets are encrypted and sent by the native addon (lib/native/srtp-send.c). */
+  get native(): boolean {
+    return this.#nativeContext !== undefined;
   }
 
   send(packet: Buffer): void {
@@ -150,26 +194,59 @@ export class DirectRtpSender implements RtpSink {
   #encryptAndSend(packet: Buffer, seq: number): number {
     const headerLength = rtpHeaderLength(packet);
     if (headerLength === 0) return 0;
+    const rolloverCounter = this.#rolloverCounterFor(seq);
+    const route = this.#nativeContext && this.#routeForNative(this.#sender.dtlsTransport.iceTransport.connection);
+    if (route) {
+      const sent = nativeSrtp!.send(this.#nativeContext!, route.fd, route.target, packet, headerLength, rolloverCounter);
+      if (sent > 0) {
+        const dtls = this.#sender.dtlsTransport;
+        dtls.bytesSent += sent;
+        dtls.packetsSent++;
+        route.pair.packetsSent++;
+        route.pair.bytesSent += sent;
+      }
+      return packet.length - headerLength;
+    }
     const header = Buffer.allocUnsafe(headerLength);
     packet.copy(header, 0, 0, headerLength);
     header[1] = (packet[1]! & 0x80) | this.#payloadType;
     header.writeUInt32BE(this.#sender.ssrc >>> 0, 8);
 
     const iv = this.#iv;
-    iv.writeUInt32BE(this.#rolloverCounterFor(seq), 6);
+    iv.writeUInt32BE(rolloverCounter, 6);
     iv.writeUInt16BE(seq, 10);
     for (let i = 6; i < 12; i++) iv[i]! ^= this.#salt[i]!;
+    const dtls = this.#sender.dtlsTransport;
     const cipher = createCipheriv('aes-128-gcm', this.#key, iv);
     cipher.setAAD(header);
     const encrypted = cipher.update(packet.subarray(headerLength));
     cipher.final();
     const srtp = Buffer.concat([header, encrypted, cipher.getAuthTag()], headerLength + encrypted.length + GCM_TAG_LENGTH);
-
-    const dtls = this.#sender.dtlsTransport;
     dtls.bytesSent += srtp.length;
     dtls.packetsSent++;
     dtls.iceTransport.connection.send(srtp).catch(ignore); // werift checks ICE consent there
     return encrypted.length;
+  }
+
+  /**
+   * The selected pair's UDP socket and remote address while werift's consent allows sending, kept until
+   * the pair changes; undefined when the addon cannot send there (TCP, a host name, werift's layout),
+   * and JavaScript sends instead.
+   */
+  #routeForNative(connection: IceConnection): NativeRoute | undefined {
+    const pair = connection.nominated;
+    if (!pair || connection.canSendApplicationData?.() !== true) return undefined;
+    const transport = pair.protocol?.transport;
+    if (transport?.closed) return undefined;
+    if (this.#routedPair === pair) return this.#nativeRoute;
+    this.#routedPair = pair;
+    const socket = transport?.socket;
+    const [address, port] = pair.remoteAddr ?? [];
+    const fd = socket && (socket.type === 'udp4' || socket.type === 'udp6') ? socketFd(socket) : undefined;
+    this.#nativeRoute = fd !== undefined && isSendableAddress(address) && typeof port === 'number'
+      ? { pair, fd, target: nativeSrtp!.target(address, port) }
+      : undefined;
+    return this.#nativeRoute;
   }
 
   /** The rollover counter of `seq`: advanced by a newer packet that wrapped, one less for an old one from before. */

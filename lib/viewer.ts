@@ -32,10 +32,12 @@ export interface ViewerStats {
   nackCount: number;
   pliCount: number;
   /**
-   * How its packets are sent once connected: `direct` (the server's own SRTP send path, the usual case)
-   * or `werift` (werift's per-packet path: another SRTP profile was negotiated). Undefined before.
+   * How its packets are sent once connected: `native` (the server's own SRTP send path, encrypted and sent
+   * by the addon built at install: the usual case), `direct` (the same path in JavaScript: the addon was
+   * not built or `WEBGEAR_NATIVE=0`) or `werift` (werift's per-packet path: another SRTP profile was
+   * negotiated). Undefined before.
    */
-  sendPath: 'direct' | 'werift' | undefined;
+  sendPath: 'native' | 'direct' | 'werift' | undefined;
 }
 
 export type Signaling = 'offer' | 'whep';
@@ -153,7 +155,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
       const direct = DirectRtpSender.attach(sender);
       if (!direct) this.#logger.debug(`viewer ${this.id}: ${track.kind} goes through werift's sender`);
       sinks.push(direct ?? trackSink(track));
-      this.#sendPath = direct && this.#sendPath !== 'werift' ? 'direct' : 'werift';
+      this.#sendPath = !direct || this.#sendPath === 'werift' ? 'werift' : direct.native ? 'native' : 'direct';
     }
     return sinks;
   }

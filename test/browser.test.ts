@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import {
-  chromiumProcessesOf, ffmpegChildrenOf, isRunning, launchChromium, measureFrames, measurePlayback, sleep, startServer, tempDir, testOptions, waitFor,
+  DIRECT_SEND_PATH, chromiumProcessesOf, ffmpegChildrenOf, isRunning, launchChromium, measureFrames, measurePlayback, sleep, startServer, tempDir, testOptions, waitFor,
   type TestServer,
 } from './helpers.ts';
 
@@ -31,7 +31,7 @@ describe('the default page in Chromium', () => {
     assert.ok(report.fps >= 25, `fps ${report.fps}`);
     // Chromium and werift agree on AES-GCM SRTP, so its packets take the direct send path (rtp-sender.ts).
     const { viewers } = server.rtc.stats();
-    assert.deepEqual(viewers.map((viewer) => viewer.sendPath), ['direct']);
+    assert.deepEqual(viewers.map((viewer) => viewer.sendPath), [DIRECT_SEND_PATH]);
     await page.close();
   });
 });

@@ -8,8 +8,15 @@ import Koa from 'koa';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { RTCPeerConnection, useH264, useOPUS, useVP8, type RtpPacket } from 'werift';
 import { webgearRtc, type WebGearRtc, type WebGearRtcOptions } from 'webgear-rtc';
+import { nativeSrtp } from '../lib/native-srtp.ts';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/**
+ * The send path a Chromium or werift viewer gets: the native addon's where it was built (always in CI:
+ * WEBGEAR_NATIVE_REQUIRED=1), else the same path in JavaScript.
+ */
+export const DIRECT_SEND_PATH = nativeSrtp ? 'native' : 'direct';
 
 /** A fresh folder for data files and test media, removed by `cleanup()`. */
 export function tempDir(prefix = 'webgear-rtc-test-'): { path: string; cleanup: () => void } {

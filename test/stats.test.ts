@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import request from 'supertest';
 import { GenericNack, PictureLossIndication, RtcpPayloadSpecificFeedback, RtcpTransportLayerFeedback } from 'werift';
-import { connectWeriftViewer, startServer, tempDir, testOptions, waitFor, type WeriftViewer } from './helpers.ts';
+import { DIRECT_SEND_PATH, connectWeriftViewer, startServer, tempDir, testOptions, waitFor, type WeriftViewer } from './helpers.ts';
 
 interface StatsBody {
   source: { state: string; restarts: number; framesPerSecond: number; bitrate: number; packets: number };
@@ -57,7 +57,7 @@ test('GET /stats counts the connected viewers, what each was sent, its RTT and P
       assert.ok(viewer.packetsSent >= 30 && viewer.bytesSent > viewer.packetsSent * 12, JSON.stringify(viewer));
       assert.ok(viewer.roundTripTimeMs! >= 0 && viewer.roundTripTimeMs! < 200, `RTT ${viewer.roundTripTimeMs} ms on loopback`);
       assert.equal(viewer.packetsLost, 0);
-      assert.equal(viewer.sendPath, 'direct');
+      assert.equal(viewer.sendPath, DIRECT_SEND_PATH);
     }
     assert.deepEqual(stats.viewers.map((viewer) => viewer.pliCount).sort(), [0, 0, 1], 'the one PLI is counted for its viewer');
     assert.deepEqual(stats.viewers.map((viewer) => viewer.nackCount).sort(), [0, 0, 1], 'the one NACK too');
