@@ -583,10 +583,12 @@ How each figure is measured:
 3. **Fan-out**: 40 werift viewers (13 joining at once) in their own process; frames and RTP sequence
    gaps per viewer over 10 s. CPU: the server's CPU per packet in with 40 viewers minus that with 1,
    divided by the 39 extra copies, each over 5 s windows (median of 3) while the viewers' process is
-   paused (SIGSTOP): their decryption would otherwise share the 2 cores with the server. The floor
-   rows do the same work per packet in a bare Node loop, in the server's pattern (a burst per frame of
-   4 packets × 40 viewers, each with its own key and socket, 32 frames a second, receivers paused; no
-   werift, no server; 5 runs of each part).
+   paused (SIGSTOP): their decryption would otherwise share the 2 cores with the server. Measured
+   twice: with the native SRTP sender (lib/native/srtp-send.c, built at install) and with
+   \`WEBGEAR_NATIVE=0\` (the same path in JavaScript). The floor rows do the JavaScript path's work per
+   packet in a bare Node loop, in the server's pattern (a burst per frame of 4 packets × 40 viewers,
+   each with its own key and socket, 32 frames a second, receivers paused; no werift, no server; 5
+   runs of each part): Node's crypto builds a cipher per packet, which only native code avoids.
 4. **Memory**: the server process's RSS with the 40 viewers connected.
 5. **Encode**: ffmpeg's own CPU over three 5 s windows.
 `,

@@ -101,6 +101,15 @@ export class DirectRtpSender implements RtpSink {
   readonly #nativeContext: object | undefined;
   /** The pair #nativeRoute was worked out for: a route is looked up again only when the pair changes. */
   #routedPair: CandidatePair | undefined;
+  /**
+   * The addon sends only once a first packet went out through werift: werift's last DTLS flight (its
+   * Finished) is still queued in its async send path when it says "connected", and an SRTP packet sent
+   * ahead of it reaches a viewer that cannot decrypt it yet: the joiner's GOP replay would be lost.
+   */
+  #nativeArmed = false;
+  readonly #armNative = (): void => {
+    this.#nativeArmed = true;
+  };
   #nativeRoute: NativeRoute | undefined;
 
   private constructor(
@@ -195,7 +204,7 @@ export class DirectRtpSender implements RtpSink {
     const headerLength = rtpHeaderLength(packet);
     if (headerLength === 0) return 0;
     const rolloverCounter = this.#rolloverCounterFor(seq);
-    const route = this.#nativeContext && this.#routeForNative(this.#sender.dtlsTransport.iceTransport.connection);
+    const route = this.#nativeArmed && this.#routeForNative(this.#sender.dtlsTransport.iceTransport.connection);
     if (route) {
       const sent = nativeSrtp!.send(this.#nativeContext!, route.fd, route.target, packet, headerLength, rolloverCounter);
       if (sent > 0) {
@@ -204,8 +213,10 @@ export class DirectRtpSender implements RtpSink {
         dtls.packetsSent++;
         route.pair.packetsSent++;
         route.pair.bytesSent += sent;
+        return packet.length - headerLength;
       }
-      return packet.length - headerLength;
+      // The socket's buffer is full (a joiner's GOP replay comes as one burst): Node's send below queues
+      // the packet instead of dropping it, as it did before the addon.
     }
     const header = Buffer.allocUnsafe(headerLength);
     packet.copy(header, 0, 0, headerLength);
@@ -224,7 +235,9 @@ export class DirectRtpSender implements RtpSink {
     const srtp = Buffer.concat([header, encrypted, cipher.getAuthTag()], headerLength + encrypted.length + GCM_TAG_LENGTH);
     dtls.bytesSent += srtp.length;
     dtls.packetsSent++;
-    dtls.iceTransport.connection.send(srtp).catch(ignore); // werift checks ICE consent there
+    const sending = dtls.iceTransport.connection.send(srtp); // werift checks ICE consent there
+    if (this.#nativeContext && !this.#nativeArmed) sending.then(this.#armNative, ignore);
+    else sending.catch(ignore);
     return encrypted.length;
   }
 
