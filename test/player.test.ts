@@ -147,3 +147,38 @@ test('a source without sound: no Unmute button', { timeout: 60_000 }, async () =
     data.cleanup();
   }
 });
+
+test('while it connects the page animates nothing; the video gets its controls with the first picture', { timeout: 60_000 }, async () => {
+  // An animation (a pulsing status dot, Chromium's spinner in the video's controls) makes the browser draw
+  // 60 frames a second while it sets up the connection, which delays the picture (docs/benchmarks.md).
+  const data = tempDir();
+  const browser = await launchChromium();
+  const server = await startServer(testOptions(data.path, { resolution: [320, 240] }));
+  try {
+    const page = await browser.newPage();
+    // Hold the offer a while, to look at the page while it connects.
+    await page.route('**/whep', async (route) => {
+      if (route.request().method() === 'POST') await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await route.continue();
+    });
+    await page.goto(`${server.url}/`);
+    await page.waitForSelector('#status[data-state="connecting"]');
+    const connecting = await page.evaluate(() => ({
+      controls: document.querySelector('video')!.controls,
+      animations: document.getAnimations().map((animation) => (animation as CSSAnimation).animationName ?? String(animation)),
+    }));
+    assert.deepEqual(connecting, { controls: false, animations: [] }, 'no controls and no animation while connecting');
+    assert.ok(
+      await waitFor(() => page.evaluate(() => document.querySelector('video')!.videoWidth > 0), 15_000),
+      'the picture shows',
+    );
+    assert.ok(
+      await waitFor(() => page.evaluate(() => document.querySelector('video')!.controls), 2_000),
+      'then the video has its controls',
+    );
+  } finally {
+    await browser.close();
+    await server.close();
+    data.cleanup();
+  }
+});

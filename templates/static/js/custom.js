@@ -74,10 +74,20 @@
     if (p && typeof p.catch === 'function') p.catch(function () {});
   }
 
+  // The video's controls appear with its first picture, not before: until then Chromium animates a
+  // loading spinner in them, drawing frames the connection setup needs the CPU for.
+  function showControlsOnFirstFrame() {
+    if (!video || video.controls) return;
+    const show = function () { video.controls = true; };
+    if (typeof video.requestVideoFrameCallback === 'function') video.requestVideoFrameCallback(show);
+    else video.addEventListener('loadeddata', show, { once: true });
+  }
+
   // Binds the page's elements (once parsed) to the state and the stream that may have come already.
   function bindPage() {
     root = root || document.getElementById('webgear');
     video = document.getElementById('video');
+    showControlsOnFirstFrame();
     statusEl = document.getElementById('status');
     unmuteButton = document.getElementById('unmute');
     showState(shownState[0], shownState[1]);
