@@ -4,8 +4,8 @@
  * figure is a median with its min–max.
  *
  *   npm run bench                      every scenario
- *   npm run bench -- latency firstFrame  some of them (latency, firstFrame, fanout, encode)
- *   BENCH_LATENCY_SECONDS=600 npm run bench -- latency   the 10-minute drift run
+ *   npm run bench -- latency firstFrame  some of them (latency, firstFrame, fanout, memory, encode)
+ *   BENCH_SECONDS=600 npm run bench      the full run: latency (drift) and memory run 10 minutes each
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -72,7 +72,7 @@ async function startHost(options: Record<string, unknown>, env: Record<string, s
     pid: host.pid!,
     ffmpegPid,
     state: async () => (await (await fetch(`${url}/_state`)).json()) as {
-      rss: number; viewers: number; source: { packets: number; framesPerSecond: number };
+      rss: number; heapUsed: number; viewers: number; source: { packets: number; framesPerSecond: number };
     },
     async stop() {
       host.kill('SIGTERM');
@@ -123,6 +123,9 @@ async function collectLatencies(page: Page, seconds: number): Promise<number[]> 
     { seconds, bits: STAMP_BITS, block: STAMP_BLOCK },
   );
 }
+
+/** How long the latency and memory runs last: 60 s by default, 600 s for the targets' 10 minutes. */
+const LONG_RUN_SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 
 /** Joins in the first-frame run: this shared machine is noisy, and a p95 needs some. */
 const FIRST_FRAME_JOINS = 25;
@@ -200,6 +203,44 @@ async function sendFloorMicroseconds(part: FloorPart): Promise<number> {
   return used / (bursts * packetsPerFrame * viewers);
 }
 
+/** bench/load.ts in its own process: `count` werift viewers of `offerUrl`, all receiving frames. */
+async function startLoad(offerUrl: string, count: number) {
+  const child = spawn(process.execPath, ['bench/load.ts', offerUrl, String(count)], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const next = (prefix: string) =>
+    new Promise<string>((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`bench/load.ts exited (${code}) before ${prefix}`));
+      const onLine = (line: string) => {
+        if (!line.startsWith(prefix)) return;
+        lines.off('line', onLine);
+        child.off('exit', onExit);
+        resolve(line.slice(prefix.length).trim());
+      };
+      lines.on('line', onLine);
+      child.once('exit', onExit);
+    });
+  await next('READY');
+  return {
+    pause: () => child.kill('SIGSTOP'),
+    resume: () => child.kill('SIGCONT'),
+    /** Each viewer's frames per second and % of packets lost over the next `seconds`. */
+    async report(seconds: number): Promise<{ fps: number[]; loss: number[] }> {
+      child.stdin!.write('mark\n');
+      await sleep(seconds * 1000);
+      const report = next('REPORT');
+      child.stdin!.write('report\n');
+      return JSON.parse(await report) as { fps: number[]; loss: number[] };
+    },
+    async stop() {
+      child.kill('SIGCONT');
+      child.stdin!.write('quit\n');
+      if (child.exitCode === null) await Promise.race([once(child, 'exit'), sleep(5_000)]);
+      child.kill('SIGKILL');
+    },
+  };
+}
+type Load = Awaited<ReturnType<typeof startLoad>>;
+
 /**
  * Targets 3 and 4: 40 werift viewers of a 720p source (in bench/load.ts, their own process): rate and loss
  * while they run, then the server's CPU per sent packet while they are paused (SIGSTOP) so that their
@@ -208,56 +249,36 @@ async function sendFloorMicroseconds(part: FloorPart): Promise<number> {
  */
 async function fanOut(env: Record<string, string>, { cpuOnly = false } = {}) {
   const host = await startHost({ source: 'testsrc', resolution: [1280, 720], maxViewers: 100 }, env);
-  const load = spawn(process.execPath, ['bench/load.ts', `${host.url}/offer`, '1'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: load.stdout! });
-  const next = (prefix: string) =>
-    new Promise<string>((resolve) => {
-      const onLine = (line: string) => {
-        if (!line.startsWith(prefix)) return;
-        lines.off('line', onLine);
-        resolve(line.slice(prefix.length).trim());
-      };
-      lines.on('line', onLine);
-    });
-  let many: typeof load | undefined;
+  let one: Load | undefined;
+  let many: Load | undefined;
   try {
-    await next('READY');
+    one = await startLoad(`${host.url}/offer`, 1);
     await sleep(3_000);
     // The server's CPU, clients paused, over `window` seconds: under the 8 s after which it drops a silent viewer.
     const window = 5;
-    const pausedCpu = async (clients: typeof load) => {
+    const pausedCpu = async (clients: Load) => {
       const shares: number[] = [];
       for (let run = 0; run < 3; run++) {
-        clients.kill('SIGSTOP');
+        clients.pause();
         await sleep(300);
         const cpu0 = cpuOf(host.pid);
         const packets0 = (await host.state()).source.packets;
         await sleep(window * 1000);
         const cpu = cpuOf(host.pid) - cpu0;
         const packets = (await host.state()).source.packets - packets0;
-        clients.kill('SIGCONT');
+        clients.resume();
         await sleep(3_000); // the viewers report again before the next pause
         shares.push(cpu / packets); // CPU seconds per packet in
       }
       return median(shares);
     };
-    const baseline = await pausedCpu(load); // one viewer: ffmpeg's packets in, one copy out
+    const baseline = await pausedCpu(one); // one viewer: ffmpeg's packets in, one copy out
     const packetsBefore = (await host.state()).source.packets;
     await sleep(2_000);
     const packetsPerSecond = ((await host.state()).source.packets - packetsBefore) / 2;
-    many = spawn(process.execPath, ['bench/load.ts', `${host.url}/offer`, '39'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-    const manyLines = createInterface({ input: many.stdout! });
-    await new Promise<void>((resolve) => manyLines.on('line', (line) => line === 'READY' && resolve()));
+    many = await startLoad(`${host.url}/offer`, 39);
     await sleep(2_000);
-    let fps: number[] = [];
-    let loss: number[] = [];
-    if (!cpuOnly) {
-      const report = new Promise<string>((resolve) => manyLines.on('line', (line) => line.startsWith('REPORT') && resolve(line.slice(7))));
-      many.stdin!.write('mark\n');
-      await sleep(10_000);
-      many.stdin!.write('report\n');
-      ({ fps, loss } = JSON.parse(await report) as { fps: number[]; loss: number[] });
-    }
+    const { fps, loss } = cpuOnly ? { fps: [], loss: [] } : await many.report(10);
     const cpuPerPacketIn = await pausedCpu(many);
     return {
       packetsPerSecond,
@@ -269,13 +290,8 @@ async function fanOut(env: Record<string, string>, { cpuOnly = false } = {}) {
       rss: (await host.state()).rss,
     };
   } finally {
-    for (const clients of [load, many]) {
-      if (!clients) continue;
-      clients.kill('SIGCONT');
-      clients.stdin!.write('quit\n');
-      if (clients.exitCode === null) await Promise.race([once(clients, 'exit'), sleep(5_000)]);
-      clients.kill('SIGKILL');
-    }
+    await one?.stop();
+    await many?.stop();
     await host.stop();
   }
 }
@@ -371,7 +387,7 @@ const scenarios: Record<string, () => Promise<void>> = {
    * to the frame Chromium presents.
    */
   async latency() {
-    const seconds = Number(process.env.BENCH_LATENCY_SECONDS ?? 60);
+    const seconds = LONG_RUN_SECONDS;
     const camera = await startStampedMjpegCamera();
     try {
       for (const [name, options] of [
@@ -501,6 +517,46 @@ const scenarios: Record<string, () => Promise<void>> = {
     });
   },
 
+  /**
+   * Target 4 over time: 40 werift viewers of 720p for LONG_RUN_SECONDS; the server's RSS and heap (after a
+   * full GC) sampled 40 times. Growth: the median of the last tenth of the samples against the first tenth.
+   */
+  async memory() {
+    const seconds = LONG_RUN_SECONDS;
+    const host = await startHost({ source: 'testsrc', resolution: [1280, 720], maxViewers: 100 });
+    let load: Load | undefined;
+    try {
+      load = await startLoad(`${host.url}/offer`, 40);
+      await sleep(10_000); // V8 grows its young generation while the viewers join: measure after
+      const rss: number[] = [];
+      const heap: number[] = [];
+      const end = Date.now() + seconds * 1000;
+      while (Date.now() < end) {
+        const state = await host.state();
+        rss.push(state.rss / 1024 / 1024);
+        heap.push(state.heapUsed / 1024 / 1024);
+        await sleep((seconds * 1000) / 40);
+      }
+      const { fps, loss } = await load.report(10); // and all 40 still watch
+      const tenth = Math.max(1, Math.floor(rss.length / 10));
+      const growth = (values: number[]) => median(values.slice(-tenth)) - median(values.slice(0, tenth));
+      const first = (values: number[]) => median(values.slice(0, tenth)).toFixed(0);
+      const last = (values: number[]) => median(values.slice(-tenth)).toFixed(0);
+      rows.push({
+        target: `4. memory with 40 viewers over ${seconds} s (${rss.length} samples): last tenth vs first tenth`,
+        goal: '≤ 250 MB, no growth (≤ 10 MB)',
+        measured:
+          `RSS ${first(rss)} → ${last(rss)} MB (${growth(rss) >= 0 ? '+' : ''}${growth(rss).toFixed(1)}; max ${Math.max(...rss).toFixed(0)}); ` +
+          `heap after GC ${first(heap)} → ${last(heap)} MB (${growth(heap) >= 0 ? '+' : ''}${growth(heap).toFixed(1)}); ` +
+          `then fps min ${Math.min(...fps).toFixed(1)}, loss max ${Math.max(...loss).toFixed(2)} %`,
+        met: seconds >= 600 ? Math.max(...rss) <= 250 && growth(rss) <= 10 : undefined,
+      });
+    } finally {
+      await load?.stop();
+      await host.stop();
+    }
+  },
+
   /** Target 5: what ffmpeg costs: a 720p30 VP8 live encode, and an H.264 720p file sent as is. */
   async encode() {
     const measure = async (options: Record<string, unknown>, codec: 'vp8' | 'h264') => {
@@ -571,7 +627,7 @@ const version = (command: string, args: string[]) => {
 const machine = [
   `- CPU: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}; memory ${(totalmem() / 1024 ** 3).toFixed(1)} GB`,
   `- Node ${process.version}; ${version('ffmpeg', ['-version'])}; ${version(CHROMIUM_PATH, ['--version'])}`,
-  `- Run: \`${process.env.BENCH_LATENCY_SECONDS ? `BENCH_LATENCY_SECONDS=${process.env.BENCH_LATENCY_SECONDS} ` : ''}npm run bench${asked.length ? ` -- ${asked.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}`,
+  `- Run: \`${process.env.BENCH_SECONDS ? `BENCH_SECONDS=${process.env.BENCH_SECONDS} ` : ''}npm run bench${asked.length ? ` -- ${asked.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}`,
 ].join('\n');
 writeFileSync(
   join(root, 'docs', 'benchmarks.md'),
@@ -609,7 +665,9 @@ How each figure is measured:
    packet in a bare Node loop, in the server's pattern (a burst per frame of 4 packets × 40 viewers,
    each with its own key and socket, 32 frames a second, receivers paused; no werift, no server; 5
    runs of each part): Node's crypto builds a cipher per packet, which only native code avoids.
-4. **Memory**: the server process's RSS with the 40 viewers connected.
+4. **Memory**: the server process's RSS with the 40 viewers connected; then, with 40 viewers for the whole
+   run (10 minutes in the full run), its RSS and heap after a full GC, sampled 40 times: the median of
+   the last tenth of the samples against the first tenth, and the viewers' rate and loss at the end.
 5. **Encode**: ffmpeg's own CPU over three 5 s windows.
 `,
 );
