@@ -83,7 +83,7 @@ describe('the page plays in Chromium at each mount point', { timeout: 120_000 },
       );
       const { page, traffic } = await watchedPage(browser);
       try {
-        const report = await measurePlayback(page, `${server.url}${scenario.path}`, 1_500);
+        const report = await measurePlayback(page, `${server.url}${scenario.path}`);
         console.log(scenario.name, report);
         assertPlays(report, traffic, 640, 360, scenario.offerPath);
       } finally {
