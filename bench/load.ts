@@ -7,7 +7,7 @@
  * `report` prints `REPORT {fps[], loss[]}` for the window (frames per second and % of packets lost).
  */
 import { createInterface } from 'node:readline';
-import { connectWeriftViewer, waitFor, type WeriftViewer } from '../test/helpers.ts';
+import { connectWeriftViewer, waitFor, type WeriftViewer } from '../test/e2e/helpers.ts';
 
 const [url, count] = [process.argv[2]!, Number(process.argv[3] ?? 40)];
 const viewers: WeriftViewer[] = [];

@@ -17,7 +17,7 @@ import type { Page } from 'playwright-core';
 import {
   CHROMIUM_PATH, connectWeriftViewer, launchChromium, makeTestVideo, openPlayer, processInfo, sleep, tempDir, waitFor,
   type WeriftViewer,
-} from '../test/helpers.ts';
+} from '../test/e2e/helpers.ts';
 import { STAMP_BITS, STAMP_BLOCK, startStampedMjpegCamera } from './stamp.ts';
 
 interface Row {

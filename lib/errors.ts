@@ -13,6 +13,18 @@ export class WebGearRtcOptionError extends TypeError {
   }
 }
 
+/** How a value reads in an error message: strings quoted, objects by kind. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+/** Throws the WebGearRtcOptionError for `option`: it must be `expected` and was `value`. */
+export function invalidOption(option: string, expected: string, value: unknown): never {
+  throw new WebGearRtcOptionError(option, `must be ${expected} (got ${describeValue(value)})`);
+}
+
 /** A client error in signaling (`/offer`, `/close_connection`): answered as JSON `{error}` with `status`. */
 export class SignalingError extends Error {
   override name = 'SignalingError';

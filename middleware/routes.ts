@@ -1,9 +1,10 @@
 import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import type { Broadcast } from '../lib/broadcast.ts';
+import type { Broadcast } from '../lib/session/broadcast.ts';
 import { SignalingError } from '../lib/errors.ts';
-import type { IceServer, ResolvedOptions } from '../lib/options.ts';
+import type { ResolvedOptions } from '../options/option-table.ts';
+import type { IceServer } from '../lib/types.ts';
 import type { Views } from './views.ts';
 import { corsFor } from './whep.ts';
 

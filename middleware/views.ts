@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import nunjucks from 'nunjucks';
 import { join } from 'node:path';
-import { DEFAULT_THEME_DIR } from '../lib/data-files.ts';
+import { DEFAULT_THEME_DIR } from './data-files.ts';
 import { originalPath, requestBasePath } from './base-path.ts';
 
 /** Keyword arguments as nunjucks passes them: `url_for('static', path='x')` → `{ path: 'x', __keywords: true }`. */

@@ -4,12 +4,14 @@ import compose from 'koa-compose';
 import mount from 'koa-mount';
 import serve from 'koa-static';
 import { join } from 'node:path';
-import { Broadcast, type BroadcastStats } from '../lib/broadcast.ts';
-import { DEFAULT_THEME_DIR, prepareDataFiles } from '../lib/data-files.ts';
-import { resolveFfmpegPath } from '../lib/ffmpeg-path.ts';
+import { Broadcast, type BroadcastStats } from '../lib/session/broadcast.ts';
+import { DEFAULT_THEME_DIR, prepareDataFiles } from './data-files.ts';
+import { resolveFfmpegPath } from '../lib/source/ffmpeg/ffmpeg-path.ts';
 import { createLogger } from '../lib/logger.ts';
+import { installedWeriftVersion, WERIFT_VERSION } from '../lib/werift/werift-version.ts';
 import { SignalingError } from '../lib/errors.ts';
-import { resolveOptions, type WebGearRtcOptions } from '../lib/options.ts';
+import { resolveOptions } from '../options/resolve-options.ts';
+import type { WebGearRtcOptions } from '../options/option-table.ts';
 import { renderNotFound, renderServerError, statusOf } from './error-pages.ts';
 import { addDefaultRoutes } from './routes.ts';
 import { addWhepRoutes, allowCrossOriginError } from './whep.ts';
@@ -64,6 +66,10 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
     logger,
   });
   const ffmpegPath = resolveFfmpegPath(settings.ffmpegPath);
+  const werift = installedWeriftVersion();
+  if (werift !== WERIFT_VERSION) {
+    logger.warn(`werift ${werift} is installed; this release of webgear-rtc is checked against werift ${WERIFT_VERSION}`);
+  }
 
   const broadcast = new Broadcast({ ...settings, ffmpegPath }, logger);
   const router = new Router();

@@ -2,10 +2,11 @@ import { bodyParser } from '@koa/bodyparser';
 import cors from '@koa/cors';
 import type Router from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
-import type { Broadcast } from '../lib/broadcast.ts';
+import type { Broadcast } from '../lib/session/broadcast.ts';
 import { SignalingError } from '../lib/errors.ts';
-import { parseIceFragment } from '../lib/ice-fragment.ts';
-import type { IceServer, ResolvedOptions } from '../lib/options.ts';
+import { parseIceFragment } from '../lib/session/ice-fragment.ts';
+import type { ResolvedOptions } from '../options/option-table.ts';
+import type { IceServer } from '../lib/types.ts';
 import type { Views } from './views.ts';
 
 export interface WhepDependencies {

@@ -1,0 +1,46 @@
+/**
+ * The fan-out: one outgoing stream, many viewers, in the shape of pion's TrackLocalStaticRTP. Every packet
+ * is written once and handed to every binding (a viewer's sender), which sends it as that viewer's. A new
+ * binding first gets the packets since the last keyframe, so it decodes a picture at once.
+ */
+import type { RtpSink } from '../sender/rtp-sink.ts';
+
+/** What a joiner is given before the live packets: the current group of pictures, ready to send. */
+export interface Replay {
+  replay(): Buffer[];
+}
+
+export class StreamTrack {
+  readonly kind: 'audio' | 'video';
+  readonly #bindings = new Set<RtpSink>();
+  readonly #joinWith: Replay | undefined;
+
+  constructor(kind: 'audio' | 'video', joinWith?: Replay) {
+    this.kind = kind;
+    this.#joinWith = joinWith;
+  }
+
+  get bindingCount(): number {
+    return this.#bindings.size;
+  }
+
+  /** Starts sending to `sink`: the GOP first (video), then every packet written. Binding twice is a no-op. */
+  bind(sink: RtpSink): void {
+    if (this.#bindings.has(sink)) return;
+    for (const packet of this.#joinWith?.replay() ?? []) sink.send(packet);
+    this.#bindings.add(sink);
+  }
+
+  unbind(sink: RtpSink): void {
+    this.#bindings.delete(sink);
+  }
+
+  /** One packet to every binding; they all read the same buffer and never change it. */
+  write(packet: Buffer): void {
+    for (const sink of this.#bindings) sink.send(packet);
+  }
+
+  clear(): void {
+    this.#bindings.clear();
+  }
+}

@@ -1,0 +1,67 @@
+import type { VideoCodec } from '../types.ts';
+import { startsKeyframe } from '../rtp/rtp-payload.ts';
+import { RTP_TIMESTAMP_OFFSET } from '../rtp/rtp-packet.ts';
+
+/** A group of pictures longer than this is not cached (a source with rare keyframes): memory stays bounded. */
+const MAX_CACHED_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The RTP packets since the last keyframe: what a viewer who joins now needs to decode the current
+ * picture at once, instead of waiting up to a whole GOP for the encoder's next keyframe (the ffmpeg CLI
+ * cannot be asked for one, and a passthrough source's keyframes are its own).
+ */
+export class GopCache {
+  readonly #codec: VideoCodec;
+  #packets: Buffer[] = [];
+  #bytes = 0;
+  #keyframeTimestamp = -1;
+
+  constructor(codec: VideoCodec) {
+    this.#codec = codec;
+  }
+
+  /** Packets held now. */
+  get size(): number {
+    return this.#packets.length;
+  }
+
+  /** Takes one packet of the outgoing stream (already renumbered), in order. */
+  push(packet: Buffer): void {
+    const timestamp = packet.readUInt32BE(RTP_TIMESTAMP_OFFSET);
+    // An H.264 keyframe's SPS, PPS and IDR packets share one timestamp: the first of them starts the group.
+    if (startsKeyframe(this.#codec, packet) && timestamp !== this.#keyframeTimestamp) {
+      this.#packets = [];
+      this.#bytes = 0;
+      this.#keyframeTimestamp = timestamp;
+    } else if (this.#packets.length === 0) {
+      return; // no keyframe yet: nothing a decoder could start from
+    }
+    if (this.#bytes + packet.length > MAX_CACHED_BYTES) {
+      this.clear();
+      return;
+    }
+    this.#packets.push(packet);
+    this.#bytes += packet.length;
+  }
+
+  clear(): void {
+    this.#packets = [];
+    this.#bytes = 0;
+    this.#keyframeTimestamp = -1;
+  }
+
+  /**
+   * Copies of the cached packets for one new viewer. Their frames' timestamps are squeezed to end at
+   * the newest one (1 tick apart): the browser decodes them all at once and shows the newest picture
+   * now, rather than playing the last second again and staying that late.
+   */
+  replay(): Buffer[] {
+    const packets = this.#packets.map((packet) => Buffer.from(packet));
+    if (packets.length === 0) return packets;
+    const newest = packets.at(-1)!.readUInt32BE(RTP_TIMESTAMP_OFFSET);
+    const frameTimestamps = [...new Set(packets.map((packet) => packet.readUInt32BE(RTP_TIMESTAMP_OFFSET)))];
+    const squeezed = new Map(frameTimestamps.map((timestamp, index) => [timestamp, (newest - (frameTimestamps.length - 1 - index)) >>> 0]));
+    for (const packet of packets) packet.writeUInt32BE(squeezed.get(packet.readUInt32BE(RTP_TIMESTAMP_OFFSET))!, RTP_TIMESTAMP_OFFSET);
+    return packets;
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * One outgoing stream made of whatever senders feed it in turn (successive ffmpeg runs, the slate): their
+ * packets renumbered into one continuous stream, counted, kept since the last keyframe (video), then handed
+ * to the fan-out.
+ */
+import { StreamTrack } from '../fanout/stream-track.ts';
+import { hasMarker } from '../rtp/rtp-packet.ts';
+import { RtpContinuity } from '../rtp/rtp-continuity.ts';
+import type { VideoCodec } from '../types.ts';
+import { GopCache } from './gop-cache.ts';
+
+export interface IngestCounts {
+  /** RTP packets and bytes received since the start (headers included). */
+  packets: number;
+  bytes: number;
+  /** Whole frames (marker bits). */
+  frames: number;
+  /** Frames per second and bits per second over the last second. */
+  framesPerSecond: number;
+  bitrate: number;
+}
+
+export class IngestStream {
+  readonly track: StreamTrack;
+  readonly #continuity: RtpContinuity;
+  readonly #gop: GopCache | undefined;
+  readonly #counts: IngestCounts = { packets: 0, bytes: 0, frames: 0, framesPerSecond: 0, bitrate: 0 };
+  #framesAtLastSample = 0;
+  #bytesAtLastSample = 0;
+
+  /** A video stream (`codec` given) keeps its GOP for joiners; an audio stream (Opus, 48 kHz) does not. */
+  constructor(codec: VideoCodec | undefined) {
+    this.#gop = codec && new GopCache(codec);
+    this.#continuity = new RtpContinuity(codec ? 90_000 : 48_000);
+    this.track = new StreamTrack(codec ? 'video' : 'audio', this.#gop);
+  }
+
+  /** Takes one packet of the current sender (rewritten in place), then sends it to every viewer. */
+  push(packet: Buffer, now = Date.now()): void {
+    this.#continuity.rewrite(packet, now);
+    this.#counts.packets++;
+    this.#counts.bytes += packet.length;
+    if (hasMarker(packet)) this.#counts.frames++;
+    this.#gop?.push(packet);
+    this.track.write(packet);
+  }
+
+  /** Updates the per-second rates; called once a second. */
+  sample(): void {
+    this.#counts.framesPerSecond = this.#counts.frames - this.#framesAtLastSample;
+    this.#framesAtLastSample = this.#counts.frames;
+    this.#counts.bitrate = (this.#counts.bytes - this.#bytesAtLastSample) * 8;
+    this.#bytesAtLastSample = this.#counts.bytes;
+  }
+
+  counts(): IngestCounts {
+    return { ...this.#counts };
+  }
+
+  clear(): void {
+    this.#gop?.clear();
+    this.track.clear();
+  }
+}

@@ -1,0 +1,127 @@
+import { EventEmitter } from 'node:events';
+import { SignalingError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from '../source/video-source.ts';
+import { offersAudio, Viewer, type PeerSettings, type SessionDescription, type Signaling, type ViewerStats } from './viewer.ts';
+
+/** How long a first viewer's answer waits for the source to deliver or fail. */
+export const SOURCE_READY_TIMEOUT_MS = 5_000;
+
+export interface BroadcastSettings extends VideoSourceSettings, PeerSettings {
+  maxViewers: number;
+}
+
+export interface BroadcastStats {
+  source: VideoSourceStats;
+  viewers: ViewerStats[];
+}
+
+/** A viewer's session as its client sees it. */
+export interface Session {
+  /** The secret that ends the session (`/close_connection`, WHEP resource URL). */
+  id: string;
+  /** The viewer's public id, as in stats. */
+  viewerId: string;
+  /** WHEP's ETag of the session. */
+  etag: string;
+  answer: SessionDescription;
+}
+
+/**
+ * One source and everyone watching it: the media path in one object. Framework-free, so the Koa
+ * middleware (and later WHEP) only translate HTTP into `connect()` and `disconnect()`.
+ */
+export class Broadcast extends EventEmitter<{ error: [Error] }> {
+  readonly source: VideoSource;
+  readonly #settings: BroadcastSettings;
+  readonly #logger: Logger;
+  readonly #viewers = new Map<string, Viewer>();
+  /** Offers being answered: they hold a place so that concurrent offers cannot pass maxViewers. */
+  #pending = 0;
+  #closed = false;
+
+  constructor(settings: BroadcastSettings, logger: Logger) {
+    super();
+    this.#settings = settings;
+    this.#logger = logger;
+    this.source = new VideoSource(settings, logger);
+    this.source.on('error', (error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get viewerCount(): number {
+    return this.#viewers.size;
+  }
+
+  /** Answers a viewer's offer and starts the source if this is the first viewer. */
+  async connect(offer: SessionDescription, signaling: Signaling = 'offer'): Promise<Session> {
+    if (this.#closed) throw new SignalingError(503, 'the stream is closed');
+    if (this.#viewers.size + this.#pending >= this.#settings.maxViewers) {
+      throw new SignalingError(503, `the stream has its maximum of ${this.#settings.maxViewers} viewers`, {
+        'Retry-After': '10',
+      });
+    }
+    this.#pending++;
+    let viewer: Viewer;
+    let answer: SessionDescription;
+    try {
+      // Opus for an offer that asks for audio, when the stream has some (a source's own is probed once).
+      const audio = offersAudio(offer) && (await this.source.hasAudio()) ? this.source.audio : undefined;
+      ({ viewer, answer } = await Viewer.answer(offer, { video: this.source.video, audio }, this.#settings, this.#logger));
+    } finally {
+      this.#pending--;
+    }
+    viewer.signaling = signaling;
+    try {
+      await this.source.start(); // only once an offer proved good: garbage must not start ffmpeg
+      // A source that cannot be read gets the viewer a 503 now, not a black picture forever.
+      if ((await this.source.ready(SOURCE_READY_TIMEOUT_MS)) === 'failed') {
+        const reason = this.source.lastError?.message.split('\n').slice(0, 1).join('') ?? 'closed';
+        // A source that fails for good (its options cannot work) is not worth retrying.
+        const retry = this.source.state === 'failed' ? undefined : { 'Retry-After': '5' };
+        throw new SignalingError(503, `the source is unavailable: ${reason}`, retry);
+      }
+      if (this.#closed) throw new SignalingError(503, 'the stream is closed');
+    } catch (error) {
+      await viewer.close();
+      throw error;
+    }
+    this.#viewers.set(viewer.sessionId, viewer);
+    viewer.once('close', () => {
+      this.#viewers.delete(viewer.sessionId);
+      this.#logger.info(`viewer ${viewer.id} left (${this.#viewers.size} watching)`);
+    });
+    this.#logger.info(`viewer ${viewer.id} joined (${this.#viewers.size} watching)`);
+    return { id: viewer.sessionId, viewerId: viewer.id, etag: viewer.etag, answer };
+  }
+
+  /** The viewer holding this session id, if it is still there. */
+  viewer(sessionId: string): Viewer | undefined {
+    return this.#viewers.get(sessionId);
+  }
+
+  /** Ends one viewer's session. Returns false when no viewer has that session id. */
+  async disconnect(sessionId: string): Promise<boolean> {
+    const viewer = this.#viewers.get(sessionId);
+    if (!viewer) return false;
+    await viewer.close();
+    return true;
+  }
+
+  stats(): BroadcastStats {
+    return { source: this.source.stats(), viewers: [...this.#viewers.values()].map((viewer) => viewer.stats()) };
+  }
+
+  /** Closes every viewer and the source (ffmpeg included). Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#viewers.values()].map((viewer) => viewer.close()));
+    await this.source.close();
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * The direct send path's way into a werift RTCRtpSender's non-public state, and nothing else's: the SRTP
+ * session keys, the selected ICE pair, and the counters werift's sender reports and stats read. Every field
+ * used is named in SENDER_FIELDS; `senderAccess()` checks them all and says which one is missing, so that a
+ * werift release that moves one sends through werift's own (slower) path instead of breaking.
+ */
+import { createSecretKey, type KeyObject } from 'node:crypto';
+import type { RTCRtpSender } from 'werift';
+
+/** werift 0.25's sender, as far as this file reads and writes it. */
+interface SenderInternals {
+  ssrc: number;
+  codec?: { payloadType: number };
+  stopped: boolean;
+  rtcpRunning: boolean;
+  runRtcp(): Promise<void>;
+  ntpTimestamp: bigint;
+  rtpTimestamp: number;
+  packetCount: number;
+  octetCount: number;
+  headerBytesSent: number;
+  retransmittedPacketsSent: number;
+  retransmittedBytesSent: number;
+  headerExtensions?: unknown[];
+  rtxPayloadType?: number;
+  redRedundantPayloadType?: number;
+  onGenericNack: { subscribe(handler: (nack: { lost: number[] }) => void): unknown };
+  dtlsTransport: {
+    state: string;
+    bytesSent: number;
+    packetsSent: number;
+    srtp?: { localContext?: { profile?: number; cipher?: { srtpSessionKey?: Buffer | KeyObject; srtpSessionSalt?: Buffer } } };
+    iceTransport: { connection: IceConnection };
+  };
+}
+
+interface IceConnection {
+  send(data: Buffer): Promise<void>;
+  canSendApplicationData?(): boolean;
+  nominated?: CandidatePair;
+}
+
+interface CandidatePair {
+  remoteAddr: [string, number];
+  packetsSent: number;
+  bytesSent: number;
+  protocol?: { transport?: { closed?: boolean; socket?: { type?: string; address(): { address: string; port: number; family: string } } } };
+}
+
+/** Where a viewer's packets go now: the nominated pair's remote address and the local UDP socket it uses. */
+export interface IceRoute {
+  /** The object werift keeps for the pair: a new one means the route changed. */
+  readonly pair: object;
+  remoteAddress: string;
+  remotePort: number;
+  /** The local socket's bound address (family `udp4`/`udp6`), to find its descriptor. */
+  local: { type: 'udp4' | 'udp6'; address: string; port: number } | undefined;
+  /** The local dgram socket itself (werift's own). */
+  socket: object | undefined;
+}
+
+/** SRTP's AEAD_AES_128_GCM profile (RFC 7714), what Chromium and werift agree on. */
+export const PROFILE_AEAD_AES_128_GCM = 0x0007;
+
+/** Every non-public field the direct path relies on, checked before it takes over a sender. */
+export const SENDER_FIELDS: ReadonlyArray<[path: string, check: (sender: SenderInternals) => boolean]> = [
+  ['ssrc', (s) => typeof s.ssrc === 'number'],
+  ['codec.payloadType', (s) => typeof s.codec?.payloadType === 'number'],
+  ['stopped', (s) => typeof s.stopped === 'boolean'],
+  ['rtcpRunning', (s) => typeof s.rtcpRunning === 'boolean'],
+  ['runRtcp()', (s) => typeof s.runRtcp === 'function'],
+  ['ntpTimestamp', (s) => typeof s.ntpTimestamp === 'bigint'],
+  ['rtpTimestamp', (s) => typeof s.rtpTimestamp === 'number'],
+  ['packetCount', (s) => typeof s.packetCount === 'number'],
+  ['octetCount', (s) => typeof s.octetCount === 'number'],
+  ['headerBytesSent', (s) => typeof s.headerBytesSent === 'number'],
+  ['retransmittedPacketsSent', (s) => typeof s.retransmittedPacketsSent === 'number'],
+  ['retransmittedBytesSent', (s) => typeof s.retransmittedBytesSent === 'number'],
+  ['onGenericNack.subscribe()', (s) => typeof s.onGenericNack?.subscribe === 'function'],
+  ['dtlsTransport.state', (s) => typeof s.dtlsTransport?.state === 'string'],
+  ['dtlsTransport.bytesSent', (s) => typeof s.dtlsTransport?.bytesSent === 'number'],
+  ['dtlsTransport.packetsSent', (s) => typeof s.dtlsTransport?.packetsSent === 'number'],
+  ['dtlsTransport.srtp.localContext.profile', (s) => typeof s.dtlsTransport?.srtp?.localContext?.profile === 'number'],
+  ['dtlsTransport.srtp.localContext.cipher.srtpSessionKey', (s) => !!s.dtlsTransport?.srtp?.localContext?.cipher?.srtpSessionKey],
+  ['dtlsTransport.srtp.localContext.cipher.srtpSessionSalt', (s) => Buffer.isBuffer(s.dtlsTransport?.srtp?.localContext?.cipher?.srtpSessionSalt)],
+  ['dtlsTransport.iceTransport.connection.send()', (s) => typeof s.dtlsTransport?.iceTransport?.connection?.send === 'function'],
+  ['dtlsTransport.iceTransport.connection.canSendApplicationData()', (s) => typeof s.dtlsTransport?.iceTransport?.connection?.canSendApplicationData === 'function'],
+];
+
+/** The fields of a connected sender the direct path would need and does not find (empty: all there). */
+export function missingSenderFields(sender: RTCRtpSender): string[] {
+  const internals = sender as unknown as SenderInternals;
+  return SENDER_FIELDS.filter(([, check]) => !check(internals)).map(([path]) => path);
+}
+
+/** How a problem with werift's layout starts (the rest names the fields). */
+export const LAYOUT_CHANGED = "werift's layout changed";
+
+/** Why werift's own send path is needed for this connected sender, or undefined when the direct one can take it. */
+export function directSendProblem(sender: RTCRtpSender): string | undefined {
+  const missing = missingSenderFields(sender);
+  if (missing.length > 0) return `${LAYOUT_CHANGED}: ${missing.join(', ')} not found`;
+  const internals = sender as unknown as SenderInternals;
+  const context = internals.dtlsTransport.srtp!.localContext!;
+  if (context.profile !== PROFILE_AEAD_AES_128_GCM) return `SRTP profile ${context.profile} negotiated (the direct path does AES-GCM)`;
+  if ((context.cipher!.srtpSessionSalt!.length ?? 0) < 12) return 'an SRTP salt shorter than 12 bytes';
+  if ((internals.headerExtensions?.length ?? 0) > 0) return 'RTP header extensions negotiated';
+  if (internals.rtxPayloadType !== undefined) return 'RTX negotiated';
+  if (internals.redRedundantPayloadType !== undefined) return 'RED negotiated';
+  return undefined;
+}
+
+/** A connected sender's state, read and kept right by the direct path. Create with `senderAccess()`. */
+export class SenderAccess {
+  readonly #sender: SenderInternals;
+  readonly key: KeyObject;
+  readonly salt: Buffer;
+  readonly ssrc: number;
+  readonly payloadType: number;
+
+  private constructor(sender: SenderInternals) {
+    this.#sender = sender;
+    const cipher = sender.dtlsTransport.srtp!.localContext!.cipher!;
+    const key = cipher.srtpSessionKey!;
+    this.key = Buffer.isBuffer(key) ? createSecretKey(key) : key;
+    this.salt = cipher.srtpSessionSalt!;
+    this.ssrc = sender.ssrc >>> 0;
+    this.payloadType = sender.codec!.payloadType;
+  }
+
+  /** Access to a connected sender's state, or the reason the direct path cannot take it. */
+  static of(sender: RTCRtpSender): SenderAccess | string {
+    return directSendProblem(sender) ?? new SenderAccess(sender as unknown as SenderInternals);
+  }
+
+  /** Whether packets may go out now: the sender runs and its DTLS transport is connected. */
+  get sending(): boolean {
+    return !this.#sender.stopped && this.#sender.dtlsTransport.state === 'connected';
+  }
+
+  /** The selected pair while ICE consent (RFC 7675) allows sending; undefined otherwise. */
+  iceRoute(): IceRoute | undefined {
+    const connection = this.#sender.dtlsTransport.iceTransport.connection;
+    const pair = connection.nominated;
+    if (!pair || connection.canSendApplicationData?.() !== true) return undefined;
+    const transport = pair.protocol?.transport;
+    if (transport?.closed) return undefined;
+    const [remoteAddress, remotePort] = pair.remoteAddr ?? [];
+    if (typeof remoteAddress !== 'string' || typeof remotePort !== 'number') return undefined;
+    const socket = transport?.socket;
+    const type = socket?.type;
+    let local: IceRoute['local'];
+    if (socket && (type === 'udp4' || type === 'udp6')) {
+      try {
+        const { address, port } = socket.address();
+        local = { type, address, port };
+      } catch {
+        local = undefined; // closed meanwhile
+      }
+    }
+    return { pair, remoteAddress, remotePort, local, socket };
+  }
+
+  /** Sends an SRTP packet the way werift does (it checks ICE consent there). */
+  sendThroughWerift(srtp: Buffer): Promise<void> {
+    const dtls = this.#sender.dtlsTransport;
+    dtls.bytesSent += srtp.length;
+    dtls.packetsSent++;
+    return dtls.iceTransport.connection.send(srtp);
+  }
+
+  /** Counts a datagram the addon sent on `route`, as werift counts its own sends. */
+  countDirectSend(route: IceRoute, bytes: number): void {
+    const dtls = this.#sender.dtlsTransport;
+    dtls.bytesSent += bytes;
+    dtls.packetsSent++;
+    const pair = route.pair as CandidatePair;
+    pair.packetsSent++;
+    pair.bytesSent += bytes;
+  }
+
+  /** Keeps the sender-report counters right for one RTP packet sent (first one: starts werift's RTCP loop). */
+  countRtp(rtpTimestamp: number, payloadBytes: number, headerBytes: number): void {
+    const sender = this.#sender;
+    sender.rtpTimestamp = rtpTimestamp;
+    sender.packetCount = (sender.packetCount + 1) >>> 0;
+    sender.octetCount += payloadBytes;
+    sender.headerBytesSent += headerBytes;
+    if (!sender.rtcpRunning) void sender.runRtcp(); // sender reports from the first packet on, as werift does
+  }
+
+  countRetransmission(payloadBytes: number): void {
+    this.#sender.retransmittedPacketsSent++;
+    this.#sender.retransmittedBytesSent += payloadBytes;
+  }
+
+  /** werift's sender reports read the NTP time of the last packet sent: ours, computed when a report asks. */
+  useNtpClock(ntpTimestamp: () => bigint): void {
+    Object.defineProperty(this.#sender, 'ntpTimestamp', { configurable: true, get: ntpTimestamp, set: () => {} });
+  }
+
+  /**
+   * The viewer's NACKs. werift answers them from its own cache, which the direct path leaves empty: the
+   * direct path answers them from its own history.
+   */
+  onNack(handler: (lost: number[]) => void): void {
+    this.#sender.onGenericNack.subscribe(({ lost }) => handler(lost));
+  }
+}
