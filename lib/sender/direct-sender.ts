@@ -7,7 +7,6 @@
  * what werift reads elsewhere right (through the adapter, lib/werift/sender-access.ts): the sender report's
  * counters and times, the transport's counters, and retransmissions for the viewer's NACKs.
  */
-import { createCipheriv } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { RTCRtpSender } from 'werift';
 import { isSendableAddress, nativeSrtp, socketFd } from '../native/index.ts';
@@ -15,8 +14,8 @@ import { rtpHeaderLength, sequenceNumberOf, timestampOf } from '../rtp/rtp-packe
 import { SenderAccess, type IceRoute } from '../werift/sender-access.ts';
 import { RolloverCounter } from './rollover-counter.ts';
 import type { RtpSink } from './rtp-sink.ts';
+import { SrtpGcmEncryptor } from './srtp-gcm.ts';
 
-const GCM_TAG_LENGTH = 16;
 /** Packets kept for NACKed retransmissions: about 2 s of 720p at 130 packets/s. */
 const RETRANSMIT_HISTORY = 256;
 /** Seconds between 1900 (NTP's epoch) and 1970. */
@@ -40,7 +39,7 @@ export function ntpTimestampOf(ms: number): bigint {
 export class DirectRtpSender implements RtpSink {
   readonly kind: 'audio' | 'video';
   readonly #access: SenderAccess;
-  readonly #iv = Buffer.alloc(12);
+  readonly #srtp: SrtpGcmEncryptor;
   readonly #history: (Buffer | undefined)[] = new Array(RETRANSMIT_HISTORY);
   readonly #rollover = new RolloverCounter();
   #lastSentAtMs = 0;
@@ -65,9 +64,7 @@ export class DirectRtpSender implements RtpSink {
     this.#nativeContext = native
       ? nativeSrtp?.context(access.key.export(), access.salt, access.ssrc, access.payloadType)
       : undefined;
-    // The IV's SSRC part never changes: salt XOR (00 00 | SSRC | ROC | SEQ).
-    this.#iv.writeUInt32BE(access.ssrc, 2);
-    for (let i = 0; i < 6; i++) this.#iv[i]! ^= access.salt[i]!;
+    this.#srtp = new SrtpGcmEncryptor(access);
     access.useNtpClock(() => ntpTimestampOf(this.#lastSentAtMs || performance.timeOrigin + performance.now()));
     access.onNack((lost) => {
       for (const seq of lost) this.#retransmit(seq);
@@ -120,20 +117,7 @@ export class DirectRtpSender implements RtpSink {
       // The socket's buffer is full (a joiner's GOP replay comes as one burst): Node's send below queues
       // the packet instead of dropping it, as it did before the addon.
     }
-    const header = Buffer.allocUnsafe(headerLength);
-    packet.copy(header, 0, 0, headerLength);
-    header[1] = (packet[1]! & 0x80) | this.#access.payloadType;
-    header.writeUInt32BE(this.#access.ssrc, 8);
-    const iv = this.#iv;
-    iv.writeUInt32BE(rolloverCounter, 6);
-    iv.writeUInt16BE(seq, 10);
-    for (let i = 6; i < 12; i++) iv[i]! ^= this.#access.salt[i]!;
-    const cipher = createCipheriv('aes-128-gcm', this.#access.key, iv);
-    cipher.setAAD(header);
-    const encrypted = cipher.update(packet.subarray(headerLength));
-    cipher.final();
-    const srtp = Buffer.concat([header, encrypted, cipher.getAuthTag()], headerLength + encrypted.length + GCM_TAG_LENGTH);
-    const sending = this.#access.sendThroughWerift(srtp);
+    const sending = this.#access.sendThroughWerift(this.#srtp.encrypt(packet, headerLength, rolloverCounter));
     if (this.#nativeContext && !this.#nativeArmed) sending.then(this.#armNative, ignore);
     else sending.catch(ignore);
     return true;
