@@ -122,19 +122,26 @@ export function h264SpsSize(nal: Uint8Array): PictureSize | undefined {
   }
 }
 
-/** The SPS inside an H.264 RTP payload (RFC 6184): a single NAL unit, or one aggregated in a STAP-A. */
-function h264SpsIn(payload: Buffer): Uint8Array | undefined {
-  const type = payload[0]! & 0x1f;
-  if (type === 7) return payload;
-  if (type !== 24) return undefined;
+/** The first NAL unit of one of `types` aggregated in a STAP-A payload (RFC 6184 §5.7.1), if any. */
+function stapANal(payload: Buffer, types: readonly number[]): Buffer | undefined {
   for (let offset = 1; offset + 2 < payload.length; ) {
     const size = payload.readUInt16BE(offset);
     const nal = payload.subarray(offset + 2, offset + 2 + size);
-    if (nal.length > 0 && (nal[0]! & 0x1f) === 7) return nal;
+    if (nal.length > 0 && types.includes(nal[0]! & 0x1f)) return nal;
     offset += 2 + size;
   }
   return undefined;
 }
+
+/** The SPS inside an H.264 RTP payload (RFC 6184): a single NAL unit, or one aggregated in a STAP-A. */
+function h264SpsIn(payload: Buffer): Uint8Array | undefined {
+  const type = payload[0]! & 0x1f;
+  if (type === 7) return payload;
+  return type === 24 ? stapANal(payload, [7]) : undefined;
+}
+
+/** NAL unit types a decoder can start from: an IDR slice, or the SPS ahead of it. */
+const KEYFRAME_NALS = [5, 7];
 
 /**
  * Whether an RTP packet is the first of a keyframe, where a decoder can start: a VP8 keyframe's first
@@ -151,7 +158,8 @@ export function startsKeyframe(codec: VideoCodec, packet: Buffer): boolean {
   }
   const type = payload[0]! & 0x1f;
   if (type === 7 || type === 5) return true;
-  if (type === 24) return payload.length > 3 && [5, 7].includes(payload[3]! & 0x1f);
+  // Anywhere in the aggregate: a source sent as is may put an access unit delimiter or SEI first.
+  if (type === 24) return stapANal(payload, KEYFRAME_NALS) !== undefined;
   if (type === 28) return payload.length > 1 && (payload[1]! & 0x80) !== 0 && (payload[1]! & 0x1f) === 5;
   return false;
 }

@@ -29,11 +29,14 @@ interface NativeRoute {
   target: Buffer;
 }
 
-/** A wall-clock time (ms since 1970) as a 64-bit NTP timestamp: seconds since 1900 and a 32-bit fraction. */
+/**
+ * A wall-clock time (ms since 1970) as a 64-bit NTP timestamp: seconds since 1900 and a 32-bit fraction,
+ * modulo 2^64 (NTP era 1 starts in February 2036; werift writes the value as an unsigned 64-bit integer).
+ */
 export function ntpTimestampOf(ms: number): bigint {
   const seconds = Math.floor(ms / 1000);
   const fraction = Math.floor(((ms - seconds * 1000) / 1000) * 0x1_0000_0000);
-  return (BigInt(seconds + NTP_EPOCH_OFFSET_S) << 32n) | BigInt(fraction);
+  return BigInt.asUintN(64, (BigInt(seconds + NTP_EPOCH_OFFSET_S) << 32n) | BigInt(fraction));
 }
 
 export class DirectRtpSender implements RtpSink {
