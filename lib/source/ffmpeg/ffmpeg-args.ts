@@ -1,4 +1,5 @@
 import type { PixelFormat } from '../frames.ts';
+import type { Rung } from '../ladder.ts';
 import type { AudioSpec, SourceSpec, VideoCodec } from '../../types.ts';
 
 /**
@@ -101,6 +102,11 @@ export function inputArgs(
 function videoFilters(
   settings: Pick<EncodeSettings, 'filters' | 'frameSizeReduction' | 'stabilize' | 'colorspace'>,
 ): string[] {
+  const chain = filterChain(settings);
+  return chain.length > 0 ? ['-vf', chain.join(',')] : [];
+}
+
+function filterChain(settings: Pick<EncodeSettings, 'filters' | 'frameSizeReduction' | 'stabilize' | 'colorspace'>): string[] {
   const chain: string[] = [];
   if (settings.stabilize) chain.push('deshake');
   if (settings.colorspace) chain.push(COLORSPACES[settings.colorspace]!);
@@ -109,25 +115,31 @@ function videoFilters(
     const factor = (100 - settings.frameSizeReduction) / 100;
     chain.push(`scale=trunc(iw*${factor}/2)*2:trunc(ih*${factor}/2)*2`);
   } else {
-    chain.push('crop=trunc(iw/2)*2:trunc(ih/2)*2'); // 4:2:0 needs even sizes (x264 refuses odd ones); free when even
+    chain.push(EVEN_SIZE); // 4:2:0 needs even sizes (x264 refuses odd ones); free when even
   }
-  return chain.length > 0 ? ['-vf', chain.join(',')] : [];
+  return chain;
 }
 
-function encoderArgs(codec: VideoCodec, bitrate: number, gop: number): string[] {
+const EVEN_SIZE = 'crop=trunc(iw/2)*2:trunc(ih/2)*2';
+
+/**
+ * `lower`: a lower rung of the ladder, encoded faster (its pictures are small; libvpx's per-frame cost does
+ * not shrink with them: at cpu-used 8 a 360p rung costs 44 % of the 720p one, at 16 about 22 %).
+ */
+function encoderArgs(codec: VideoCodec, bitrate: number, gop: number, lower = false): string[] {
   const rate = ['-b:v', String(bitrate), '-maxrate', String(bitrate), '-bufsize', String(bitrate)];
   const keyframes = ['-g', String(gop), '-keyint_min', String(gop)];
   if (codec === 'vp8') {
     return [
       // One thread: measured cheaper than two at 360p-1080p (720p30: 27 % vs 47 % of a core), and keeps up.
-      '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-threads', '1',
+      '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', lower ? '16' : '8', '-threads', '1',
       // No alt-ref/lag: every frame goes out as soon as it is encoded. Error resilience keeps a lost packet local.
       '-auto-alt-ref', '0', '-lag-in-frames', '0', '-error-resilient', '1',
       ...rate, ...keyframes,
     ];
   }
   return [
-    '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'baseline',
+    '-c:v', 'libx264', '-preset', lower ? 'ultrafast' : 'veryfast', '-tune', 'zerolatency', '-profile:v', 'baseline',
     '-bf', '0', '-sc_threshold', '0',
     ...rate, ...keyframes,
   ];
@@ -185,6 +197,61 @@ export interface RunOptions {
   audioSsrc?: number;
   /** Read a looped file once: the caller starts the next run when it ends (see SourceSupervisor). */
   loopByRestart?: boolean;
+  /** The lower rungs of the ladder (lib/source/ladder.ts), each sent under its own SSRC; none by default. */
+  lower?: Array<{ rung: Rung; ssrc: number }>;
+}
+
+/** A lower rung's scale filter, from the picture above it (`fromFraction`: that picture's share of the top). */
+function rungScale(rung: Rung, fromFraction: number): string {
+  const scale = rung.scale;
+  if (!scale) return 'null';
+  if ('height' in scale) return `scale=-2:${scale.height}:flags=fast_bilinear`;
+  const step = scale.fraction / fromFraction;
+  return `scale=trunc(iw*${step}/2)*2:trunc(ih*${step}/2)*2:flags=fast_bilinear`;
+}
+
+/**
+ * The video outputs: the top rung (encoded, or copied) and the lower rungs, each scaled from the one above
+ * (a cascade: each scaler reads the smallest picture it can) in one filter graph.
+ */
+function videoOutputArgs(settings: EncodeSettings, rtpPort: number, ssrc: number, run: RunOptions): string[] {
+  const lower = run.lower ?? [];
+  const encode = (bitrate: number, isLower: boolean) => [
+    // Frames go out with the timestamps they came with: no duplicates, no drops by ffmpeg.
+    '-fps_mode', 'passthrough', '-pix_fmt', 'yuv420p', ...encoderArgs(settings.codec, bitrate, settings.gop, isLower),
+  ];
+  // Browsers need SPS/PPS in-band before each keyframe; MP4 keeps them aside (avcC), RTSP in the SDP.
+  const copy = ['-c:v', 'copy', '-bsf:v', 'h264_mp4toannexb,dump_extra=freq=keyframe'];
+  if (lower.length === 0) {
+    const video = run.copy ? copy : [...videoFilters(settings), ...encode(settings.bitrate, false)];
+    return ['-an', '-sn', '-dn', '-map', '0:v:0', ...video, ...rtpOutputArgs(rtpPort, ssrc)];
+  }
+  // A copied top rung takes the source as it is; the lower ones are decoded and scaled from it.
+  const chain = run.copy ? [EVEN_SIZE] : filterChain(settings);
+  const graph: string[] = [];
+  let input = `[0:v:0]${chain.join(',')}`;
+  let fraction = 1;
+  if (!run.copy) {
+    graph.push(`${input},split=2[v0][s0]`);
+    input = '[s0]';
+  }
+  lower.forEach(({ rung }, index) => {
+    const last = index === lower.length - 1;
+    const out = last ? `[v${index + 1}]` : `split=2[v${index + 1}][s${index + 1}]`;
+    graph.push(`${input}${input.endsWith(']') ? '' : ','}${rungScale(rung, fraction)}${last ? out : `,${out}`}`);
+    input = `[s${index + 1}]`;
+    if (rung.scale && 'fraction' in rung.scale) fraction = rung.scale.fraction;
+  });
+  const top = run.copy
+    ? ['-map', '0:v:0', ...copy]
+    : ['-map', '[v0]', ...encode(settings.bitrate, false)];
+  return [
+    '-an', '-sn', '-dn', '-filter_complex', graph.join(';'),
+    ...top, ...rtpOutputArgs(rtpPort, ssrc),
+    ...lower.flatMap(({ rung, ssrc: rungSsrc }, index) => [
+      '-map', `[v${index + 1}]`, ...encode(rung.bitrate, true), ...rtpOutputArgs(rtpPort, rungSsrc),
+    ]),
+  ];
 }
 
 /**
@@ -197,16 +264,6 @@ export function buildFfmpegArgs(
   ssrc: number,
   run: RunOptions = {},
 ): string[] {
-  const video = run.copy
-    ? // Browsers need SPS/PPS in-band before each keyframe; MP4 keeps them aside (avcC), RTSP in the SDP.
-      ['-c:v', 'copy', '-bsf:v', 'h264_mp4toannexb,dump_extra=freq=keyframe']
-    : [
-        ...videoFilters(settings),
-        // Frames go out with the timestamps they came with: no duplicates, no drops by ffmpeg.
-        '-fps_mode', 'passthrough',
-        '-pix_fmt', 'yuv420p',
-        ...encoderArgs(settings.codec, settings.bitrate, settings.gop),
-      ];
   const { audio } = settings;
   const withAudio = run.audioSsrc !== undefined && audio.kind !== 'none';
   const extraInput = withAudio && audio.kind === 'input';
@@ -215,9 +272,7 @@ export function buildFfmpegArgs(
     '-hide_banner', '-loglevel', 'warning', '-nostats',
     ...inputArgs({ ...settings, loop }, run.raw),
     ...(extraInput ? audioInputArgs(audio, loop) : []),
-    '-an', '-sn', '-dn', '-map', '0:v:0',
-    ...video,
-    ...rtpOutputArgs(rtpPort, ssrc),
+    ...videoOutputArgs(settings, rtpPort, ssrc, run),
     ...(withAudio ? audioOutputArgs(extraInput ? 1 : 0, rtpPort, run.audioSsrc!) : []),
   ];
 }
