@@ -209,7 +209,7 @@ export class BandwidthEstimator {
     // Heavy loss over a standing queue: the link is full (a drop-tail buffer the trend did not see
     // fill). Cut as for overuse, from what was delivered; the loss-based cut is then not applied too.
     const congested = lossFigure && this.#loss.lossRate > HIGH_LOSS && this.#queue.delayMs >= CONGESTION_QUEUE_MS;
-    this.#updateDelayBased(congested ? 'overusing' : this.#trendline.state, nowMs);
+    this.#updateDelayBased(congested ? 'overusing' : this.#trendline.state, nowMs, congested);
     if (congested) this.#loss.consumeFigure();
     this.#updateLossCap(nowMs);
     if (this.#target() < targetBefore) {
@@ -297,17 +297,19 @@ export class BandwidthEstimator {
   }
 
   /**
-   * The AIMD step for `state`: the trend's, or 'overusing' when loss and a standing queue say congestion.
+   * The AIMD step for `state`: the trend's, or 'overusing' when loss and a standing queue say congestion
+   * (`lossCongestion`).
    * A probe's own queue must not cost more than the probe: for a moment after it, an overuse does not
    * take the estimate below what it was before the probe (or what the probe measured, if lower).
    * Without a probe, increases stop at what the last saturated probe measured.
    */
-  #updateDelayBased(state: BandwidthUsage, nowMs: number): void {
+  #updateDelayBased(state: BandwidthUsage, nowMs: number, lossCongestion: boolean): void {
     const acked = this.#acked.bitrate();
     const before = this.#aimd.bitrate;
     if (state === 'overusing') {
       if (acked !== undefined) {
-        if (this.#aimd.timeToReduceFurther(nowMs, acked)) this.#aimd.update(state, acked, nowMs);
+        // A loss figure is already paced (one per window, counting only packets sent since the last cut).
+        if (lossCongestion || this.#aimd.timeToReduceFurther(nowMs, acked)) this.#aimd.update(state, acked, nowMs);
       } else if (nowMs - this.#lastInitialReduceMs >= INITIAL_REDUCE_INTERVAL_MS) {
         // Overusing before any acknowledged rate: halve, as libwebrtc does.
         this.#aimd.setEstimate(this.#aimd.bitrate / 2, nowMs);
@@ -336,10 +338,12 @@ export class BandwidthEstimator {
     if (!outcome) return;
     this.#lastProbe = outcome;
     const success = !outcome.saturated && outcome.bitrate > 0;
-    // Either way the probe measured the link: raise the estimate to it unless the link is queueing now.
-    if (outcome.bitrate > this.#aimd.bitrate && this.#trendline.state !== 'overusing') {
+    // A probe the link carried raises the estimate to its rate (unless the link is queueing now). A
+    // saturated one only sets a ceiling: what arrived of it was our share of a full bottleneck, which
+    // exceeds what is free when other traffic shares it.
+    if (success && outcome.bitrate > this.#aimd.bitrate && this.#trendline.state !== 'overusing') {
       this.#aimd.setEstimate(outcome.bitrate, nowMs);
-      if (success) this.#loss.release();
+      this.#loss.release();
     }
     this.#probedCeiling = success ? Number.POSITIVE_INFINITY : outcome.bitrate > 0 ? outcome.bitrate : this.#probedCeiling;
     this.#probeGuardFloor = Math.min(this.#probeStartEstimate, outcome.bitrate);

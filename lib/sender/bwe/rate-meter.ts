@@ -45,7 +45,7 @@ export class RateMeter {
       this.#binIndex[slot] = bin;
       this.#bins[slot] = 0;
     }
-    this.#bins[slot] += bytes;
+    this.#bins[slot] = this.#bins[slot]! + bytes;
   }
 
   /**
