@@ -2,10 +2,21 @@
  * One viewer's send-side bandwidth estimate from the browser's transport-wide feedback, in the spirit
  * of GCC (draft-ietf-rmcat-gcc-02, libwebrtc goog_cc; real-networks.md §2):
  *
- *   onPacketSent ──► SendHistory ◄── onFeedback (TWCC) ──┬─► InterArrival ─► Trendline ─► AIMD ─┐
- *                                                        ├─► acknowledged bitrate ─────────────┤
- *                                                        ├─► loss ─► LossBasedControl ─────────┼─► min ─► estimate
- *                                                        └─► ProbeTracker ─► probe result ─────┘
+ *   onPacketSent ─► SendHistory ◄─ onFeedback (TWCC) ─┬─► InterArrival ─► Trendline ──► AIMD ───┐
+ *                                                     ├─► acknowledged bitrate ──────┘  (delay) │
+ *                                                     ├─► loss ─┬─► LossBasedControl (cap) ─────┼─► min ─► estimate
+ *                                                     ├─► queueing delay ─┘ (+ loss: congestion)│
+ *                                                     └─► ProbeTracker ─► probe result ─────────┘
+ *
+ * Where it departs from libwebrtc, and why (the link simulator's scenarios in the unit tests show each):
+ * - heavy loss (> 10 %) over a standing queue (≥ 30 ms) is congestion even with a flat delay trend (a
+ *   drop-tail buffer that filled before the trendline had 20 points): cut as for overuse, to 0.85 ×
+ *   acknowledged, instead of the loss rule's (1 − loss/2), and not both;
+ * - loss counts only packets sent after the last cut: the cut already answered the earlier ones;
+ * - a probe the link did not carry sets a ceiling for increases (the estimate cannot float above it
+ *   while the sender is application-limited) but never raises the estimate: what arrived of it was our
+ *   share of a full bottleneck, more than is free when others share it; and the queue a probe itself
+ *   builds does not cut the estimate below where it stood before the probe.
  *
  * Pure logic: no I/O, no timers; every time is passed in (ms, one monotonic clock for sends and calls).
  * The caller stamps a transport-wide sequence number in each packet, reports each send, hands over each
@@ -222,7 +233,8 @@ export class BandwidthEstimator {
    * A probe cluster to send now so that the estimate may reach `targetBitrate` (e.g. the next
    * rendition up with its margin), or undefined if none may go (one is out, the last failed not long
    * ago, overusing, or the estimate already covers it). Send its packets, each with its id, to
-   * `onPacketSent()`; the result arrives with the feedback (`lastProbe`).
+   * `onPacketSent()`; the result arrives with the feedback (`lastProbe`). A cluster not judged within
+   * its duration + max(1 s, 3 RTT) (not sent whole, or its feedback lost) counts as a failed probe.
    */
   requestProbe(targetBitrate: number, nowMs: number): ProbeCluster | undefined {
     this.#expireProbe(nowMs);
