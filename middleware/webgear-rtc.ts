@@ -38,6 +38,12 @@ export interface WebGearRtc extends Middleware {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/**
+ * What a viewer's link is taken to carry before its browser's first feedback: it starts on the best
+ * rendition under this (360p of a 720p source) and probes up from there within a second or two.
+ */
+const START_BITRATE = 1_000_000;
+
 /** Routes whose errors are answered as JSON `{error}` rather than as pages. */
 const JSON_PATHS = new Set(['/offer', '/close_connection', '/stats']);
 const isWhepPath = (path: string): boolean => path === '/whep' || path.startsWith('/whep/');
@@ -71,7 +77,7 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
     logger.warn(`werift ${werift} is installed; this release of webgear-rtc is checked against werift ${WERIFT_VERSION}`);
   }
 
-  const broadcast = new Broadcast({ ...settings, ffmpegPath }, logger);
+  const broadcast = new Broadcast({ ...settings, ffmpegPath, startBitrate: START_BITRATE }, logger);
   const router = new Router();
   // Folder by folder, file by file: the `templates`/`static` options, then the data folder, then the package.
   const views = createViews([...settings.templates, dataFiles.templatesDir], router, settings.basePath);

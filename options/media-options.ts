@@ -1,5 +1,6 @@
 /** The rows of the option table about the picture and sound: what is read, and how it is encoded. */
 import type { CustomStream } from '../lib/source/frames.ts';
+import type { LadderSpec, RenditionSpec } from '../lib/source/ladder.ts';
 import type { Transcode, VideoCodec } from '../lib/types.ts';
 import { COLORSPACES } from '../lib/source/ffmpeg/ffmpeg-args.ts';
 import { invalidOption as fail } from '../lib/errors.ts';
@@ -82,6 +83,30 @@ export const MEDIA_OPTIONS = {
     doc: "video bitrate in bits/s (good 720p30; vidgear's aiortc used 500 kbps)",
     default: '`2500000`',
     resolve: (value, name) => numberOption(name, value, { min: 50_000, max: 50_000_000, integer: true }) ?? 2_500_000,
+  }),
+  /**
+   * The ladder of renditions every viewer chooses from, by its own link (issue: a hotel Wi-Fi must still
+   * play). `'auto'` (default): the source at `bitrate`, half its size at about a third of it, a quarter at a
+   * tenth (720p at 2.5 Mbit/s → 360p at 800 kbit/s → 180p at 250 kbit/s), leaving out rungs under 120 px.
+   * A list: these lower rungs, `{ height, bitrate }`, under the source. `false` or `[]`: the source alone.
+   * One ffmpeg encodes every rung once, whatever the number of viewers.
+   */
+  renditions: option<'auto' | false | RenditionSpec[]>()({
+    doc: "the ladder each viewer's link chooses from: `'auto'` (the source at `bitrate`, half size at ~⅓ of it, quarter size at ~⅒: 720p 2.5 Mbit/s → 360p 800 kbit/s → 180p 250 kbit/s), a list of lower rungs `{height, bitrate}`, or `false` (the source alone) ([real networks](docs/real-networks.md))",
+    default: "`'auto'`",
+    resolve: (value, name): LadderSpec => {
+      if (value === undefined || value === 'auto') return 'auto';
+      if (value === false) return [];
+      const isRung = (rung: unknown) => {
+        const { height, bitrate } = (rung ?? {}) as Partial<RenditionSpec>;
+        return typeof height === 'number' && Number.isInteger(height) && height >= 16 && height <= 8192 &&
+          typeof bitrate === 'number' && Number.isInteger(bitrate) && bitrate >= 50_000 && bitrate <= 50_000_000;
+      };
+      if (!Array.isArray(value) || value.length > 4 || !value.every(isRung)) {
+        fail(name, "'auto', false, or up to 4 lower rungs [{ height: 16–8192, bitrate: 50000–50000000 }]", value);
+      }
+      return (value as RenditionSpec[]).map(({ height, bitrate }) => ({ height, bitrate }));
+    },
   }),
   /**
    * Keyframe interval in frames. Default 30. A joining viewer gets the packets since the last keyframe

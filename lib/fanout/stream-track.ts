@@ -8,6 +8,9 @@ import type { RtpSink } from '../sender/rtp-sink.ts';
 /** What a joiner is given before the live packets: the current group of pictures, ready to send. */
 export interface Replay {
   replay(): Buffer[];
+  /** Its size in bytes, and when its keyframe arrived (ms since 1970; 0: none held). */
+  readonly bytes: number;
+  readonly keyframeAt: number;
 }
 
 export class StreamTrack {
@@ -24,10 +27,18 @@ export class StreamTrack {
     return this.#bindings.size;
   }
 
-  /** Starts sending to `sink`: the GOP first (video), then every packet written. Binding twice is a no-op. */
-  bind(sink: RtpSink): void {
+  /** The group of pictures a joiner would be given now (video), if any. */
+  get gop(): Replay | undefined {
+    return this.#joinWith;
+  }
+
+  /**
+   * Starts sending to `sink`: the GOP first (video; unless `replay` is false, for a sink that waits for the
+   * next keyframe), then every packet written. Binding twice is a no-op.
+   */
+  bind(sink: RtpSink, { replay = true }: { replay?: boolean } = {}): void {
     if (this.#bindings.has(sink)) return;
-    for (const packet of this.#joinWith?.replay() ?? []) sink.send(packet);
+    if (replay) for (const packet of this.#joinWith?.replay() ?? []) sink.send(packet);
     this.#bindings.add(sink);
   }
 

@@ -15,6 +15,7 @@ export class GopCache {
   #packets: Buffer[] = [];
   #bytes = 0;
   #keyframeTimestamp = -1;
+  #keyframeAt = 0;
 
   constructor(codec: VideoCodec) {
     this.#codec = codec;
@@ -25,6 +26,16 @@ export class GopCache {
     return this.#packets.length;
   }
 
+  /** Bytes held now: what a replay sends. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** When the keyframe that starts the group arrived (ms since 1970); 0 when none is held. */
+  get keyframeAt(): number {
+    return this.#packets.length > 0 ? this.#keyframeAt : 0;
+  }
+
   /** Takes one packet of the outgoing stream (already renumbered), in order. */
   push(packet: Buffer): void {
     const timestamp = packet.readUInt32BE(RTP_TIMESTAMP_OFFSET);
@@ -33,6 +44,7 @@ export class GopCache {
       this.#packets = [];
       this.#bytes = 0;
       this.#keyframeTimestamp = timestamp;
+      this.#keyframeAt = Date.now();
     } else if (this.#packets.length === 0) {
       return; // no keyframe yet: nothing a decoder could start from
     }

@@ -6,7 +6,8 @@
 import { StreamTrack } from '../fanout/stream-track.ts';
 import { hasMarker } from '../rtp/rtp-packet.ts';
 import { RtpContinuity } from '../rtp/rtp-continuity.ts';
-import type { VideoCodec } from '../types.ts';
+import { rtpPictureSize } from '../rtp/rtp-payload.ts';
+import type { PictureSize, VideoCodec } from '../types.ts';
 import { GopCache } from './gop-cache.ts';
 
 export interface IngestCounts {
@@ -22,6 +23,11 @@ export interface IngestCounts {
 
 export class IngestStream {
   readonly track: StreamTrack;
+  /** The bitrate this stream is encoded at (its rung of the ladder), bit/s; 0 for audio. */
+  readonly bitrate: number;
+  /** The picture size its last keyframe announced (video). */
+  pictureSize: PictureSize | undefined;
+  readonly #codec: VideoCodec | undefined;
   readonly #continuity: RtpContinuity;
   readonly #gop: GopCache | undefined;
   readonly #counts: IngestCounts = { packets: 0, bytes: 0, frames: 0, framesPerSecond: 0, bitrate: 0 };
@@ -29,7 +35,9 @@ export class IngestStream {
   #bytesAtLastSample = 0;
 
   /** A video stream (`codec` given) keeps its GOP for joiners; an audio stream (Opus, 48 kHz) does not. */
-  constructor(codec: VideoCodec | undefined) {
+  constructor(codec: VideoCodec | undefined, bitrate = 0) {
+    this.bitrate = bitrate;
+    this.#codec = codec;
     this.#gop = codec && new GopCache(codec);
     this.#continuity = new RtpContinuity(codec ? 90_000 : 48_000);
     this.track = new StreamTrack(codec ? 'video' : 'audio', this.#gop);
@@ -38,6 +46,7 @@ export class IngestStream {
   /** Takes one packet of the current sender (rewritten in place), then sends it to every viewer. */
   push(packet: Buffer, now = Date.now()): void {
     this.#continuity.rewrite(packet, now);
+    if (this.#codec) this.pictureSize = rtpPictureSize(this.#codec, packet) ?? this.pictureSize;
     this.#counts.packets++;
     this.#counts.bytes += packet.length;
     if (hasMarker(packet)) this.#counts.frames++;

@@ -14,6 +14,12 @@ export interface NativeSrtp {
    * `target`. Returns the bytes sent, or -errno (the packet is dropped).
    */
   send(context: object, fd: number, target: Buffer, packet: Buffer, headerLength: number, rolloverCounter: number): number;
+  /**
+   * Sends a packet whose header the caller wrote (the viewer's payload type, SSRC, sequence number,
+   * timestamp, extensions) and `payload`, encrypted as `send` does. Returns the bytes sent, or -errno.
+   * Missing from addons built before it: the caller then sends from JavaScript.
+   */
+  sendWithHeader?(context: object, fd: number, target: Buffer, header: Buffer, payload: Buffer, rolloverCounter: number): number;
 }
 
 /**

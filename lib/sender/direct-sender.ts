@@ -1,25 +1,30 @@
 /**
- * One viewer's sender, fed without werift's per-packet path. werift copies each packet twice, dispatches it
- * through events and promises, builds an NTP time from strings, and concatenates buffers: about 25 µs per
+ * One viewer's RTP writer, fed without werift's per-packet path. werift copies each packet twice, dispatches
+ * it through events and promises, builds an NTP time from strings, and concatenates buffers: about 25 µs per
  * packet per viewer on top of the encryption and the send (docs/benchmarks.md). This does only what a
- * packet needs: the viewer's SSRC and payload type in a copy of the header, AES-GCM (RFC 7714), one UDP send
- * on the connection werift chose — in C when the addon is there (lib/native/), else in JavaScript. It keeps
- * what werift reads elsewhere right (through the adapter, lib/werift/sender-access.ts): the sender report's
- * counters and times, the transport's counters, and retransmissions for the viewer's NACKs.
+ * packet needs: the viewer's header (payload type, SSRC, its own sequence numbers and timestamps, the
+ * transport-wide sequence number), AES-GCM (RFC 7714), one UDP send on the connection werift chose — in C
+ * when the addon is there (lib/native/), else in JavaScript. It keeps what werift reads elsewhere right
+ * (through the adapter, lib/werift/sender-access.ts): the sender report's counters and times, and the
+ * transport's counters; and it keeps what it sent, for retransmissions.
  */
 import { performance } from 'node:perf_hooks';
 import type { RTCRtpSender } from 'werift';
 import { isSendableAddress, nativeSrtp, socketFd } from '../native/index.ts';
+import { FIXED_HEADER_LENGTH, TRANSPORT_WIDE_EXTENSION_LENGTH, writeHeader } from '../rtp/rtp-header.ts';
 import { rtpHeaderLength, sequenceNumberOf, timestampOf } from '../rtp/rtp-packet.ts';
 import { SenderAccess, type IceRoute } from '../werift/sender-access.ts';
 import { RolloverCounter } from './rollover-counter.ts';
 import type { RtpSink } from './rtp-sink.ts';
 import { SrtpGcmEncryptor } from './srtp-gcm.ts';
 
-/** Packets kept for NACKed retransmissions: about 2 s of 720p at 130 packets/s. */
-const RETRANSMIT_HISTORY = 256;
+/** Packets kept for retransmissions: about 2 s of 720p at 2.5 Mbit/s (≈ 270 packets/s). A power of two. */
+export const HISTORY_SIZE = 1024;
 /** Seconds between 1900 (NTP's epoch) and 1970. */
 const NTP_EPOCH_OFFSET_S = 2_208_988_800;
+/** The most a padding-only packet can carry (its last byte counts the padding). */
+export const MAX_PADDING = 255;
+const GCM_TAG_LENGTH = 16;
 const ignore = (): void => {};
 
 /** Where the addon sends a viewer's packets: the selected pair's socket and remote address. */
@@ -29,22 +34,35 @@ interface NativeRoute {
   target: Buffer;
 }
 
-/**
- * A wall-clock time (ms since 1970) as a 64-bit NTP timestamp: seconds since 1900 and a 32-bit fraction,
- * modulo 2^64 (NTP era 1 starts in February 2036; werift writes the value as an unsigned 64-bit integer).
- */
+/** A wall-clock time (ms since 1970) as a 64-bit NTP timestamp: seconds since 1900 and a 32-bit fraction. */
 export function ntpTimestampOf(ms: number): bigint {
   const seconds = Math.floor(ms / 1000);
   const fraction = Math.floor(((ms - seconds * 1000) / 1000) * 0x1_0000_0000);
+  // 64 bits, wrapping in 2036 as NTP does (era 1): werift writes it with writeBigUInt64BE.
   return BigInt.asUintN(64, (BigInt(seconds + NTP_EPOCH_OFFSET_S) << 32n) | BigInt(fraction));
+}
+
+export interface DirectRtpSenderOptions {
+  /** false keeps it in JavaScript even where the addon is there (tests compare both). Default true. */
+  native?: boolean;
+  /**
+   * The owner answers the viewer's NACKs itself (a budget, lib/sender/nack-responder.ts); by default
+   * every NACKed packet still in the history is sent again at once.
+   */
+  ownNacks?: boolean;
 }
 
 export class DirectRtpSender implements RtpSink {
   readonly kind: 'audio' | 'video';
   readonly #access: SenderAccess;
   readonly #srtp: SrtpGcmEncryptor;
-  readonly #history: (Buffer | undefined)[] = new Array(RETRANSMIT_HISTORY);
   readonly #rollover = new RolloverCounter();
+  // What was sent, by sequence number (mod HISTORY_SIZE): the packet, its timestamp, when (ms).
+  readonly #history: (Buffer | undefined)[] = new Array(HISTORY_SIZE);
+  readonly #historySeq = new Int32Array(HISTORY_SIZE).fill(-1);
+  readonly #historyTimestamp = new Uint32Array(HISTORY_SIZE);
+  readonly #historySentAt = new Float64Array(HISTORY_SIZE);
+  readonly #header = Buffer.alloc(FIXED_HEADER_LENGTH + TRANSPORT_WIDE_EXTENSION_LENGTH);
   #lastSentAtMs = 0;
   /** The addon's AES-GCM context for this viewer's key, if the addon is there. */
   readonly #nativeContext: object | undefined;
@@ -60,70 +78,156 @@ export class DirectRtpSender implements RtpSink {
   readonly #armNative = (): void => {
     this.#nativeArmed = true;
   };
+  /**
+   * Packets Node is still sending (a full socket buffer): while any is, the next ones queue behind it
+   * there too, so that they leave in order.
+   */
+  #queuedInNode = 0;
+  readonly #sentByNode = (): void => {
+    this.#queuedInNode--;
+  };
 
-  private constructor(kind: 'audio' | 'video', access: SenderAccess, native: boolean) {
+  private constructor(kind: 'audio' | 'video', access: SenderAccess, options: DirectRtpSenderOptions) {
     this.kind = kind;
     this.#access = access;
-    this.#nativeContext = native
+    this.#nativeContext = options.native !== false
       ? nativeSrtp?.context(access.key.export(), access.salt, access.ssrc, access.payloadType)
       : undefined;
     this.#srtp = new SrtpGcmEncryptor(access);
-    access.useNtpClock(() => ntpTimestampOf(this.#lastSentAtMs || performance.timeOrigin + performance.now()));
-    access.onNack((lost) => {
-      for (const seq of lost) this.#retransmit(seq);
+    access.useNtpClock(() => {
+      const ntp = ntpTimestampOf(this.#lastSentAtMs || performance.timeOrigin + performance.now());
+      this.onSenderReport?.(ntp);
+      return ntp;
     });
+    if (!options.ownNacks) {
+      access.onNack((lost) => {
+        for (const seq of lost) this.retransmit(seq);
+      });
+    }
   }
 
   /**
    * The direct sender for a connected werift sender, or why werift's own path is needed (another SRTP
-   * profile, header extensions, RTX or RED negotiated, or a werift layout the adapter does not know).
-   * `native: false` keeps it in JavaScript even where the addon is there (tests compare both).
+   * profile, RTX or RED negotiated, or a werift layout the adapter does not know).
    */
-  static attach(sender: RTCRtpSender, { native = true }: { native?: boolean } = {}): DirectRtpSender | string {
+  static attach(sender: RTCRtpSender, options: DirectRtpSenderOptions = {}): DirectRtpSender | string {
     const access = SenderAccess.of(sender);
     if (typeof access === 'string') return access;
-    return new DirectRtpSender(sender.kind === 'audio' ? 'audio' : 'video', access, native);
+    return new DirectRtpSender(sender.kind === 'audio' ? 'audio' : 'video', access, options);
   }
+
+  /**
+   * Told the NTP time werift puts in a sender report as it builds one (werift reads the clock only then,
+   * and for stats): with the report block that echoes it, it gives the round-trip time.
+   */
+  onSenderReport: ((ntp: bigint) => void) | undefined;
 
   /** Whether packets are encrypted and sent by the native addon (lib/native/). */
   get native(): boolean {
     return this.#nativeContext !== undefined;
   }
 
+  /** The adapter's view of the werift sender (NACKs, the SR clock, RTCP). */
+  get access(): SenderAccess {
+    return this.#access;
+  }
+
+  /** Whether packets may go out now (the sender runs and DTLS is connected). */
+  get sending(): boolean {
+    return this.#access.sending;
+  }
+
+  /** Sends `packet` with its own sequence number and timestamp (the audio, and tests). */
   send(packet: Buffer): void {
-    if (!this.#access.sending) return;
-    const seq = sequenceNumberOf(packet);
-    const headerLength = rtpHeaderLength(packet);
-    if (headerLength === 0 || !this.#encryptAndSend(packet, seq, headerLength)) return;
-    this.#history[seq % RETRANSMIT_HISTORY] = packet;
+    this.write(packet, sequenceNumberOf(packet), timestampOf(packet));
+  }
+
+  /**
+   * Sends `packet` (a serialized RTP packet of the shared stream) as this viewer's packet `seq`, with
+   * timestamp `timestamp` and, when given, transport-wide sequence number `transportWide` (extension `id`).
+   * Returns the bytes on the wire, 0 when nothing was sent.
+   */
+  write(packet: Buffer, seq: number, timestamp: number, transportWide?: { id: number; sequenceNumber: number }): number {
+    if (!this.#access.sending) return 0;
+    const payloadOffset = rtpHeaderLength(packet);
+    if (payloadOffset === 0) return 0;
+    const bytes = this.#seal(packet, payloadOffset, seq, timestamp, transportWide);
+    if (bytes === 0) return 0;
+    const slot = seq & (HISTORY_SIZE - 1);
+    this.#history[slot] = packet;
+    this.#historySeq[slot] = seq;
+    this.#historyTimestamp[slot] = timestamp;
     this.#lastSentAtMs = performance.timeOrigin + performance.now();
-    this.#access.countRtp(timestampOf(packet), packet.length - headerLength, headerLength);
+    this.#historySentAt[slot] = this.#lastSentAtMs;
+    const payloadBytes = packet.length - payloadOffset;
+    this.#access.countRtp(timestamp, payloadBytes, bytes - payloadBytes - GCM_TAG_LENGTH);
+    return bytes;
   }
 
-  #retransmit(seq: number): void {
-    const packet = this.#history[seq % RETRANSMIT_HISTORY];
-    if (!packet || sequenceNumberOf(packet) !== seq || !this.#access.sending) return;
-    const headerLength = rtpHeaderLength(packet);
-    if (this.#encryptAndSend(packet, seq, headerLength)) this.#access.countRetransmission(packet.length - headerLength);
+  /** When packet `seq` was last sent (ms since 1970), or undefined when it is not in the history any more. */
+  sentAt(seq: number): number | undefined {
+    const slot = seq & (HISTORY_SIZE - 1);
+    return this.#historySeq[slot] === seq && this.#history[slot] ? this.#historySentAt[slot] : undefined;
   }
 
-  /** Encrypts `packet` as this viewer's and sends it; false if it could not be. */
-  #encryptAndSend(packet: Buffer, seq: number, headerLength: number): boolean {
-    const rolloverCounter = this.#rollover.of(seq);
-    const route = this.#nativeArmed && this.#routeForNative();
-    if (route) {
-      const sent = nativeSrtp!.send(this.#nativeContext!, route.fd, route.target, packet, headerLength, rolloverCounter);
-      if (sent > 0) {
-        this.#access.countDirectSend(route.route, sent);
-        return true;
-      }
-      // The socket's buffer is full (a joiner's GOP replay comes as one burst): Node's send below queues
-      // the packet instead of dropping it, as it did before the addon.
+  /** Sends packet `seq` again, as it was (a new transport-wide number, if given). Returns the bytes sent. */
+  retransmit(seq: number, transportWide?: { id: number; sequenceNumber: number }): number {
+    const slot = seq & (HISTORY_SIZE - 1);
+    const packet = this.#history[slot];
+    if (!packet || this.#historySeq[slot] !== seq || !this.#access.sending) return 0;
+    const payloadOffset = rtpHeaderLength(packet);
+    const bytes = this.#seal(packet, payloadOffset, seq, this.#historyTimestamp[slot]!, transportWide);
+    if (bytes > 0) {
+      this.#historySentAt[slot] = performance.timeOrigin + performance.now();
+      this.#access.countRetransmission(packet.length - payloadOffset);
     }
-    const sending = this.#access.sendThroughWerift(this.#srtp.encrypt(packet, headerLength, rolloverCounter));
-    if (this.#nativeContext && !this.#nativeArmed) sending.then(this.#armNative, ignore);
-    else sending.catch(ignore);
-    return true;
+    return bytes;
+  }
+
+  /**
+   * A padding-only packet of `size` bytes of padding (1–255) as packet `seq`: what a bandwidth probe sends.
+   * The browser drops it after counting it in its transport-wide feedback.
+   */
+  writePadding(size: number, seq: number, timestamp: number, transportWide?: { id: number; sequenceNumber: number }): number {
+    if (!this.#access.sending) return 0;
+    const padding = Math.max(1, Math.min(MAX_PADDING, Math.round(size)));
+    const packet = Buffer.alloc(FIXED_HEADER_LENGTH + padding);
+    packet[0] = 0xa0; // version 2, padding
+    packet[packet.length - 1] = padding;
+    return this.#seal(packet, FIXED_HEADER_LENGTH, seq, timestamp, transportWide);
+  }
+
+  /** Encrypts the packet as this viewer's and sends it; returns the bytes on the wire (0: not sent). */
+  #seal(packet: Buffer, payloadOffset: number, seq: number, timestamp: number, transportWide?: { id: number; sequenceNumber: number }): number {
+    const rolloverCounter = this.#rollover.of(seq & 0xffff);
+    const access = this.#access;
+    const headerLength = writeHeader(this.#header, packet, {
+      payloadType: access.payloadType, ssrc: access.ssrc, sequenceNumber: seq, timestamp, transportWide,
+    });
+    const header = this.#header.subarray(0, headerLength);
+    const payload = packet.subarray(payloadOffset);
+    const armed = this.#nativeArmed;
+    const route = armed && this.#queuedInNode === 0 ? this.#routeForNative() : undefined;
+    if (route) {
+      const sent = nativeSrtp!.sendWithHeader!(this.#nativeContext!, route.fd, route.target, header, payload, rolloverCounter);
+      if (sent > 0) {
+        access.countDirectSend(route.route, sent);
+        return sent;
+      }
+      // The socket's buffer is full: Node's send below queues the packet (and the ones after it) instead of
+      // dropping it.
+    }
+    const srtp = this.#srtp.seal(Buffer.from(header), payload, rolloverCounter);
+    const sending = access.sendThroughWerift(srtp);
+    if (this.#nativeContext && !armed) {
+      sending.then(this.#armNative, ignore);
+    } else if (armed) {
+      this.#queuedInNode++;
+      sending.then(this.#sentByNode, this.#sentByNode);
+    } else {
+      sending.catch(ignore);
+    }
+    return srtp.length;
   }
 
   /**
@@ -132,6 +236,7 @@ export class DirectRtpSender implements RtpSink {
    * JavaScript sends instead.
    */
   #routeForNative(): NativeRoute | undefined {
+    if (!this.#nativeContext || typeof nativeSrtp?.sendWithHeader !== 'function') return undefined;
     const route = this.#access.iceRoute();
     if (!route) return undefined;
     if (this.#routedPair === route.pair) return this.#nativeRoute;

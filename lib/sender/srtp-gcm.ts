@@ -26,21 +26,27 @@ export class SrtpGcmEncryptor {
     for (let i = 0; i < 6; i++) this.#iv[i]! ^= stream.salt[i]!;
   }
 
-  /** The SRTP packet for `packet` (a serialized RTP packet whose header is `headerLength` bytes). */
+  /** The SRTP packet for `packet` (a serialized RTP packet whose header is `headerLength` bytes), as this stream's. */
   encrypt(packet: Buffer, headerLength: number, rolloverCounter: number): Buffer {
-    const { key, salt, ssrc, payloadType } = this.#stream;
+    const { ssrc, payloadType } = this.#stream;
     const header = Buffer.allocUnsafe(headerLength);
     packet.copy(header, 0, 0, headerLength);
     header[1] = (packet[1]! & 0x80) | payloadType;
     header.writeUInt32BE(ssrc >>> 0, 8);
+    return this.seal(header, packet.subarray(headerLength), rolloverCounter);
+  }
+
+  /** The SRTP packet of a finished header (this stream's SSRC in it) and a payload. */
+  seal(header: Buffer, payload: Buffer, rolloverCounter: number): Buffer {
+    const { key, salt } = this.#stream;
     const iv = this.#iv;
     iv.writeUInt32BE(rolloverCounter, 6);
-    iv.writeUInt16BE(packet.readUInt16BE(2), 10);
+    iv.writeUInt16BE(header.readUInt16BE(2), 10);
     for (let i = 6; i < 12; i++) iv[i]! ^= salt[i]!;
     const cipher = createCipheriv('aes-128-gcm', key, iv);
     cipher.setAAD(header);
-    const encrypted = cipher.update(packet.subarray(headerLength));
+    const encrypted = cipher.update(payload);
     cipher.final();
-    return Buffer.concat([header, encrypted, cipher.getAuthTag()], headerLength + encrypted.length + GCM_TAG_LENGTH);
+    return Buffer.concat([header, encrypted, cipher.getAuthTag()], header.length + encrypted.length + GCM_TAG_LENGTH);
   }
 }

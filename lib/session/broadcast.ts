@@ -72,7 +72,8 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     try {
       // Opus for an offer that asks for audio, when the stream has some (a source's own is probed once).
       const audio = offersAudio(offer) && (await this.source.hasAudio()) ? this.source.audio : undefined;
-      ({ viewer, answer } = await Viewer.answer(offer, { video: this.source.video, audio }, this.#settings, this.#logger));
+      const media = { renditions: () => this.source.renditions(), audio };
+      ({ viewer, answer } = await Viewer.answer(offer, media, this.#settings, this.#logger));
     } finally {
       this.#pending--;
     }

@@ -6,10 +6,12 @@ import { SignalingError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { DirectRtpSender } from '../sender/direct-sender.ts';
 import type { RtpSink } from '../sender/rtp-sink.ts';
+import { VideoSender, type Rendition, type VideoSenderStats } from '../sender/video-sender.ts';
 import { weriftSink } from '../sender/werift-sink.ts';
 import type { VideoCodec } from '../types.ts';
 import { MIME_TYPES, opusCodecParameters, rtpCodecParameters } from '../werift/codecs.ts';
 import { createPeerConnection, prepareDtls, type PeerSettings as PeerConnectionSettings } from '../werift/peer-connection.ts';
+import { tapRtcp, transportWideCcId } from '../werift/rtcp-tap.ts';
 import { LAYOUT_CHANGED } from '../werift/sender-access.ts';
 import { senderCounts } from '../werift/sender-stats.ts';
 import { useKeyObjectsForSrtp } from '../werift/srtp-keys.ts';
@@ -43,6 +45,13 @@ export interface ViewerStats {
    * negotiated). Undefined before.
    */
   sendPath: 'native' | 'direct' | 'werift' | undefined;
+  /**
+   * How its own link is served (docs/real-networks.md): the rendition it gets (0: the top), the link's
+   * estimate in bit/s (from the browser's transport-wide feedback; undefined without it), the rendition
+   * switches, the NACKs answered and refused, picture losses answered, and the pacer's queue. Undefined
+   * before it connects, or on werift's own send path.
+   */
+  video: VideoSenderStats | undefined;
 }
 
 export type Signaling = 'offer' | 'whep';
@@ -51,11 +60,14 @@ export type Signaling = 'offer' | 'whep';
 export interface PeerSettings extends PeerConnectionSettings {
   /** Seconds a viewer has to connect (ICE + DTLS) before it is dropped. */
   connectTimeout: number;
+  /** The estimate of a viewer's link before any feedback, bit/s: it starts on the best rendition this carries. */
+  startBitrate: number;
 }
 
 /** What a viewer watches: the source's video track, and its audio when the stream has some. */
 export interface ViewerMedia {
-  video: StreamTrack;
+  /** The video's renditions, top first, once the source has decided them. */
+  renditions(): Promise<readonly Rendition[]>;
   audio: StreamTrack | undefined;
 }
 
@@ -96,6 +108,8 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   signaling: Signaling = 'offer';
   readonly #pc: RTCPeerConnection;
   readonly #media: ViewerMedia;
+  readonly #codec: VideoCodec;
+  readonly #startBitrate: number;
   readonly #logger: Logger;
   /** A viewer that has not connected by then never will: its browser gave up or cannot reach us. */
   readonly #connectTimeoutMs: number;
@@ -103,6 +117,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   readonly #tracks: MediaStreamTrack[] = [];
   /** Where the source's packets go for this viewer once connected, and the track each is bound to. */
   #bindings: Array<[StreamTrack, RtpSink]> = [];
+  #videoSender: VideoSender | undefined;
   #state: ViewerState = 'connecting';
   #connectedAt: number | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
@@ -114,12 +129,14 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   #remoteUfrag: string | undefined;
   #sendPath: ViewerStats['sendPath'];
 
-  private constructor(pc: RTCPeerConnection, media: ViewerMedia, logger: Logger, connectTimeoutMs: number) {
+  private constructor(pc: RTCPeerConnection, media: ViewerMedia, settings: PeerSettings, logger: Logger) {
     super();
     this.#pc = pc;
     this.#media = media;
+    this.#codec = settings.codec;
+    this.#startBitrate = settings.startBitrate;
     this.#logger = logger;
-    this.#connectTimeoutMs = connectTimeoutMs;
+    this.#connectTimeoutMs = settings.connectTimeout * 1000;
   }
 
   /**
@@ -135,7 +152,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   ): Promise<{ viewer: Viewer; answer: SessionDescription }> {
     const withAudio = media.audio !== undefined && offersAudio(offer);
     const pc = createPeerConnection(settings, { audio: withAudio });
-    const viewer = new Viewer(pc, media, logger, settings.connectTimeout * 1000);
+    const viewer = new Viewer(pc, media, settings, logger);
     try {
       await viewer.#negotiate(offer, settings.codec, withAudio);
     } catch (error) {
@@ -168,6 +185,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
       nackCount: 0,
       pliCount: 0,
       sendPath: this.#sendPath,
+      video: this.#videoSender?.stats(),
     };
     if (this.#state === 'closed') return stats;
     const now = Date.now();
@@ -212,6 +230,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
     clearInterval(this.#livenessTimer);
     for (const [track, sink] of this.#bindings) track.unbind(sink);
     this.#bindings = [];
+    this.#videoSender?.stop();
     try {
       await this.#pc.close();
     } catch (error) {
@@ -256,30 +275,48 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   }
 
   /**
-   * Connected: each sending track gets its sink (the direct sender, or werift's own path where that cannot
-   * be used) bound to the source's track of its kind: the GOP first, then the live stream.
+   * Connected: the video gets its sender (the best rendition for its link, lib/sender/video-sender.ts), the
+   * audio its direct sender bound to the audio track; where the direct path cannot be used, werift's own
+   * path gets the top rendition.
    */
-  #startMedia(): void {
-    for (const { sender } of this.#pc.getTransceivers()) {
+  async #startMedia(): Promise<void> {
+    const renditions = await this.#media.renditions();
+    if (this.#state === 'closed' || renditions.length === 0) return;
+    for (const transceiver of this.#pc.getTransceivers()) {
+      const { sender } = transceiver;
       const track = sender.track;
-      const source = track?.kind === 'audio' ? this.#media.audio : this.#media.video;
-      if (!track || sender.stopped || !source) continue;
-      const direct = DirectRtpSender.attach(sender);
-      let sink: RtpSink;
+      if (!track || sender.stopped) continue;
+      const video = track.kind === 'video';
+      const source = video ? renditions[0]!.track : this.#media.audio;
+      if (!source) continue;
+      const direct = DirectRtpSender.attach(sender, { ownNacks: video });
       if (typeof direct === 'string') {
         if (direct.startsWith(LAYOUT_CHANGED) && !layoutWarned) {
           layoutWarned = true;
           this.#logger.warn(`${direct}: viewers get werift's own, slower send path (is werift the pinned version?)`);
         }
         this.#logger.debug(`viewer ${this.id}: ${track.kind} goes through werift's sender (${direct})`);
-        sink = weriftSink(track);
+        const sink = weriftSink(track);
+        this.#bindings.push([source, sink]);
+        source.bind(sink);
         this.#sendPath = 'werift';
-      } else {
-        sink = direct;
-        this.#sendPath = this.#sendPath === 'werift' ? 'werift' : direct.native ? 'native' : 'direct';
+        continue;
       }
-      this.#bindings.push([source, sink]);
-      source.bind(sink);
+      this.#sendPath = this.#sendPath === 'werift' ? 'werift' : direct.native ? 'native' : 'direct';
+      if (!video) {
+        this.#bindings.push([source, direct]);
+        source.bind(direct);
+        continue;
+      }
+      const videoSender = new VideoSender(direct, renditions, {
+        codec: this.#codec,
+        transportWideId: transportWideCcId(transceiver),
+        startBitrate: this.#startBitrate,
+        debug: (message) => this.#logger.debug(`viewer ${this.id}: ${message}`),
+      });
+      this.#videoSender = videoSender;
+      tapRtcp(sender, (rtcp) => videoSender.onRtcp(rtcp));
+      videoSender.start();
     }
   }
 
@@ -310,7 +347,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
         if (!first) return;
         const keys = useKeyObjectsForSrtp(this.#pc);
         this.#logger.debug(`viewer ${this.id}: ${keys} SRTP keys on the fast path`);
-        this.#startMedia();
+        void this.#startMedia().catch((error: Error) => this.#logger.error(`viewer ${this.id}: ${error.stack}`));
         this.emit('connected');
       } else if (state === 'disconnected') {
         this.#state = 'disconnected';

@@ -67,6 +67,17 @@ export class SourcePlan {
     return this.#audio;
   }
 
+  /** The height of the source's picture when ffprobe can tell (a file or URL), else undefined. */
+  async videoHeight(): Promise<number | undefined> {
+    const { source } = this.#settings;
+    if (!isProbed(source) || source.kind === 'device') return undefined;
+    try {
+      return (await this.#probeSource(source)).video?.height;
+    } catch {
+      return undefined;
+    }
+  }
+
   /**
    * Whether the video is sent as is: `transcode: 'auto'` probes an H.264 source that nothing in the options
    * needs encoded; `'never'` on a source that turns out to need encoding is a failure. Decided once.

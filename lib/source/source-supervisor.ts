@@ -10,6 +10,7 @@ import type { Logger } from '../logger.ts';
 import type { PictureSize } from '../types.ts';
 import { CustomStreamInput } from './custom-stream.ts';
 import { buildFfmpegArgs, endsByItself, type EncodeSettings, type RawFrameGeometry } from './ffmpeg/ffmpeg-args.ts';
+import { planLadder, type LadderSpec, type Rung } from './ladder.ts';
 import { FfmpegProcess, type FfmpegExit } from './ffmpeg/ffmpeg-process.ts';
 import type { SourcePlan } from './source-plan.ts';
 import type { Slate } from './slate.ts';
@@ -29,11 +30,12 @@ export interface SupervisorSettings extends EncodeSettings {
   ffmpegPath: string;
   timeDelay: number;
   enableInfiniteFrames: boolean;
+  renditions: LadderSpec;
 }
 
-/** The SSRCs of one ffmpeg run's outputs (audio 0: none). */
+/** The SSRCs of one ffmpeg run's outputs: one per rung of the ladder, top first (audio 0: none). */
 export interface RunSsrcs {
-  video: number;
+  video: number[];
   audio: number;
 }
 
@@ -53,7 +55,13 @@ export const STALL_LIMIT_MS = 5_000;
 /** A random SSRC ffmpeg accepts (it takes -ssrc as a signed 32-bit integer). */
 const newSsrc = (): number => randomInt(1, 2 ** 31 - 1);
 
-export class SourceSupervisor extends EventEmitter<{ state: [VideoSourceState]; error: [Error]; failed: [Error]; run: [RunSsrcs] }> {
+export class SourceSupervisor extends EventEmitter<{
+  state: [VideoSourceState];
+  error: [Error];
+  failed: [Error];
+  run: [RunSsrcs];
+  ladder: [Rung[]];
+}> {
   readonly #settings: SupervisorSettings;
   readonly #plan: SourcePlan;
   readonly #slate: Slate;
@@ -74,6 +82,8 @@ export class SourceSupervisor extends EventEmitter<{ state: [VideoSourceState]; 
   /** Custom streams: no new encoder before this time (backing off after a crash). */
   #notBefore = 0;
   #lastError: Error | undefined;
+  /** The ladder, decided at the first run (its size and the source's are known then) and kept. */
+  #ladder: Rung[] | undefined;
   /** The size viewers were last sent (from the source's keyframes), for the slate. */
   pictureSize: PictureSize | undefined;
 
@@ -159,7 +169,20 @@ export class SourceSupervisor extends EventEmitter<{ state: [VideoSourceState]; 
       return;
     }
     this.#copy = video.copy;
+    this.#decideLadder(await this.#plan.videoHeight());
+    if (this.closed) return;
     this.#spawn();
+  }
+
+  /** The ladder for a top picture `sourceHeight` pixels high before the size reduction (when known). */
+  #decideLadder(sourceHeight: number | undefined): Rung[] {
+    if (this.#ladder) return this.#ladder;
+    const factor = (100 - this.#settings.frameSizeReduction) / 100;
+    const { source, resolution } = this.#settings;
+    const height = sourceHeight ?? (source.kind === 'testsrc' ? (resolution ?? [1280, 720])[1] : resolution?.[1]);
+    this.#ladder = planLadder(this.#settings.renditions, this.#settings.bitrate, height && Math.trunc(height * factor));
+    this.emit('ladder', this.#ladder);
+    return this.#ladder;
   }
 
   /** A packet of the current run arrived: the source delivers (again). */
@@ -208,19 +231,23 @@ export class SourceSupervisor extends EventEmitter<{ state: [VideoSourceState]; 
       await previous.stop();
       this.#restarts++;
     }
-    return this.closed ? undefined : this.#spawn(geometry);
+    if (this.closed) return undefined;
+    this.#decideLadder(geometry.height);
+    return this.#spawn(geometry);
   }
 
   #spawn(raw?: RawFrameGeometry): FfmpegProcess {
-    const video = newSsrc();
-    // The audio goes to the same port: its own SSRC tells its packets apart.
-    const audio = this.#hasAudio ? (video % (2 ** 31 - 2)) + 1 : 0;
+    const ladder = this.#ladder ?? [{ scale: undefined, bitrate: this.#settings.bitrate }];
+    // Every output goes to the same port: its own SSRC tells its packets apart.
+    const video = ladder.map(() => newSsrc());
+    const audio = this.#hasAudio ? newSsrc() : 0;
     this.emit('run', { video, audio });
-    const args = buildFfmpegArgs(this.#settings, this.#port, video, {
+    const args = buildFfmpegArgs(this.#settings, this.#port, video[0]!, {
       raw,
       copy: this.#copy,
       audioSsrc: audio || undefined,
       loopByRestart: this.#loopsByRestart(),
+      lower: ladder.slice(1).map((rung, index) => ({ rung, ssrc: video[index + 1]! })),
     });
     const ffmpeg = new FfmpegProcess(this.#settings.ffmpegPath, args);
     this.#ffmpeg = ffmpeg;

@@ -8,8 +8,8 @@ import type { StreamTrack } from '../fanout/stream-track.ts';
 import { IngestStream } from '../ingest/ingest-stream.ts';
 import { RtpSocket } from '../ingest/rtp-socket.ts';
 import type { Logger } from '../logger.ts';
-import { rtpPictureSize } from '../rtp/rtp-payload.ts';
 import type { CustomStreamStats } from './custom-stream.ts';
+import type { Rung } from './ladder.ts';
 import { Slate } from './slate.ts';
 import { SourcePlan, type SourcePlanSettings } from './source-plan.ts';
 import { SourceSupervisor, type RunSsrcs, type SupervisorSettings, type VideoSourceState } from './source-supervisor.ts';
@@ -42,6 +42,17 @@ export interface VideoSourceStats {
    * undefined when the stream has no audio (or before that is known).
    */
   audio: { packets: number; bytes: number } | undefined;
+  /**
+   * The ladder, top first (empty before the first run): each rendition's picture size (from its last
+   * keyframe), target bitrate, and what ffmpeg sent over the last second.
+   */
+  renditions: Array<{ width: number | undefined; height: number | undefined; targetBitrate: number; bitrate: number; framesPerSecond: number }>;
+}
+
+/** A rung of the ladder as it comes out of the ingest: its track (for viewers) and its target bitrate. */
+export interface Rendition {
+  readonly track: StreamTrack;
+  readonly bitrate: number;
 }
 
 export interface VideoSourceSettings extends SupervisorSettings, SourcePlanSettings {}
@@ -50,8 +61,11 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   readonly #settings: VideoSourceSettings;
   readonly #logger: Logger;
   readonly #plan: SourcePlan;
-  readonly #video: IngestStream;
+  /** One stream per rung, top first; created when the ladder is decided (at the first run). */
+  readonly #videos: IngestStream[] = [];
   readonly #audio = new IngestStream(undefined);
+  readonly #ladderKnown: Promise<void>;
+  #ladderDecided: (() => void) | undefined;
   #socket: RtpSocket | undefined;
   #slate: Slate | undefined;
   #supervisor: SourceSupervisor | undefined;
@@ -67,12 +81,16 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     this.#settings = settings;
     this.#logger = logger;
     this.#plan = new SourcePlan(settings, logger);
-    this.#video = new IngestStream(settings.codec);
+    this.#ladderKnown = new Promise((resolve) => (this.#ladderDecided = resolve));
   }
 
-  /** The video every viewer's sender binds to: the GOP on binding, then the live stream. */
-  get video(): StreamTrack {
-    return this.#video.track;
+  /**
+   * The renditions every viewer's sender chooses from, top first (each track: the GOP on binding, then the
+   * live stream). Resolves when the ladder is decided (at the first run), or with none if the source closes.
+   */
+  async renditions(): Promise<readonly Rendition[]> {
+    await this.#ladderKnown;
+    return this.#videos;
   }
 
   /** The audio (Opus), for the viewers who asked for it, in a stream that has some (see hasAudio()). */
@@ -99,7 +117,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   }
 
   stats(): VideoSourceStats {
-    const video = this.#video.counts();
+    const video = this.#videos[0]?.counts() ?? { packets: 0, bytes: 0, frames: 0, framesPerSecond: 0, bitrate: 0 };
     const audio = this.#audio.counts();
     const custom = this.#supervisor?.customStream;
     return {
@@ -115,6 +133,16 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
       slate: this.#slate?.showing,
       ...(custom && { customStream: custom.stats() }),
       audio: this.#hasAudio ? { packets: audio.packets, bytes: audio.bytes } : undefined,
+      renditions: this.#videos.map((stream) => {
+        const counts = stream.counts();
+        return {
+          width: stream.pictureSize?.width,
+          height: stream.pictureSize?.height,
+          targetBitrate: stream.bitrate,
+          bitrate: counts.bitrate,
+          framesPerSecond: counts.framesPerSecond,
+        };
+      }),
     };
   }
 
@@ -157,7 +185,11 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     this.#slate = slate;
     slate.on('ssrc', (ssrc, previous) => {
       socket.unroute(previous);
-      socket.route(ssrc, (packet) => this.#video.push(packet));
+      // Every rendition shows the slate (each rewrites its own copy of the packet).
+      socket.route(ssrc, (packet) => {
+        const copies = this.#videos.map((_, index) => (index === 0 ? packet : Buffer.from(packet)));
+        this.#videos.forEach((stream, index) => stream.push(copies[index]!));
+      });
     });
     const supervisor = new SourceSupervisor(this.#settings, this.#plan, slate, socket.port, this.#logger);
     this.#supervisor = supervisor;
@@ -166,9 +198,10 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     supervisor.on('error', (error) => {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
+    supervisor.on('ladder', (ladder) => this.#createRenditions(ladder));
     supervisor.on('run', (run) => this.#route(socket, supervisor, run));
     this.#rateTimer = setInterval(() => {
-      this.#video.sample();
+      for (const stream of this.#videos) stream.sample();
       this.#audio.sample();
       supervisor.watch();
     }, 1_000).unref();
@@ -183,22 +216,34 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     await Promise.all([this.#supervisor?.close(), this.#slate?.close()]);
     if (!this.#supervisor) this.emit('state', 'closed');
     this.#socket?.close();
-    this.#video.clear();
+    for (const stream of this.#videos) stream.clear();
     this.#audio.clear();
+    this.#ladderDecided?.();
+  }
+
+  #createRenditions(ladder: Rung[]): void {
+    if (this.#videos.length > 0) return;
+    for (const rung of ladder) this.#videos.push(new IngestStream(this.#settings.codec, rung.bitrate));
+    this.#ladderDecided?.();
+    this.#ladderDecided = undefined;
   }
 
   /** A new ffmpeg run: its packets (and only its, besides the slate's) reach the streams from now on. */
   #route(socket: RtpSocket, supervisor: SourceSupervisor, run: RunSsrcs): void {
     if (this.#run) {
-      socket.unroute(this.#run.video);
+      for (const ssrc of this.#run.video) socket.unroute(ssrc);
       socket.unroute(this.#run.audio);
     }
     this.#run = run;
-    socket.route(run.video, (packet) => {
-      const now = Date.now();
-      supervisor.sourcePacket(now);
-      supervisor.pictureSize = rtpPictureSize(this.#settings.codec, packet) ?? supervisor.pictureSize;
-      this.#video.push(packet, now);
+    run.video.forEach((ssrc, index) => {
+      const stream = this.#videos[index];
+      if (!stream) return;
+      socket.route(ssrc, (packet) => {
+        const now = Date.now();
+        supervisor.sourcePacket(now);
+        stream.push(packet, now);
+        if (index === 0) supervisor.pictureSize = stream.pictureSize;
+      });
     });
     // Audio says nothing of the video's health (state, stalls, the slate).
     socket.route(run.audio, (packet) => this.#audio.push(packet));

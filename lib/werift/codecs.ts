@@ -1,4 +1,4 @@
-import { RTCRtpCodecParameters, useH264, useOPUS, useVP8 } from 'werift';
+import { RTCRtpCodecParameters, useH264, useNACK, useOPUS, usePLI, useTWCC, useVP8 } from 'werift';
 import type { VideoCodec } from '../types.ts';
 
 /**
@@ -6,7 +6,9 @@ import type { VideoCodec } from '../types.ts';
  * payload types by mutating the objects it is given, so peer connections must not share them.
  */
 export function rtpCodecParameters(codec: VideoCodec): RTCRtpCodecParameters {
-  return codec === 'vp8' ? useVP8() : useH264();
+  // NACK, PLI and transport-cc feedback (no REMB: the sender estimates from transport-cc itself).
+  const rtcpFeedback = [useNACK(), usePLI(), useTWCC()];
+  return codec === 'vp8' ? useVP8({ rtcpFeedback }) : useH264({ rtcpFeedback });
 }
 
 /** werift codec parameters for the audio (Opus, 48 kHz stereo, as ffmpeg sends it); fresh on every call too. */

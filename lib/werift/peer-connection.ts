@@ -2,7 +2,7 @@
  * A viewer's werift peer connection, set up the way this server needs it: one codec (what ffmpeg produces),
  * one socket per viewer, the DTLS server role, and the browser's early ClientHello kept.
  */
-import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift';
+import { RTCPeerConnection, useTransportWideCC, type RTCRtpTransceiver } from 'werift';
 import type { IceServer, VideoCodec } from '../types.ts';
 import { opusCodecParameters, rtpCodecParameters } from './codecs.ts';
 import { keepEarlyDtlsPackets } from './early-dtls.ts';
@@ -18,6 +18,8 @@ export interface PeerSettings {
 export function createPeerConnection(settings: PeerSettings, { audio }: { audio: boolean }): RTCPeerConnection {
   return new RTCPeerConnection({
     codecs: { audio: audio ? [opusCodecParameters()] : [], video: [rtpCodecParameters(settings.codec)] },
+    // Transport-wide congestion control on the video: the browser's feedback gives each viewer its estimate.
+    headerExtensions: { video: [useTransportWideCC()], audio: [] },
     iceServers: settings.iceServers,
     iceAdditionalHostAddresses: settings.iceAdditionalHostAddresses,
     ...(settings.icePortRange ? { icePortRange: settings.icePortRange } : {}),

@@ -21,7 +21,6 @@ interface SenderInternals {
   headerBytesSent: number;
   retransmittedPacketsSent: number;
   retransmittedBytesSent: number;
-  headerExtensions?: unknown[];
   rtxPayloadType?: number;
   redRedundantPayloadType?: number;
   onGenericNack: { subscribe(handler: (nack: { lost: number[] }) => void): unknown };
@@ -104,7 +103,6 @@ export function directSendProblem(sender: RTCRtpSender): string | undefined {
   const context = internals.dtlsTransport.srtp!.localContext!;
   if (context.profile !== PROFILE_AEAD_AES_128_GCM) return `SRTP profile ${context.profile} negotiated (the direct path does AES-GCM)`;
   if ((context.cipher!.srtpSessionSalt!.length ?? 0) < 12) return 'an SRTP salt shorter than 12 bytes';
-  if ((internals.headerExtensions?.length ?? 0) > 0) return 'RTP header extensions negotiated';
   if (internals.rtxPayloadType !== undefined) return 'RTX negotiated';
   if (internals.redRedundantPayloadType !== undefined) return 'RED negotiated';
   return undefined;

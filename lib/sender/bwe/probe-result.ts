@@ -90,7 +90,12 @@ export class ProbeTracker {
     const sendBitrate = ((sentBytes - history.bytes(this.#last)) * 8000) / sendSpan;
     if (!(receiveSpan > 0 && receiveSpan <= MAX_SPAN_MS)) return { ...failed, sendBitrate };
     const receiveBitrate = ((receivedBytes - firstArrivalBytes) * 8000) / receiveSpan;
-    if (receiveBitrate > MAX_VALID_RATIO * sendBitrate) return { ...failed, sendBitrate, receiveBitrate };
+    if (receiveBitrate > MAX_VALID_RATIO * sendBitrate) {
+      // Arrivals bunched up (a busy receiver, a radio's aggregation): the spacing says nothing, but if (nearly)
+      // everything arrived the link carried at least the send rate.
+      if (receivedBytes >= MIN_RATIO_UNSATURATED * sentBytes) return { id, bitrate: sendBitrate, sendBitrate, receiveBitrate, saturated: false };
+      return { ...failed, sendBitrate, receiveBitrate };
+    }
     const saturated = receiveBitrate < MIN_RATIO_UNSATURATED * sendBitrate;
     const bitrate = saturated ? TARGET_UTILIZATION * receiveBitrate : Math.min(sendBitrate, receiveBitrate);
     return { id, bitrate, sendBitrate, receiveBitrate, saturated };

@@ -23,6 +23,8 @@ const BAD_VALUES: Record<OptionName, unknown[]> = {
   colorspace: ['COLOR_BGR2HSV', '', 7],
   codec: ['vp9', 'VP8', 'H264', null],
   bitrate: [1_000, 2_500_000.5, '2500000', 60_000_000],
+  renditions: [true, 'on', null, [{ height: 360 }], [{ height: 360, bitrate: 1_000 }], [{ height: 8, bitrate: 800_000 }],
+    [{ height: 360.5, bitrate: 800_000 }], Array(5).fill({ height: 360, bitrate: 800_000 })],
   gop: [0, 1.5, 601, '30'],
   frameSizeReduction: [-1, 91, '20', Number.NaN],
   resolution: [[640], [640, 480, 3], [640.5, 480], [8, 8], [640, 9_000], '640x480'],
@@ -142,7 +144,7 @@ describe('defaults', () => {
     assert.deepEqual(
       Object.fromEntries(Object.entries(resolved).filter(([name]) => !(name in DESCRIBED_DEFAULTS))),
       {
-        timeDelay: 0, inputOptions: [], stabilize: false, codec: 'vp8', bitrate: 2_500_000, gop: 30, frameSizeReduction: 20,
+        timeDelay: 0, inputOptions: [], stabilize: false, codec: 'vp8', bitrate: 2_500_000, renditions: 'auto', gop: 30, frameSizeReduction: 20,
         loop: false, enableLiveBroadcast: true, enableInfiniteFrames: false, transcode: 'auto', audio: { kind: 'none' },
         logging: false, overwriteDefaultFiles: false, maxViewers: 100, connectTimeout: 20, bodyLimit: 65_536,
         iceServers: [], iceAdditionalHostAddresses: [], corsOrigins: '*', stats: true,

@@ -35,7 +35,7 @@ describe('StreamTrack', () => {
   test('a new binding gets the replay first, then the live packets', () => {
     const replayed = [packet(10), packet(11)];
     let replays = 0;
-    const track = new StreamTrack('video', { replay: () => (replays++, replayed.map((p) => Buffer.from(p))) });
+    const track = new StreamTrack('video', { bytes: 0, keyframeAt: 0, replay: () => (replays++, replayed.map((p) => Buffer.from(p))) });
     track.write(packet(9)); // nobody bound yet
     const sink = new RecordingSink();
     track.bind(sink);

@@ -1,0 +1,57 @@
+/**
+ * One viewer's continuous RTP stream over whatever it is fed in turn (one rendition, then another; a GOP
+ * replayed after a picture loss): its own sequence numbers, one after the other, and its own timestamps,
+ * which carry on across a switch by the time that passed (as ingest's RtpContinuity does across ffmpeg
+ * runs, but per viewer, since viewers switch at different moments).
+ */
+const CLOCK_PER_MS = 90;
+
+export class OutgoingStream {
+  #nextSeq: number;
+  #timestampOffset = 0;
+  #lastTimestamp = 0;
+  #lastAtMs = 0;
+  #started = false;
+
+  constructor(firstSeq = Math.floor(Math.random() * 0x8000)) {
+    this.#nextSeq = firstSeq;
+  }
+
+  /** The sequence number the next packet gets. */
+  get nextSequenceNumber(): number {
+    return this.#nextSeq & 0xffff;
+  }
+
+  /** The timestamp of the last packet mapped, in the viewer's timeline. */
+  get lastTimestamp(): number {
+    return this.#lastTimestamp;
+  }
+
+  /**
+   * A new source from the next packet on (its first packet has timestamp `firstTimestamp` in its own
+   * timeline): it continues this stream's timeline, one tick or the time that passed after the last packet.
+   */
+  rebase(firstTimestamp: number, nowMs: number): void {
+    if (!this.#started) {
+      this.#timestampOffset = 0;
+      return;
+    }
+    const gap = Math.max(1, Math.round((nowMs - this.#lastAtMs) * CLOCK_PER_MS));
+    this.#timestampOffset = (this.#lastTimestamp + gap - firstTimestamp) >>> 0;
+  }
+
+  /** The viewer's timestamp for a source timestamp (under the current rebase). */
+  timestampFor(sourceTimestamp: number): number {
+    return (sourceTimestamp + this.#timestampOffset) >>> 0;
+  }
+
+  /** Takes the next sequence number for a packet whose viewer timestamp is `timestamp`, sent at `nowMs`. */
+  take(timestamp: number, nowMs: number): number {
+    this.#started = true;
+    this.#lastTimestamp = timestamp;
+    this.#lastAtMs = nowMs;
+    const seq = this.#nextSeq & 0xffff;
+    this.#nextSeq = (this.#nextSeq + 1) & 0xffff;
+    return seq;
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * One viewer's pacer: packets leave no faster than its link's estimate allows (a token bucket at the
+ * pacing rate, with a small burst), in order, retransmissions first. A packet that finds the bucket full
+ * and nothing queued goes out at once, so an uncongested viewer pays no latency. The queue is bounded in
+ * time: once what waits would take longer than `maxQueueMs` to send, the caller is told (`overflow()`) and
+ * drops it, and the stream restarts at a keyframe — latency never grows.
+ *
+ * All pacers share one clock (PacerClock): a single timer that runs only while some pacer has packets
+ * waiting.
+ */
+
+/** What a pacer sends, through its owner. */
+export interface PacerOutput {
+  /** Sends a media packet; returns the bytes sent (0: could not). */
+  sendMedia(entry: QueuedPacket, nowMs: number): number;
+  /** Sends a retransmission of sequence number `seq`; returns the bytes sent. */
+  sendRetransmission(seq: number, nowMs: number): number;
+  /** Sends one probe padding packet of `size` bytes for cluster `clusterId`; returns the bytes sent. */
+  sendPadding(size: number, clusterId: number, nowMs: number): number;
+}
+
+/** A media packet waiting to go. */
+export interface QueuedPacket {
+  packet: Buffer;
+  /** The first packet of a new source (a switch, a replay): the viewer's timeline is rebased on it. */
+  rebase: boolean;
+}
+
+/** Bytes on the wire a packet will take (header rewritten, extension, SRTP tag): a little over its size. */
+const OVERHEAD_BYTES = 24;
+/** The bucket holds this much at the pacing rate, and never less than two full packets. */
+const BURST_MS = 20;
+const MIN_BURST_BYTES = 2 * 1250;
+
+export class PacerClock {
+  readonly #active = new Set<Pacer>();
+  readonly #tickMs: number;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(tickMs = 2) {
+    this.#tickMs = tickMs;
+  }
+
+  wake(pacer: Pacer): void {
+    this.#active.add(pacer);
+    this.#timer ??= setInterval(() => this.#tick(), this.#tickMs);
+    this.#timer.unref?.();
+  }
+
+  #tick(): void {
+    const now = performance.now();
+    for (const pacer of this.#active) {
+      if (!pacer.drain(now)) this.#active.delete(pacer);
+    }
+    if (this.#active.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+}
+
+/** The clock every pacer of this process shares. */
+export const sharedPacerClock = new PacerClock();
+
+export class Pacer {
+  readonly #output: PacerOutput;
+  readonly #clock: PacerClock;
+  /** Bits per second. */
+  #rate: number;
+  #budget = 0;
+  #lastRefillMs = performance.now();
+  readonly #media: QueuedPacket[] = [];
+  #mediaHead = 0;
+  #queuedBytes = 0;
+  readonly #retransmissions: number[] = [];
+  #probe: { clusterId: number; remaining: number; size: number; intervalMs: number; nextAtMs: number } | undefined;
+  readonly #maxQueueMs: number;
+  #closed = false;
+  /** Packets and bytes sent, and media packets dropped by `clear()`. */
+  readonly counts = { packets: 0, bytes: 0, dropped: 0 };
+
+  constructor(output: PacerOutput, rate: number, { clock = sharedPacerClock, maxQueueMs = 400 } = {}) {
+    this.#output = output;
+    this.#rate = rate;
+    this.#clock = clock;
+    this.#maxQueueMs = maxQueueMs;
+  }
+
+  /** The pacing rate, bits per second. */
+  get rate(): number {
+    return this.#rate;
+  }
+
+  set rate(bitsPerSecond: number) {
+    this.#refill(performance.now());
+    this.#rate = Math.max(10_000, bitsPerSecond);
+  }
+
+  /** How long what waits would take to send at the pacing rate, ms. */
+  get queueMs(): number {
+    return (this.#queuedBytes * 8) / (this.#rate / 1000);
+  }
+
+  get queuedPackets(): number {
+    return this.#media.length - this.#mediaHead + this.#retransmissions.length;
+  }
+
+  /** Whether the queue has grown past its bound: the caller should clear it and resume at a keyframe. */
+  overflow(): boolean {
+    return this.queueMs > this.#maxQueueMs;
+  }
+
+  /** A media packet, sent now if nothing waits and the budget allows, else queued in order. */
+  enqueue(entry: QueuedPacket): void {
+    if (this.#closed) return;
+    const now = performance.now();
+    if (this.queuedPackets === 0 && !this.#probe) {
+      this.#refill(now);
+      if (this.#budget >= 0) {
+        this.#spend(this.#output.sendMedia(entry, now));
+        return;
+      }
+    }
+    this.#media.push(entry);
+    this.#queuedBytes += entry.packet.length + OVERHEAD_BYTES;
+    this.#clock.wake(this);
+  }
+
+  /** A retransmission: ahead of the media in the queue. */
+  retransmit(seq: number): void {
+    if (this.#closed) return;
+    this.#retransmissions.push(seq);
+    this.#clock.wake(this);
+  }
+
+  /** Sends `packets` padding packets of `size` bytes evenly over `durationMs`, beside the media. */
+  probe(clusterId: number, packets: number, size: number, durationMs: number): void {
+    if (this.#closed || packets <= 0) return;
+    this.#probe = { clusterId, remaining: packets, size, intervalMs: durationMs / packets, nextAtMs: performance.now() };
+    this.#clock.wake(this);
+  }
+
+  /** Drops every media packet waiting (retransmissions stay). Returns how many were dropped. */
+  clear(): number {
+    const dropped = this.#media.length - this.#mediaHead;
+    this.#media.length = 0;
+    this.#mediaHead = 0;
+    this.#queuedBytes = 0;
+    this.counts.dropped += dropped;
+    return dropped;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.clear();
+    this.#retransmissions.length = 0;
+    this.#probe = undefined;
+  }
+
+  /** Sends what the budget allows now; returns whether anything still waits. Called by the clock. */
+  drain(now: number): boolean {
+    if (this.#closed) return false;
+    this.#refill(now);
+    this.#sendProbe(now);
+    while (this.#budget >= 0 && this.#retransmissions.length > 0) {
+      this.#spend(this.#output.sendRetransmission(this.#retransmissions.shift()!, now));
+    }
+    while (this.#budget >= 0 && this.#mediaHead < this.#media.length) {
+      const entry = this.#media[this.#mediaHead]!;
+      this.#media[this.#mediaHead++] = undefined as unknown as QueuedPacket;
+      this.#queuedBytes -= entry.packet.length + OVERHEAD_BYTES;
+      this.#spend(this.#output.sendMedia(entry, now));
+    }
+    if (this.#mediaHead === this.#media.length) {
+      this.#media.length = 0;
+      this.#mediaHead = 0;
+      this.#queuedBytes = 0;
+    } else if (this.#mediaHead > 1024) {
+      this.#media.splice(0, this.#mediaHead);
+      this.#mediaHead = 0;
+    }
+    return this.queuedPackets > 0 || this.#probe !== undefined;
+  }
+
+  #sendProbe(now: number): void {
+    const probe = this.#probe;
+    if (!probe) return;
+    // Padding goes out on the probe's own schedule: it tests the link above the pacing rate, on purpose.
+    while (probe.remaining > 0 && probe.nextAtMs <= now) {
+      const sent = this.#output.sendPadding(probe.size, probe.clusterId, now);
+      this.counts.packets++;
+      this.counts.bytes += sent;
+      probe.remaining--;
+      probe.nextAtMs += probe.intervalMs;
+    }
+    if (probe.remaining === 0) this.#probe = undefined;
+  }
+
+  #refill(now: number): void {
+    const burst = Math.max(MIN_BURST_BYTES, (this.#rate / 8) * (BURST_MS / 1000));
+    this.#budget = Math.min(burst, this.#budget + ((now - this.#lastRefillMs) * this.#rate) / 8000);
+    this.#lastRefillMs = now;
+  }
+
+  #spend(bytes: number): void {
+    this.#budget -= bytes;
+    if (bytes > 0) {
+      this.counts.packets++;
+      this.counts.bytes += bytes;
+    }
+  }
+}

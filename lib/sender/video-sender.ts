@@ -1,0 +1,337 @@
+/**
+ * One viewer's video: the best rendition its own link carries, in one continuous RTP stream (its own
+ * sequence numbers and timestamps across switches), paced to the link's estimate, its losses repaired
+ * within a budget and its picture losses answered.
+ *
+ *   rendition tracks ──► (current, or the pending one from its keyframe) ──► pacer ──► writer (SRTP, UDP)
+ *         ▲                                                                    ▲
+ *         └──────────── rendition choice ◄── bandwidth estimate ◄── RTCP (transport-wide feedback,
+ *                                                                    receiver reports, NACK, PLI)
+ *
+ * Down is at once (the queue of the old rendition is dropped, the new one starts from its GOP cache: a
+ * picture at once); up waits for the new rendition's next keyframe and needs a probe to show the room first.
+ * A viewer whose browser did not negotiate transport-cc gets the top rendition, unpaced, as before.
+ */
+import type { StreamTrack } from '../fanout/stream-track.ts';
+import { ntpMiddle32, readRtcp, roundTripTimeMs, type RtcpSummary } from '../rtp/rtcp.ts';
+import { timestampOf } from '../rtp/rtp-packet.ts';
+import { startsKeyframe } from '../rtp/rtp-payload.ts';
+import type { VideoCodec } from '../types.ts';
+import { BandwidthEstimator, parseTwccFeedback } from './bwe/index.ts';
+import type { DirectRtpSender } from './direct-sender.ts';
+import { NackResponder, type NackCounts } from './nack-responder.ts';
+import { OutgoingStream } from './outgoing-stream.ts';
+import { Pacer, type QueuedPacket } from './pacer.ts';
+import { RenditionChoice } from './rendition-choice.ts';
+import type { RtpSink } from './rtp-sink.ts';
+
+/** One rung of the ladder as a viewer's sender sees it. */
+export interface Rendition {
+  readonly track: StreamTrack;
+  /** Its target bitrate, bit/s. */
+  readonly bitrate: number;
+}
+
+export interface VideoSenderOptions {
+  codec: VideoCodec;
+  /** The transport-cc extension id, when the browser negotiated it; without it there is no estimate. */
+  transportWideId: number | undefined;
+  /** The estimate a viewer starts with, bit/s: it starts on the best rung this carries. */
+  startBitrate: number;
+  /** Told every switch and probe (the logger's debug). */
+  debug?: (message: string) => void;
+}
+
+export interface VideoSenderStats {
+  /** The rendition sent now: 0 is the top. */
+  rendition: number;
+  /** The link's estimate, bit/s; undefined without transport-cc. */
+  estimate: number | undefined;
+  /** Round-trip time from the estimator, ms. */
+  roundTripTimeMs: number | undefined;
+  switches: number;
+  nacks: NackCounts;
+  /** Picture loss indications answered (with the current rendition's GOP). */
+  keyframeRequests: number;
+  pacer: { queueMs: number; queuedPackets: number; dropped: number; rate: number | undefined };
+}
+
+/** The pacing rate is this many times the estimate: room for a keyframe's burst without a standing queue. */
+const PACING_FACTOR = 1.25;
+/** …and never below the current rendition's bitrate times this (it must get through, even over budget). */
+const MIN_PACING_FACTOR = 1.2;
+/** Without an estimate nothing is held back. */
+const UNPACED = 1e9;
+/** A viewer asking for keyframes more often than this gets one replay per interval. */
+const KEYFRAME_REQUEST_INTERVAL_MS = 250;
+/**
+ * Up at once (from the new rendition's GOP) when that replay takes no longer than this at the estimate;
+ * else at its next keyframe.
+ */
+const IMMEDIATE_UP_MAX_MS = 150;
+
+export class VideoSender {
+  readonly #writer: DirectRtpSender;
+  readonly #renditions: readonly Rendition[];
+  readonly #options: VideoSenderOptions;
+  readonly #sinks: RtpSink[];
+  readonly #stream = new OutgoingStream();
+  readonly #pacer: Pacer;
+  readonly #nacks: NackResponder;
+  readonly #choice: RenditionChoice;
+  readonly #estimator: BandwidthEstimator | undefined;
+  /** Sender reports sent: the middle 32 bits of their NTP time → when (ms), for the round-trip time. */
+  readonly #senderReports = new Map<number, number>();
+  #current: number;
+  #pending: number | undefined;
+  #rebaseNext = true;
+  #waitingForKeyframe = false;
+  #transportWideSeq = 0;
+  #switches = 0;
+  #keyframeRequests = 0;
+  #lastKeyframeRequestMs = Number.NEGATIVE_INFINITY;
+  #stopped = false;
+
+  constructor(writer: DirectRtpSender, renditions: readonly Rendition[], options: VideoSenderOptions) {
+    this.#writer = writer;
+    this.#renditions = renditions;
+    this.#options = options;
+    this.#choice = new RenditionChoice(renditions.map((rendition) => rendition.bitrate));
+    this.#sinks = renditions.map((_, index) => ({ kind: 'video', send: (packet: Buffer) => this.#onPacket(index, packet) }));
+    this.#nacks = new NackResponder({ sentAt: (seq) => this.#writer.sentAt(seq) });
+    if (options.transportWideId !== undefined) {
+      const top = renditions[0]!.bitrate;
+      this.#estimator = new BandwidthEstimator({
+        startBitrate: options.startBitrate,
+        minBitrate: Math.min(100_000, renditions.at(-1)!.bitrate),
+        maxBitrate: Math.max(top * 2, options.startBitrate),
+        // Padding-only packets carry at most 255 bytes.
+        probe: { maxPacketSize: 280, minPacketSize: 100, maxFactor: 3, durationMs: 20 },
+      });
+      this.#current = this.#choice.initial(options.startBitrate);
+    } else {
+      this.#current = 0;
+    }
+    this.#pacer = new Pacer(
+      {
+        sendMedia: (entry, now) => this.#sendMedia(entry, now),
+        sendRetransmission: (seq, now) => this.#sendRetransmission(seq, now),
+        sendPadding: (size, clusterId, now) => this.#sendPadding(size, clusterId, now),
+      },
+      this.#estimator ? this.#pacingRate(options.startBitrate) : UNPACED,
+    );
+    writer.onSenderReport = (ntp) => this.#onSenderReport(ntp);
+    writer.access.onNack((lost) => this.#onNack(lost));
+  }
+
+  /** Starts sending: the start rendition's GOP, then its live packets. */
+  start(): void {
+    this.#rebaseNext = true;
+    this.#renditions[this.#current]!.track.bind(this.#sinks[this.#current]!);
+  }
+
+  /** A decrypted compound RTCP packet from the viewer (lib/werift/rtcp-tap.ts). */
+  onRtcp(rtcp: Buffer): void {
+    if (this.#stopped) return;
+    const now = performance.now();
+    const summary = readRtcp(rtcp);
+    if (this.#estimator) this.#feedEstimator(this.#estimator, summary, now);
+    const ssrc = this.#writer.access.ssrc;
+    if (summary.keyframeRequests.some((request) => request.mediaSsrc === ssrc)) this.#onPictureLoss(now);
+    if (this.#estimator) this.#adapt(this.#estimator, now);
+  }
+
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#renditions.forEach((rendition, index) => rendition.track.unbind(this.#sinks[index]!));
+    this.#pacer.close();
+  }
+
+  stats(): VideoSenderStats {
+    const estimate = this.#estimator?.estimate(performance.now());
+    return {
+      rendition: this.#current,
+      estimate: estimate && Math.round(estimate.bitrate),
+      roundTripTimeMs: estimate && Math.round(estimate.rttMs),
+      switches: this.#switches,
+      nacks: { ...this.#nacks.counts },
+      keyframeRequests: this.#keyframeRequests,
+      pacer: {
+        queueMs: Math.round(this.#pacer.queueMs),
+        queuedPackets: this.#pacer.queuedPackets,
+        dropped: this.#pacer.counts.dropped,
+        rate: this.#estimator ? Math.round(this.#pacer.rate) : undefined,
+      },
+    };
+  }
+
+  #onPacket(index: number, packet: Buffer): void {
+    if (index === this.#pending) {
+      if (!startsKeyframe(this.#options.codec, packet)) return;
+      // The new rendition's keyframe: it takes over from here.
+      this.#renditions[this.#current]!.track.unbind(this.#sinks[this.#current]!);
+      this.#current = index;
+      this.#pending = undefined;
+      this.#rebaseNext = true;
+      this.#waitingForKeyframe = false;
+      this.#switches++;
+    } else if (index !== this.#current) {
+      return;
+    }
+    if (this.#waitingForKeyframe) {
+      if (!startsKeyframe(this.#options.codec, packet)) return;
+      this.#waitingForKeyframe = false;
+      this.#rebaseNext = true;
+    }
+    this.#pacer.enqueue({ packet, rebase: this.#rebaseNext });
+    this.#rebaseNext = false;
+    if (this.#pacer.overflow()) this.#onOverflow();
+  }
+
+  /**
+   * More waits than the link can carry soon: what waits is dropped (latency must not grow) and the viewer
+   * goes on from a keyframe, a rung lower if there is one.
+   */
+  #onOverflow(): void {
+    this.#pacer.clear();
+    if (this.#current < this.#renditions.length - 1) this.#switchTo(this.#current + 1);
+    else this.#waitingForKeyframe = true;
+  }
+
+  /** Switches at once: the new rendition starts from its GOP (a picture at once), the old one's queue is dropped. */
+  #switchTo(index: number): void {
+    const previous = this.#current;
+    if (this.#pending !== undefined) this.#renditions[this.#pending]!.track.unbind(this.#sinks[this.#pending]!);
+    this.#pending = undefined;
+    this.#renditions[previous]!.track.unbind(this.#sinks[previous]!);
+    // What waits of the old rendition is of no use any more: the new one starts from its GOP, at once.
+    this.#pacer.clear();
+    this.#current = index;
+    this.#rebaseNext = true;
+    this.#waitingForKeyframe = false;
+    this.#switches++;
+    this.#renditions[index]!.track.bind(this.#sinks[index]!);
+  }
+
+  /** Up: at once when the new rendition's GOP is quick to send at `estimate`, else at its next keyframe. */
+  #switchUpTo(index: number, estimate: number): void {
+    const gopBytes = this.#renditions[index]!.track.gop?.bytes ?? Number.POSITIVE_INFINITY;
+    if ((gopBytes * 8) / (estimate / 1000) <= IMMEDIATE_UP_MAX_MS) {
+      this.#switchTo(index);
+      return;
+    }
+    if (this.#pending === index) return;
+    if (this.#pending !== undefined) this.#renditions[this.#pending]!.track.unbind(this.#sinks[this.#pending]!);
+    this.#pending = index;
+    // No replay: the current rendition goes on until the new one's next keyframe.
+    this.#renditions[index]!.track.bind(this.#sinks[index]!, { replay: false });
+  }
+
+  /** A picture loss: the current rendition's GOP again (its keyframe first), at most every 250 ms. */
+  #onPictureLoss(now: number): void {
+    if (now - this.#lastKeyframeRequestMs < KEYFRAME_REQUEST_INTERVAL_MS) return;
+    this.#lastKeyframeRequestMs = now;
+    this.#keyframeRequests++;
+    const track = this.#renditions[this.#current]!.track;
+    track.unbind(this.#sinks[this.#current]!);
+    this.#pacer.clear();
+    this.#rebaseNext = true;
+    this.#waitingForKeyframe = false;
+    track.bind(this.#sinks[this.#current]!);
+  }
+
+  #onNack(lost: number[]): void {
+    if (this.#stopped) return;
+    const now = performance.now();
+    const estimate = this.#estimator?.estimate(now);
+    const again = this.#nacks.answer(lost, performance.timeOrigin + now, estimate?.bitrate ?? UNPACED, estimate?.rttMs ?? 50);
+    for (const seq of again) this.#pacer.retransmit(seq);
+  }
+
+  #feedEstimator(estimator: BandwidthEstimator, summary: RtcpSummary, now: number): void {
+    for (const packet of summary.transportFeedback) {
+      const feedback = parseTwccFeedback(packet.fci);
+      if (feedback) estimator.onFeedback(feedback, now);
+    }
+    const ssrc = this.#writer.access.ssrc;
+    for (const block of summary.reports) {
+      if (block.ssrc !== ssrc) continue;
+      const rtt = roundTripTimeMs(block, now, this.#senderReports.get(block.lastSenderReport));
+      if (rtt !== undefined) estimator.onRtt(rtt);
+      estimator.onReceiverReport(block.fractionLost, now);
+    }
+  }
+
+  /** After each feedback: the pacing rate, the rendition, and whether to probe for a higher one. */
+  #adapt(estimator: BandwidthEstimator, now: number): void {
+    const estimate = estimator.estimate(now);
+    this.#pacer.rate = this.#pacingRate(estimate.bitrate);
+    const target = this.#choice.choose(this.#current, estimate.bitrate, now);
+    if (target !== this.#current && target !== this.#pending) {
+      this.#options.debug?.(`estimate ${Math.round(estimate.bitrate / 1000)} kbit/s (${estimate.state}, loss ${(estimate.lossRate * 100).toFixed(1)} %, rtt ${Math.round(estimate.rttMs)} ms): rendition ${this.#current} → ${target}`);
+    }
+    if (target > this.#current) this.#switchTo(target);
+    else if (target < this.#current) this.#switchUpTo(target, estimate.bitrate);
+    else if (this.#pending !== undefined && this.#pending < this.#current && target === this.#current) {
+      // The room went away before the keyframe came: stay.
+      this.#renditions[this.#pending]!.track.unbind(this.#sinks[this.#pending]!);
+      this.#pending = undefined;
+    }
+    const probeTarget = this.#pending === undefined ? this.#choice.probeTarget(this.#current) : undefined;
+    if (probeTarget !== undefined && probeTarget > estimate.bitrate) {
+      const cluster = estimator.requestProbe(probeTarget, now);
+      if (cluster) {
+        this.#options.debug?.(`probe ${cluster.id} at ${Math.round(cluster.bitrate / 1000)} kbit/s (estimate ${Math.round(estimate.bitrate / 1000)}, last: ${JSON.stringify(estimator.lastProbe)})`);
+        this.#pacer.probe(cluster.id, cluster.packets, cluster.packetSize, cluster.durationMs);
+      }
+    }
+  }
+
+  #pacingRate(estimate: number): number {
+    return Math.max(estimate * PACING_FACTOR, this.#renditions[this.#current]!.bitrate * MIN_PACING_FACTOR);
+  }
+
+  #nextTransportWide(): { id: number; sequenceNumber: number } | undefined {
+    const id = this.#options.transportWideId;
+    if (id === undefined) return undefined;
+    const sequenceNumber = this.#transportWideSeq;
+    this.#transportWideSeq = (this.#transportWideSeq + 1) & 0xffff;
+    return { id, sequenceNumber };
+  }
+
+  #sendMedia(entry: QueuedPacket, now: number): number {
+    const sourceTimestamp = timestampOf(entry.packet);
+    if (entry.rebase) this.#stream.rebase(sourceTimestamp, now);
+    const timestamp = this.#stream.timestampFor(sourceTimestamp);
+    const seq = this.#stream.take(timestamp, now);
+    const transportWide = this.#nextTransportWide();
+    const bytes = this.#writer.write(entry.packet, seq, timestamp, transportWide);
+    if (transportWide && bytes > 0) this.#estimator?.onPacketSent(transportWide.sequenceNumber, bytes, now);
+    return bytes;
+  }
+
+  #sendRetransmission(seq: number, now: number): number {
+    const transportWide = this.#nextTransportWide();
+    const bytes = this.#writer.retransmit(seq, transportWide);
+    if (transportWide && bytes > 0) this.#estimator?.onPacketSent(transportWide.sequenceNumber, bytes, now);
+    return bytes;
+  }
+
+  #sendPadding(size: number, clusterId: number, now: number): number {
+    const timestamp = this.#stream.lastTimestamp;
+    const seq = this.#stream.take(timestamp, now);
+    const transportWide = this.#nextTransportWide();
+    const bytes = this.#writer.writePadding(size - 32, seq, timestamp, transportWide);
+    if (transportWide && bytes > 0) this.#estimator?.onPacketSent(transportWide.sequenceNumber, bytes, now, clusterId);
+    return bytes;
+  }
+
+  /** werift builds a sender report with NTP time `ntp`: when it left, for the round trip its echo measures. */
+  #onSenderReport(ntp: bigint): void {
+    const middle = ntpMiddle32(Number(ntp >> 32n), Number(ntp & 0xffffffffn));
+    if (this.#senderReports.has(middle)) return; // read again (stats): the report left the first time
+    this.#senderReports.set(middle, performance.now());
+    if (this.#senderReports.size > 16) this.#senderReports.delete(this.#senderReports.keys().next().value!);
+  }
+}
