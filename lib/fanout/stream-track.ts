@@ -13,6 +13,18 @@ export interface Replay {
   readonly keyframeAt: number;
 }
 
+/** One rung of the ladder as the fan-out offers it: a track, and what it sends. */
+export interface Rendition {
+  readonly track: StreamTrack;
+  /** Its target bitrate, bit/s. */
+  readonly bitrate: number;
+  /**
+   * What it takes now, bit/s: what it really sent lately (a simple picture sends far below its target,
+   * a busy one may send above it).
+   */
+  readonly rate: number;
+}
+
 export class StreamTrack {
   readonly kind: 'audio' | 'video';
   readonly #bindings = new Set<RtpSink>();

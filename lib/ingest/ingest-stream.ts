@@ -21,6 +21,11 @@ export interface IngestCounts {
   bitrate: number;
 }
 
+/** Seconds of rates `rate` looks back over. */
+const RATE_SECONDS = 3;
+/** No stream is taken to need less (a still picture sends almost nothing until it moves). */
+const MIN_RATE = 100_000;
+
 export class IngestStream {
   readonly track: StreamTrack;
   /** The bitrate this stream is encoded at (its rung of the ladder), bit/s; 0 for audio. */
@@ -33,6 +38,8 @@ export class IngestStream {
   readonly #counts: IngestCounts = { packets: 0, bytes: 0, frames: 0, framesPerSecond: 0, bitrate: 0 };
   #framesAtLastSample = 0;
   #bytesAtLastSample = 0;
+  /** The bit rates of the last few seconds, newest last. */
+  readonly #recentBitrates: number[] = [];
 
   /** A video stream (`codec` given) keeps its GOP for joiners; an audio stream (Opus, 48 kHz) does not. */
   constructor(codec: VideoCodec | undefined, bitrate = 0) {
@@ -60,6 +67,16 @@ export class IngestStream {
     this.#framesAtLastSample = this.#counts.frames;
     this.#counts.bitrate = (this.#counts.bytes - this.#bytesAtLastSample) * 8;
     this.#bytesAtLastSample = this.#counts.bytes;
+    this.#recentBitrates.push(this.#counts.bitrate);
+    if (this.#recentBitrates.length > RATE_SECONDS) this.#recentBitrates.shift();
+  }
+
+  /**
+   * What the stream takes, bit/s: the highest of the last few seconds' rates (its keyframes included), and
+   * its target before it has sent for a second.
+   */
+  get rate(): number {
+    return this.#recentBitrates.length === 0 ? this.bitrate : Math.max(MIN_RATE, ...this.#recentBitrates);
   }
 
   counts(): IngestCounts {

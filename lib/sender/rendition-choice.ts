@@ -10,18 +10,19 @@ export const UP_MARGIN = 1.1;
 export const HOLD_AFTER_DOWN_MS = 3_000;
 
 export class RenditionChoice {
-  /** Bitrates, top rung first. */
-  readonly #bitrates: readonly number[];
+  /** What each rung takes now, top rung first (bit/s): what it really sends, which may be far below its target. */
+  readonly #rates: () => readonly number[];
   #lastDownAtMs = Number.NEGATIVE_INFINITY;
 
-  constructor(bitrates: readonly number[]) {
-    this.#bitrates = bitrates;
+  constructor(rates: () => readonly number[]) {
+    this.#rates = rates;
   }
 
   /** The rung to start a viewer on: the best one a first estimate of `bitrate` carries. */
   initial(bitrate: number): number {
-    const index = this.#bitrates.findIndex((rung) => rung <= bitrate);
-    return index < 0 ? this.#bitrates.length - 1 : index;
+    const rates = this.#rates();
+    const index = rates.findIndex((rung) => rung <= bitrate);
+    return index < 0 ? rates.length - 1 : index;
   }
 
   /** The rung for `estimate` when on `current`, at `nowMs`. */
@@ -32,11 +33,11 @@ export class RenditionChoice {
       return fits;
     }
     if (current === 0 || nowMs - this.#lastDownAtMs < HOLD_AFTER_DOWN_MS) return current;
-    return estimate >= this.#bitrates[current - 1]! * UP_MARGIN ? current - 1 : current;
+    return estimate >= this.#rates()[current - 1]! * UP_MARGIN ? current - 1 : current;
   }
 
   /** The rate to probe at to find out whether the rung above `current` fits, or undefined at the top. */
   probeTarget(current: number): number | undefined {
-    return current === 0 ? undefined : this.#bitrates[current - 1]! * UP_MARGIN * 1.2;
+    return current === 0 ? undefined : this.#rates()[current - 1]! * UP_MARGIN * 1.2;
   }
 }

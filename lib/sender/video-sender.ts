@@ -12,7 +12,7 @@
  * picture at once); up waits for the new rendition's next keyframe and needs a probe to show the room first.
  * A viewer whose browser did not negotiate transport-cc gets the top rendition, unpaced, as before.
  */
-import type { StreamTrack } from '../fanout/stream-track.ts';
+import type { Rendition } from '../fanout/stream-track.ts';
 import { ntpMiddle32, readRtcp, roundTripTimeMs, type RtcpSummary } from '../rtp/rtcp.ts';
 import { timestampOf } from '../rtp/rtp-packet.ts';
 import { startsKeyframe } from '../rtp/rtp-payload.ts';
@@ -25,12 +25,6 @@ import { Pacer, type QueuedPacket } from './pacer.ts';
 import { RenditionChoice } from './rendition-choice.ts';
 import type { RtpSink } from './rtp-sink.ts';
 
-/** One rung of the ladder as a viewer's sender sees it. */
-export interface Rendition {
-  readonly track: StreamTrack;
-  /** Its target bitrate, bit/s. */
-  readonly bitrate: number;
-}
 
 export interface VideoSenderOptions {
   codec: VideoCodec;
@@ -56,8 +50,12 @@ export interface VideoSenderStats {
   pacer: { queueMs: number; queuedPackets: number; dropped: number; rate: number | undefined };
 }
 
-/** The pacing rate is this many times the estimate: room for a keyframe's burst without a standing queue. */
-const PACING_FACTOR = 1.25;
+/**
+ * The pacing rate is this many times the estimate (libwebrtc's factor): the rendition choice keeps the
+ * average under the estimate; the pacer only spreads the bursts (a keyframe) so that the link's queue
+ * absorbs them, and holds the stream back only when the link really is full.
+ */
+const PACING_FACTOR = 2.5;
 /** …and never below the current rendition's bitrate times this (it must get through, even over budget). */
 const MIN_PACING_FACTOR = 1.2;
 /** Without an estimate nothing is held back. */
@@ -85,7 +83,6 @@ export class VideoSender {
   #current: number;
   #pending: number | undefined;
   #rebaseNext = true;
-  #waitingForKeyframe = false;
   #transportWideSeq = 0;
   #switches = 0;
   #keyframeRequests = 0;
@@ -96,7 +93,7 @@ export class VideoSender {
     this.#writer = writer;
     this.#renditions = renditions;
     this.#options = options;
-    this.#choice = new RenditionChoice(renditions.map((rendition) => rendition.bitrate));
+    this.#choice = new RenditionChoice(() => renditions.map((rendition) => rendition.rate));
     this.#sinks = renditions.map((_, index) => ({ kind: 'video', send: (packet: Buffer) => this.#onPacket(index, packet) }));
     this.#nacks = new NackResponder({ sentAt: (seq) => this.#writer.sentAt(seq) });
     if (options.transportWideId !== undefined) {
@@ -174,15 +171,9 @@ export class VideoSender {
       this.#current = index;
       this.#pending = undefined;
       this.#rebaseNext = true;
-      this.#waitingForKeyframe = false;
       this.#switches++;
     } else if (index !== this.#current) {
       return;
-    }
-    if (this.#waitingForKeyframe) {
-      if (!startsKeyframe(this.#options.codec, packet)) return;
-      this.#waitingForKeyframe = false;
-      this.#rebaseNext = true;
     }
     this.#pacer.enqueue({ packet, rebase: this.#rebaseNext });
     this.#rebaseNext = false;
@@ -194,9 +185,8 @@ export class VideoSender {
    * goes on from a keyframe, a rung lower if there is one.
    */
   #onOverflow(): void {
-    this.#pacer.clear();
     if (this.#current < this.#renditions.length - 1) this.#switchTo(this.#current + 1);
-    else this.#waitingForKeyframe = true;
+    else this.#replayCurrent();
   }
 
   /** Switches at once: the new rendition starts from its GOP (a picture at once), the old one's queue is dropped. */
@@ -209,7 +199,6 @@ export class VideoSender {
     this.#pacer.clear();
     this.#current = index;
     this.#rebaseNext = true;
-    this.#waitingForKeyframe = false;
     this.#switches++;
     this.#renditions[index]!.track.bind(this.#sinks[index]!);
   }
@@ -233,11 +222,15 @@ export class VideoSender {
     if (now - this.#lastKeyframeRequestMs < KEYFRAME_REQUEST_INTERVAL_MS) return;
     this.#lastKeyframeRequestMs = now;
     this.#keyframeRequests++;
+    this.#replayCurrent();
+  }
+
+  /** The current rendition again from its last keyframe (its GOP cache), instead of what waits. */
+  #replayCurrent(): void {
     const track = this.#renditions[this.#current]!.track;
     track.unbind(this.#sinks[this.#current]!);
     this.#pacer.clear();
     this.#rebaseNext = true;
-    this.#waitingForKeyframe = false;
     track.bind(this.#sinks[this.#current]!);
   }
 
@@ -289,7 +282,7 @@ export class VideoSender {
   }
 
   #pacingRate(estimate: number): number {
-    return Math.max(estimate * PACING_FACTOR, this.#renditions[this.#current]!.bitrate * MIN_PACING_FACTOR);
+    return Math.max(estimate * PACING_FACTOR, this.#renditions[this.#current]!.rate * MIN_PACING_FACTOR);
   }
 
   #nextTransportWide(): { id: number; sequenceNumber: number } | undefined {

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { MediaStream, MediaStreamTrack, type RTCPeerConnection } from 'werift';
-import type { StreamTrack } from '../fanout/stream-track.ts';
+import type { Rendition, StreamTrack } from '../fanout/stream-track.ts';
 import { SignalingError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { DirectRtpSender } from '../sender/direct-sender.ts';
 import type { RtpSink } from '../sender/rtp-sink.ts';
-import { VideoSender, type Rendition, type VideoSenderStats } from '../sender/video-sender.ts';
+import { VideoSender, type VideoSenderStats } from '../sender/video-sender.ts';
 import { weriftSink } from '../sender/werift-sink.ts';
 import type { VideoCodec } from '../types.ts';
 import { MIME_TYPES, opusCodecParameters, rtpCodecParameters } from '../werift/codecs.ts';
@@ -79,6 +79,11 @@ export const DISCONNECTED_GRACE_MS = 5_000;
  * dropped here instead of after ICE consent's 30 s.
  */
 export const RTCP_SILENCE_LIMIT_MS = 8_000;
+
+/** ICE's round trip under which a viewer is taken to be on the same LAN, and starts on the top rendition. */
+const NEARBY_RTT_MS = 10;
+/** …with an estimate this many times the top rendition's bitrate (its GOP is paced out in a few ms). */
+const NEARBY_START_FACTOR = 4;
 
 /** A werift whose layout the adapter does not know is said once per process, not per viewer. */
 let layoutWarned = false;
@@ -308,10 +313,14 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
         source.bind(direct);
         continue;
       }
+      // A viewer a few ms away (the same LAN) starts high: its first picture need not wait for probes.
+      const rttMs = direct.access.iceRoute()?.rttMs;
+      this.#logger.debug(`viewer ${this.id}: ICE round trip ${rttMs} ms`);
+      const nearby = rttMs !== undefined && rttMs < NEARBY_RTT_MS;
       const videoSender = new VideoSender(direct, renditions, {
         codec: this.#codec,
         transportWideId: transportWideCcId(transceiver),
-        startBitrate: this.#startBitrate,
+        startBitrate: nearby ? renditions[0]!.bitrate * NEARBY_START_FACTOR : this.#startBitrate,
         debug: (message) => this.#logger.debug(`viewer ${this.id}: ${message}`),
       });
       this.#videoSender = videoSender;

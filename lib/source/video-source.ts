@@ -4,7 +4,7 @@
  * and one for the audio (fan-out), which every viewer's sender binds to.
  */
 import { EventEmitter } from 'node:events';
-import type { StreamTrack } from '../fanout/stream-track.ts';
+import type { Rendition, StreamTrack } from '../fanout/stream-track.ts';
 import { IngestStream } from '../ingest/ingest-stream.ts';
 import { RtpSocket } from '../ingest/rtp-socket.ts';
 import type { Logger } from '../logger.ts';
@@ -49,11 +49,6 @@ export interface VideoSourceStats {
   renditions: Array<{ width: number | undefined; height: number | undefined; targetBitrate: number; bitrate: number; framesPerSecond: number }>;
 }
 
-/** A rung of the ladder as it comes out of the ingest: its track (for viewers) and its target bitrate. */
-export interface Rendition {
-  readonly track: StreamTrack;
-  readonly bitrate: number;
-}
 
 export interface VideoSourceSettings extends SupervisorSettings, SourcePlanSettings {}
 

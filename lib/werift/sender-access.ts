@@ -41,6 +41,8 @@ interface IceConnection {
 
 interface CandidatePair {
   remoteAddr: [string, number];
+  /** The last connectivity check's round trip, seconds (werift sets it on a check's response). */
+  rtt?: number;
   packetsSent: number;
   bytesSent: number;
   protocol?: { transport?: { closed?: boolean; socket?: { type?: string; address(): { address: string; port: number; family: string } } } };
@@ -56,6 +58,8 @@ export interface IceRoute {
   local: { type: 'udp4' | 'udp6'; address: string; port: number } | undefined;
   /** The local dgram socket itself (werift's own). */
   socket: object | undefined;
+  /** The round trip of ICE's last check on the pair, ms, when werift measured one. */
+  rttMs: number | undefined;
 }
 
 /** SRTP's AEAD_AES_128_GCM profile (RFC 7714), what Chromium and werift agree on. */
@@ -156,7 +160,8 @@ export class SenderAccess {
         local = undefined; // closed meanwhile
       }
     }
-    return { pair, remoteAddress, remotePort, local, socket };
+    const rttMs = typeof pair.rtt === 'number' ? pair.rtt * 1000 : undefined;
+    return { pair, remoteAddress, remotePort, local, socket, rttMs };
   }
 
   /** Sends an SRTP packet the way werift does (it checks ICE consent there). */
