@@ -2,7 +2,7 @@ import { createCipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:dgram';
 import type { MediaStreamTrack, RTCRtpSender } from 'werift';
-import { isSendableAddress, nativeSrtp, socketFd } from './native-srtp.ts';
+import { isSendableAddress, nativeSrtp, nativeSrtpProblem, udpSocketFd } from './native/index.ts';
 
 /** Where the shared stream's packets go for one viewer's video or audio: one call per RTP packet. */
 export interface RtpSink {
@@ -97,8 +97,10 @@ export class DirectRtpSender implements RtpSink {
   #highestSeq = -1;
   #rollovers = 0;
   #lastSentAtMs = 0;
-  /** The addon's AES-GCM context for this viewer's key, if the addon is there. */
+  /** The addon's AES-GCM context for this viewer's key, if the addon sends this viewer's packets. */
   readonly #nativeContext: object | undefined;
+  /** Why the addon does not send this viewer's packets (undefined when it does, or when `native: false` asked). */
+  readonly #nativeProblem: string | undefined;
   /** The pair #nativeRoute was worked out for: a route is looked up again only when the pair changes. */
   #routedPair: CandidatePair | undefined;
   /**
@@ -119,9 +121,11 @@ export class DirectRtpSender implements RtpSink {
     salt: Buffer,
     payloadType: number,
     native: boolean,
+    nativeProblem: string | undefined,
   ) {
     this.kind = kind;
-    this.#nativeContext = native ? nativeSrtp?.context(key.export(), salt, sender.ssrc >>> 0, payloadType) : undefined;
+    this.#nativeProblem = nativeProblem;
+    this.#nativeContext = native && !nativeProblem ? nativeSrtp?.context(key.export(), salt, sender.ssrc >>> 0, payloadType) : undefined;
     this.#sender = sender;
     this.#key = key;
     this.#salt = salt;
@@ -168,12 +172,20 @@ export class DirectRtpSender implements RtpSink {
       return undefined;
     }
     const keyObject = Buffer.isBuffer(key) ? createSecretKey(key) : key;
-    return new DirectRtpSender(rtpSender.kind === 'audio' ? 'audio' : 'video', sender, keyObject, salt, payloadType, native);
+    // Decided now, for /stats to say which path the viewer gets: the addon, and werift's socket found.
+    const nominated = dtls.iceTransport.connection.nominated;
+    const problem = !native ? undefined : (nativeSrtpProblem ?? (nominated && routeProblemOf(nominated)));
+    return new DirectRtpSender(rtpSender.kind === 'audio' ? 'audio' : 'video', sender, keyObject, salt, payloadType, native, problem);
   }
 
-  /** Whether packets are encrypted and sent by the native addon (lib/native/srtp-send.c). */
+  /** Whether packets are encrypted and sent by the native addon (lib/native/). */
   get native(): boolean {
     return this.#nativeContext !== undefined;
+  }
+
+  /** Why the addon does not send this viewer's packets; undefined when it does or when JavaScript was asked for. */
+  get nativeProblem(): string | undefined {
+    return this.#nativeProblem;
   }
 
   send(packet: Buffer): void {
@@ -253,12 +265,8 @@ export class DirectRtpSender implements RtpSink {
     if (transport?.closed) return undefined;
     if (this.#routedPair === pair) return this.#nativeRoute;
     this.#routedPair = pair;
-    const socket = transport?.socket;
-    const [address, port] = pair.remoteAddr ?? [];
-    const fd = socket && (socket.type === 'udp4' || socket.type === 'udp6') ? socketFd(socket) : undefined;
-    this.#nativeRoute = fd !== undefined && isSendableAddress(address) && typeof port === 'number'
-      ? { pair, fd, target: nativeSrtp!.target(address, port) }
-      : undefined;
+    const route = nativeRouteOf(pair);
+    this.#nativeRoute = typeof route === 'string' ? undefined : route;
     return this.#nativeRoute;
   }
 
@@ -277,6 +285,22 @@ export class DirectRtpSender implements RtpSink {
     return seq > this.#highestSeq && this.#rollovers > 0 ? this.#rollovers - 1 : this.#rollovers;
   }
 }
+
+/** Where the addon sends a pair's packets: its UDP socket's descriptor and the remote address; or why it cannot. */
+function nativeRouteOf(pair: CandidatePair): NativeRoute | string {
+  const socket = pair.protocol?.transport?.socket;
+  const [address, port] = pair.remoteAddr ?? [];
+  if (!socket || (socket.type !== 'udp4' && socket.type !== 'udp6')) return 'the ICE pair is not UDP';
+  if (!isSendableAddress(address) || typeof port !== 'number') return 'the remote address is not an IP address';
+  const fd = udpSocketFd(socket);
+  if (fd === undefined) return `werift's UDP socket was not found among the open descriptors`;
+  return { pair, fd, target: nativeSrtp!.target(address, port) };
+}
+
+const routeProblemOf = (pair: CandidatePair): string | undefined => {
+  const route = nativeRouteOf(pair);
+  return typeof route === 'string' ? route : undefined;
+};
 
 /** The length of a serialized RTP packet's header (CSRCs and extension included); 0 if it is not one. */
 function rtpHeaderLength(packet: Buffer): number {

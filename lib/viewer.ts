@@ -6,6 +6,7 @@ import { SignalingError } from './errors.ts';
 import { iceUfragOf, type IceFragment } from './ice-fragment.ts';
 import { keepEarlyDtlsPackets } from './early-dtls.ts';
 import { DirectRtpSender, trackSink, type RtpSink } from './rtp-sender.ts';
+import { warnNativeSrtpUnused } from './native/index.ts';
 import { useKeyObjectsForSrtp } from './srtp-keys.ts';
 import type { Logger } from './logger.ts';
 import type { IceServer, VideoCodec } from './options.ts';
@@ -154,6 +155,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
       if (!track || sender.stopped) continue;
       const direct = DirectRtpSender.attach(sender);
       if (!direct) this.#logger.debug(`viewer ${this.id}: ${track.kind} goes through werift's sender`);
+      if (direct?.nativeProblem) warnNativeSrtpUnused(this.#logger, direct.nativeProblem);
       sinks.push(direct ?? trackSink(track));
       this.#sendPath = !direct || this.#sendPath === 'werift' ? 'werift' : direct.native ? 'native' : 'direct';
     }

@@ -8,7 +8,7 @@ import Koa from 'koa';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { RTCPeerConnection, useH264, useOPUS, useVP8, type RtpPacket } from 'werift';
 import { webgearRtc, type WebGearRtc, type WebGearRtcOptions } from 'webgear-rtc';
-import { nativeSrtp } from '../lib/native-srtp.ts';
+import { nativeSrtp } from '../lib/native/index.ts';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
