@@ -294,7 +294,11 @@ function nativeRouteOf(pair: CandidatePair): NativeRoute | string {
   if (!isSendableAddress(address) || typeof port !== 'number') return 'the remote address is not an IP address';
   const fd = udpSocketFd(socket);
   if (fd === undefined) return `werift's UDP socket was not found among the open descriptors`;
-  return { pair, fd, target: nativeSrtp!.target(address, port) };
+  try {
+    return { pair, fd, target: nativeSrtp!.target(address, port) };
+  } catch (error) {
+    return `the remote address ${address} port ${port} is not one the addon can send to: ${(error as Error).message}`;
+  }
 }
 
 const routeProblemOf = (pair: CandidatePair): string | undefined => {
