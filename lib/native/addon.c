@@ -51,14 +51,14 @@ static napi_value create_context(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* Reads arguments `address` (an IP literal) and `port` into a socket address; 0, or -1 when they are not. */
+/* Reads arguments `address` (an IP literal, not cut short) and `port` into a socket address; 0, or -1 when they are not. */
 static int read_address(napi_env env, napi_value address, napi_value port, struct sockaddr_storage *result,
                         socklen_t *length) {
   char literal[64];
   size_t literal_length;
   int32_t number;
   if (napi_get_value_string_utf8(env, address, literal, sizeof literal, &literal_length) != napi_ok ||
-      napi_get_value_int32(env, port, &number) != napi_ok) {
+      literal_length >= sizeof literal - 1 || napi_get_value_int32(env, port, &number) != napi_ok) {
     return -1;
   }
   return udp_address(literal, number, result, length);

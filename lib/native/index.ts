@@ -37,19 +37,15 @@ export const nativeSrtpProblem: string | undefined = loaded.problem;
 function loadNativeSrtp(): { addon?: NativeSrtp; problem?: string } {
   if (process.env.WEBGEAR_NATIVE === '0') return { problem: 'turned off with WEBGEAR_NATIVE=0' };
   if (process.platform === 'win32') return { problem: 'not available on Windows' };
-  const root = packageRoot();
-  const require = createRequire(import.meta.url);
-  const nodeGypBuild = require('node-gyp-build') as { (dir: string): unknown; resolve(dir: string): string };
-  let path: string;
+  const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as (dir: string) => NativeSrtp;
   try {
-    path = nodeGypBuild.resolve(root); // build/Release, then prebuilds/<platform>-<arch>
-  } catch {
-    return { problem: `not built: no prebuild for ${process.platform}-${process.arch} and no build at install (a C compiler, python3 and make build it)` };
-  }
-  try {
-    return { addon: require(path) as NativeSrtp };
+    return { addon: nodeGypBuild(packageRoot()) }; // build/Release, else prebuilds/<platform>-<arch>
   } catch (error) {
-    return { problem: `${path} does not load: ${(error as Error).message}` };
+    const message = (error as Error).message;
+    if (message.startsWith('No native build was found')) {
+      return { problem: `not built: no prebuild for ${process.platform}-${process.arch} and no build at install (node-gyp needs python3, make and a C/C++ compiler)` };
+    }
+    return { problem: `the addon does not load: ${message}` };
   }
 }
 

@@ -54,7 +54,7 @@ test('a build that does not load is named with the loader\'s error', () => {
     writeFileSync(join(broken.path, 'build', 'Release', 'webgear_native.node'), 'not a shared library');
     const result = load({ WEBGEAR_RTC_PREBUILD: broken.path });
     assert.equal(result.loaded, false);
-    assert.match(result.problem ?? '', /webgear_native\.node does not load: .*(invalid ELF header|not a mach-o|too short)/i);
+    assert.match(result.problem ?? '', /^the addon does not load: .*webgear_native\.node.*(invalid ELF header|not a mach-o|too short)/i);
   } finally {
     broken.cleanup();
   }

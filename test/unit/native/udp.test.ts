@@ -88,6 +88,7 @@ test('findSocket finds nothing for a closed socket, an unknown port, or a TCP so
   assert.throws(() => native.findSocket('localhost', 9), { name: 'TypeError', message: /findSocket\(address, port\)/ });
   assert.throws(() => native.target('not an address', 9), { name: 'TypeError', message: /target\(address, port\)/ });
   assert.throws(() => native.target('127.0.0.1', 65536), { name: 'TypeError' });
+  assert.throws(() => native.target(`::1%${'x'.repeat(80)}`, 9), { name: 'TypeError' }, 'too long to be an address');
 });
 
 test('udpSocketFd says nothing for a socket that is not bound', { skip: skipWithoutAddon }, async () => {
