@@ -660,7 +660,7 @@ How each figure is measured:
    gaps per viewer over 10 s. CPU: the server's CPU per packet in with 40 viewers minus that with 1,
    divided by the 39 extra copies, each over 5 s windows (median of 3) while the viewers' process is
    paused (SIGSTOP): their decryption would otherwise share the 2 cores with the server. Measured
-   twice: with the native SRTP sender (lib/native/srtp-send.c, built at install) and with
+   twice: with the native SRTP sender (lib/native/, built at install or prebuilt) and with
    \`WEBGEAR_NATIVE=0\` (the same path in JavaScript). The floor rows do the JavaScript path's work per
    packet in a bare Node loop, in the server's pattern (a burst per frame of 4 packets × 40 viewers,
    each with its own key and socket, 32 frames a second, receivers paused; no werift, no server; 5

@@ -10,7 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { RTCRtpSender } from 'werift';
-import { isSendableAddress, nativeSrtp, socketFd } from '../native/index.ts';
+import { isSendableAddress, nativeSrtp, nativeSrtpProblem, udpSocketFd } from '../native/index.ts';
 import { FIXED_HEADER_LENGTH, TRANSPORT_WIDE_EXTENSION_LENGTH, writeHeader } from '../rtp/rtp-header.ts';
 import { rtpHeaderLength, sequenceNumberOf, timestampOf } from '../rtp/rtp-packet.ts';
 import { SenderAccess, type IceRoute } from '../werift/sender-access.ts';
@@ -64,8 +64,10 @@ export class DirectRtpSender implements RtpSink {
   readonly #historySentAt = new Float64Array(HISTORY_SIZE);
   readonly #header = Buffer.alloc(FIXED_HEADER_LENGTH + TRANSPORT_WIDE_EXTENSION_LENGTH);
   #lastSentAtMs = 0;
-  /** The addon's AES-GCM context for this viewer's key, if the addon is there. */
+  /** The addon's AES-GCM context for this viewer's key, if the addon sends this viewer's packets. */
   readonly #nativeContext: object | undefined;
+  /** Why the addon does not send this viewer's packets (undefined when it does, or when `native: false` asked). */
+  readonly #nativeProblem: string | undefined;
   /** The pair #nativeRoute was worked out for: a route is looked up again only when the pair changes. */
   #routedPair: object | undefined;
   #nativeRoute: NativeRoute | undefined;
@@ -90,7 +92,11 @@ export class DirectRtpSender implements RtpSink {
   private constructor(kind: 'audio' | 'video', access: SenderAccess, options: DirectRtpSenderOptions) {
     this.kind = kind;
     this.#access = access;
-    this.#nativeContext = options.native !== false
+    // Decided now, for /stats to say which path the viewer gets: the addon loaded, and werift's socket found.
+    const route = access.iceRoute();
+    const routed = route && nativeRouteOf(route);
+    this.#nativeProblem = options.native === false ? undefined : (nativeSrtpProblem ?? (typeof routed === 'string' ? routed : undefined));
+    this.#nativeContext = options.native !== false && !this.#nativeProblem
       ? nativeSrtp?.context(access.key.export(), access.salt, access.ssrc, access.payloadType)
       : undefined;
     this.#srtp = new SrtpGcmEncryptor(access);
@@ -125,6 +131,11 @@ export class DirectRtpSender implements RtpSink {
   /** Whether packets are encrypted and sent by the native addon (lib/native/). */
   get native(): boolean {
     return this.#nativeContext !== undefined;
+  }
+
+  /** Why the addon does not send this viewer's packets; undefined when it does or when JavaScript was asked for. */
+  get nativeProblem(): string | undefined {
+    return this.#nativeProblem;
   }
 
   /** The adapter's view of the werift sender (NACKs, the SR clock, RTCP). */
@@ -209,7 +220,7 @@ export class DirectRtpSender implements RtpSink {
     const armed = this.#nativeArmed;
     const route = armed && this.#queuedInNode === 0 ? this.#routeForNative() : undefined;
     if (route) {
-      const sent = nativeSrtp!.sendWithHeader!(this.#nativeContext!, route.fd, route.target, header, payload, rolloverCounter);
+      const sent = nativeSrtp!.sendWithHeader(this.#nativeContext!, route.fd, route.target, header, payload, rolloverCounter);
       if (sent > 0) {
         access.countDirectSend(route.route, sent);
         return sent;
@@ -236,15 +247,27 @@ export class DirectRtpSender implements RtpSink {
    * JavaScript sends instead.
    */
   #routeForNative(): NativeRoute | undefined {
-    if (!this.#nativeContext || typeof nativeSrtp?.sendWithHeader !== 'function') return undefined;
+    if (!this.#nativeContext) return undefined;
     const route = this.#access.iceRoute();
     if (!route) return undefined;
     if (this.#routedPair === route.pair) return this.#nativeRoute;
     this.#routedPair = route.pair;
-    const fd = route.socket ? socketFd(route.socket as never) : undefined;
-    this.#nativeRoute = fd !== undefined && isSendableAddress(route.remoteAddress)
-      ? { route, fd, target: nativeSrtp!.target(route.remoteAddress, route.remotePort) }
-      : undefined;
+    const native = nativeRouteOf(route);
+    this.#nativeRoute = typeof native === 'string' ? undefined : native;
     return this.#nativeRoute;
+  }
+}
+
+/** Where the addon sends on `route`, or why it cannot (then JavaScript sends). */
+function nativeRouteOf(route: IceRoute): NativeRoute | string {
+  const socket = route.socket as Parameters<typeof udpSocketFd>[0] | undefined;
+  if (!socket || !route.local) return 'the ICE pair is not UDP';
+  if (!isSendableAddress(route.remoteAddress)) return 'the remote address is not an IP address';
+  const fd = udpSocketFd(socket);
+  if (fd === undefined) return `werift's UDP socket was not found among the open descriptors`;
+  try {
+    return { route, fd, target: nativeSrtp!.target(route.remoteAddress, route.remotePort) };
+  } catch (error) {
+    return `the remote address ${route.remoteAddress} port ${route.remotePort} is not one the addon can send to: ${(error as Error).message}`;
   }
 }

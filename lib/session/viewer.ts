@@ -15,6 +15,7 @@ import { tapRtcp, transportWideCcId } from '../werift/rtcp-tap.ts';
 import { LAYOUT_CHANGED } from '../werift/sender-access.ts';
 import { senderCounts } from '../werift/sender-stats.ts';
 import { useKeyObjectsForSrtp } from '../werift/srtp-keys.ts';
+import { warnNativeSrtpUnused } from '../native/index.ts';
 import { iceUfragOf, type IceFragment } from './ice-fragment.ts';
 
 export type ViewerState = 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -307,6 +308,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
         this.#sendPath = 'werift';
         continue;
       }
+      if (direct.nativeProblem) warnNativeSrtpUnused(this.#logger, direct.nativeProblem);
       this.#sendPath = this.#sendPath === 'werift' ? 'werift' : direct.native ? 'native' : 'direct';
       if (!video) {
         this.#bindings.push([source, direct]);
