@@ -14,6 +14,7 @@ const usage = `usage: node bench/loadgen/cli.ts --url <server> --viewers <n> --s
   --seconds <s>            length of the whole run, from the first join (≤ 600)
   --connect-timeout-ms <ms> ICE + DTLS deadline after the answer (default 15000)
   --srtp <list>            SRTP profiles offered, by preference: gcm,cm (default) or cm or gcm
+  --batch-us <µs>          the native thread's pause after each wake-up, to read datagrams in batches (default 1000)
   --bind <ip>              local address of the viewers' sockets (default 127.0.0.1)
   --allow-address <ip>     an address besides 127.0.0.0/8 that may be contacted (your namespace); repeatable
   --server-pid <pid>       also report this process's CPU over the same window
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     'connect-timeout-ms': { type: 'string', default: '15000' },
     srtp: { type: 'string', default: 'gcm,cm' },
     bind: { type: 'string', default: '127.0.0.1' },
+    'batch-us': { type: 'string', default: '1000' },
     'allow-address': { type: 'string', multiple: true, default: [] },
     'server-pid': { type: 'string' },
     json: { type: 'string' },
@@ -56,6 +58,7 @@ const report = await runLoad({
   connectTimeoutMs: number('connect-timeout-ms', values['connect-timeout-ms']),
   srtpProfiles: values.srtp.split(',').map((name) => name.trim()) as SrtpProfile[],
   bindAddress: values.bind,
+  batchUs: number('batch-us', values['batch-us']),
   allowAddresses: values['allow-address'],
   serverPid: values['server-pid'] === undefined ? undefined : number('server-pid', values['server-pid']),
   onProgress: (line) => console.error(line),

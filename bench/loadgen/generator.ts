@@ -24,6 +24,11 @@ export interface LoadGeneratorOptions {
   connectTimeoutMs?: number;
   /** SRTP profiles offered in DTLS, in order of preference. Default ['gcm', 'cm']. */
   srtpProfiles?: SrtpProfile[];
+  /**
+   * After each wake-up the native thread sleeps this long (µs) so datagrams gather and one recvmmsg reads
+   * many: fewer wake-ups per packet. Adds at most that to first-media and jitter figures. Default 1000.
+   */
+  batchUs?: number;
 }
 
 export interface JoinOptions {
@@ -49,6 +54,7 @@ export interface JoinedViewer {
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
+const DEFAULT_BATCH_US = 1000;
 const MAX_HARD_STOP_SECONDS = 3600;
 
 export class LoadGenerator {
@@ -78,7 +84,7 @@ export class LoadGenerator {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#srtpProfiles = checkProfiles(options.srtpProfiles ?? ['gcm', 'cm']);
     this.#native = loadNative();
-    this.#engine = this.#native.create(hardStopSeconds * 1000, [...this.#allow]);
+    this.#engine = this.#native.create(hardStopSeconds * 1000, [...this.#allow], options.batchUs ?? DEFAULT_BATCH_US);
     this.fingerprint = this.#native.fingerprint(this.#engine);
   }
 

@@ -69,7 +69,15 @@ export interface LoadSummary {
   framesPerSecond?: Distribution;
   window: { seconds: number; settled: boolean; packets: number; packetsPerSecond: number };
   /** The generator's CPU in the window: its I/O thread alone, and the whole process (Node included). */
-  generator: { threadCores: number; processCores: number; threadUsPerPacket: number; processUsPerPacket: number };
+  generator: {
+    threadCores: number;
+    processCores: number;
+    threadUsPerPacket: number;
+    processUsPerPacket: number;
+    /** How batched its reading was: wake-ups of the I/O thread per second, datagrams per recvmmsg. */
+    wakeupsPerSecond: number;
+    datagramsPerRecv: number;
+  };
   /** The server's process (given its pid): cores, and µs per packet the viewers received. */
   server?: { cores: number; usPerPacket: number };
   /** Datagrams the kernel dropped over the run because a socket's buffer was full: ours, the server's. */
@@ -164,6 +172,9 @@ export function buildReport(input: ReportInput): LoadReport {
       processCores: cores(processUs),
       threadUsPerPacket: perPacket(threadUs),
       processUsPerPacket: perPacket(processUs),
+      wakeupsPerSecond: seconds > 0 ? (end.snapshot.wakeups - start.snapshot.wakeups) / seconds : 0,
+      datagramsPerRecv:
+        (end.snapshot.datagrams - start.snapshot.datagrams) / Math.max(1, end.snapshot.recvCalls - start.snapshot.recvCalls),
     },
     kernelDrops: {
       generator: end.generatorDrops - runStart.generatorDrops,
@@ -192,6 +203,7 @@ export function formatSummary(summary: LoadSummary): string {
     `frames/s in the window: ${spread(summary.framesPerSecond, 1)}`,
     `window: ${fixed(summary.window.seconds, 1)} s${summary.window.settled ? '' : ' (not every viewer had settled)'}, ${summary.window.packets} packets, ${fixed(summary.window.packetsPerSecond)} packets/s`,
     `generator CPU: I/O thread ${fixed(summary.generator.threadCores, 3)} cores = ${fixed(summary.generator.threadUsPerPacket, 2)} µs/packet; whole process ${fixed(summary.generator.processCores, 3)} cores = ${fixed(summary.generator.processUsPerPacket, 2)} µs/packet`,
+    `generator reads: ${fixed(summary.generator.wakeupsPerSecond)} wake-ups/s, ${fixed(summary.generator.datagramsPerRecv, 1)} datagrams per recvmmsg`,
   ];
   if (summary.server) {
     lines.push(`server process: ${fixed(summary.server.cores, 3)} cores = ${fixed(summary.server.usPerPacket, 2)} µs per packet delivered`);

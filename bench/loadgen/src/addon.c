@@ -85,16 +85,20 @@ static void finalize_engine(napi_env env, void *data, void *hint) {
   engine_destroy(data);
 }
 
-/* create(hardStopMs, allowedAddresses[]): starts the I/O thread, which ends by itself at the hard stop. */
+/*
+ * create(hardStopMs, allowedAddresses[], batchUs): starts the I/O thread, which ends by itself at the hard
+ * stop. batchUs: after each wake-up the thread sleeps that long so that datagrams gather (0: none).
+ */
 static napi_value create(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   TRY(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  double hard_stop_ms = 0;
+  double hard_stop_ms = 0, batch_us = -1;
   uint32_t allowed = 0;
-  if (argc < 2 || napi_get_value_double(env, argv[0], &hard_stop_ms) != napi_ok || hard_stop_ms <= 0 ||
-      napi_get_array_length(env, argv[1], &allowed) != napi_ok)
-    return throw_error(env, "create(hardStopMs > 0, allowedAddresses[])");
+  if (argc < 3 || napi_get_value_double(env, argv[0], &hard_stop_ms) != napi_ok || hard_stop_ms <= 0 ||
+      napi_get_array_length(env, argv[1], &allowed) != napi_ok ||
+      napi_get_value_double(env, argv[2], &batch_us) != napi_ok || batch_us < 0 || batch_us > 100000)
+    return throw_error(env, "create(hardStopMs > 0, allowedAddresses[], batchUs 0-100000)");
   engine_t *engine = calloc(1, sizeof *engine);
   if (!engine) return throw_error(env, "out of memory");
   engine->epfd = engine->wakefd = -1;
@@ -111,7 +115,7 @@ static napi_value create(napi_env env, napi_callback_info info) {
     engine->allowed[engine->allowed_count++] = address.s_addr;
   }
   char error[256] = "";
-  if (engine_init(engine, (int64_t)hard_stop_ms, error, sizeof error) != 0) {
+  if (engine_init(engine, (int64_t)hard_stop_ms, (int64_t)batch_us, error, sizeof error) != 0) {
     engine_destroy(engine);
     return throw_error(env, error);
   }

@@ -93,7 +93,7 @@ typedef struct engine {
   int epfd, wakefd;
   pthread_t thread;
   bool thread_started;
-  int64_t epoch_ns, hard_stop_ns;
+  int64_t epoch_ns, hard_stop_ns, batch_ns;
   int stop; /* atomic: set by Node to end the thread */
 
   /* Node's side: every viewer ever created (freed on destroy), and the queue to the I/O thread. */
@@ -125,7 +125,7 @@ typedef struct engine {
 int64_t now_ns(void);
 
 /* engine.c */
-int engine_init(engine_t *engine, int64_t hard_stop_ms, char *error, size_t error_size);
+int engine_init(engine_t *engine, int64_t hard_stop_ms, int64_t batch_us, char *error, size_t error_size);
 int engine_push(engine_t *engine, int kind, viewer_t *viewer);
 void engine_stop(engine_t *engine);
 uint64_t engine_thread_cpu_us(engine_t *engine);
