@@ -99,21 +99,23 @@ static napi_value create(napi_env env, napi_callback_info info) {
       napi_get_array_length(env, argv[1], &allowed) != napi_ok ||
       napi_get_value_double(env, argv[2], &batch_us) != napi_ok || batch_us < 0 || batch_us > 100000)
     return throw_error(env, "create(hardStopMs > 0, allowedAddresses[], batchUs 0-100000)");
+  uint32_t addresses[16];
+  int address_count = 0;
+  for (uint32_t i = 0; i < allowed; i++) {
+    napi_value item;
+    char text[64];
+    struct in_addr address;
+    TRY(napi_get_element(env, argv[1], i, &item));
+    if (!get_string(env, item, text, sizeof text, "an allowed address")) return NULL;
+    if (inet_pton(AF_INET, text, &address) != 1) return throw_error(env, "allowed addresses must be IPv4 literals");
+    if (address_count == 16) return throw_error(env, "at most 16 allowed addresses");
+    addresses[address_count++] = address.s_addr;
+  }
   engine_t *engine = calloc(1, sizeof *engine);
   if (!engine) return throw_error(env, "out of memory");
   engine->epfd = engine->wakefd = -1;
-  for (uint32_t i = 0; i < allowed && i < 16; i++) {
-    napi_value item;
-    char text[64];
-    TRY(napi_get_element(env, argv[1], i, &item));
-    if (!get_string(env, item, text, sizeof text, "an allowed address")) return NULL;
-    struct in_addr address;
-    if (inet_pton(AF_INET, text, &address) != 1) {
-      free(engine);
-      return throw_error(env, "allowed addresses must be IPv4 literals");
-    }
-    engine->allowed[engine->allowed_count++] = address.s_addr;
-  }
+  memcpy(engine->allowed, addresses, sizeof addresses);
+  engine->allowed_count = address_count;
   char error[256] = "";
   if (engine_init(engine, (int64_t)hard_stop_ms, (int64_t)batch_us, error, sizeof error) != 0) {
     engine_destroy(engine);
