@@ -45,10 +45,13 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadReport> {
   generator.whepEndpoint(url); // refuses a non-loopback URL before anything is sent
   const startedAt = performance.now();
   const endAt = startedAt + seconds * 1000;
-  const sample = (): Sample => {
+  const statsUrl = new URL('stats', generator.whepEndpoint(url)); // <url>/stats, beside <url>/whep
+  const sample = async (): Promise<Sample> => {
+    const sourceFrames = await sourceFramesAt(statsUrl);
     const cpu = process.cpuUsage();
     const snapshot = generator.snapshot();
     return {
+      sourceFrames,
       atMs: performance.now(),
       threadCpuUs: snapshot.threadCpuUs,
       processCpuUs: cpu.user + cpu.system,
@@ -58,7 +61,7 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadReport> {
       snapshot,
     };
   };
-  const runStart = sample();
+  const runStart = await sample();
   try {
     const joins: Promise<JoinedViewer>[] = [];
     const joining = (async () => {
@@ -90,7 +93,7 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadReport> {
         }
       }
       if (!windowStart && ((settledAt !== undefined && now >= settledAt + SETTLE_MS) || now >= endAt - 3000)) {
-        windowStart = sample();
+        windowStart = await sample();
       }
       if (onProgress && now - lastProgress >= 1000) {
         lastProgress = now;
@@ -101,7 +104,7 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadReport> {
         );
       }
     }
-    const windowEnd = sample();
+    const windowEnd = await sample();
     await joining;
     const joined = await Promise.all(joins);
     return buildReport({
@@ -115,5 +118,17 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadReport> {
     });
   } finally {
     await generator.close();
+  }
+}
+
+/** Frames the server's source has made so far (its `GET /stats`), or undefined if it does not serve it. */
+async function sourceFramesAt(statsUrl: URL): Promise<number | undefined> {
+  try {
+    const response = await fetch(statsUrl, { signal: AbortSignal.timeout(2_000) });
+    if (!response.ok) return undefined;
+    const frames = ((await response.json()) as { source?: { frames?: unknown } }).source?.frames;
+    return typeof frames === 'number' ? frames : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -43,6 +43,8 @@ export interface Distribution {
 /** What the run reads at a moment: counters, CPU times, kernel drops. */
 export interface Sample {
   atMs: number;
+  /** Frames the server's source had made (its /stats), to tell a slow source from a slow fan-out. */
+  sourceFrames?: number;
   threadCpuUs: number;
   processCpuUs: number;
   serverCpuUs?: number;
@@ -67,6 +69,8 @@ export interface LoadSummary {
   answerMs?: Distribution;
   firstMediaMs?: Distribution;
   framesPerSecond?: Distribution;
+  /** Frames per second the server's source made in the window (from its /stats). */
+  sourceFramesPerSecond?: number;
   window: { seconds: number; settled: boolean; packets: number; packetsPerSecond: number };
   /** The generator's CPU in the window: its I/O thread alone, and the whole process (Node included). */
   generator: {
@@ -166,6 +170,10 @@ export function buildReport(input: ReportInput): LoadReport {
     answerMs: distribution(viewers.flatMap((viewer) => (viewer.answerMs === undefined ? [] : [viewer.answerMs]))),
     firstMediaMs: distribution(viewers.flatMap((viewer) => (viewer.firstMediaMs === undefined ? [] : [viewer.firstMediaMs]))),
     framesPerSecond: distribution(receiving.map((viewer) => viewer.framesPerSecond)),
+    sourceFramesPerSecond:
+      start.sourceFrames === undefined || end.sourceFrames === undefined || seconds <= 0
+        ? undefined
+        : (end.sourceFrames - start.sourceFrames) / seconds,
     window: { seconds, settled, packets: windowPackets, packetsPerSecond: seconds > 0 ? windowPackets / seconds : 0 },
     generator: {
       threadCores: cores(threadUs),
@@ -200,7 +208,7 @@ export function formatSummary(summary: LoadSummary): string {
     `loss: ${fixed(summary.lossPercent, 3)} % overall, worst viewer ${fixed(summary.worstLossPercent, 3)} %; SRTP auth failures ${summary.authFailures}, SRTCP ${summary.rtcpAuthFailures}`,
     `POST → answer ms: ${spread(summary.answerMs)}`,
     `first media ms (after POST): ${spread(summary.firstMediaMs)}`,
-    `frames/s in the window: ${spread(summary.framesPerSecond, 1)}`,
+    `frames/s in the window: ${spread(summary.framesPerSecond, 1)}; the source made ${fixed(summary.sourceFramesPerSecond, 1)}`,
     `window: ${fixed(summary.window.seconds, 1)} s${summary.window.settled ? '' : ' (not every viewer had settled)'}, ${summary.window.packets} packets, ${fixed(summary.window.packetsPerSecond)} packets/s`,
     `generator CPU: I/O thread ${fixed(summary.generator.threadCores, 3)} cores = ${fixed(summary.generator.threadUsPerPacket, 2)} µs/packet; whole process ${fixed(summary.generator.processCores, 3)} cores = ${fixed(summary.generator.processUsPerPacket, 2)} µs/packet`,
     `generator reads: ${fixed(summary.generator.wakeupsPerSecond)} wake-ups/s, ${fixed(summary.generator.datagramsPerRecv, 1)} datagrams per recvmmsg`,
