@@ -136,6 +136,11 @@ describe('native load generator', { timeout: 60_000 }, () => {
       assert.match(generator.failure(forged.id) ?? '', /does not match the answer's a=fingerprint/);
       assert.equal(viewers[forged.id]!.connectedMs, -1, 'never connected');
       assert.equal(viewers[forged.id]!.packets + viewers[forged.id]!.authFailures, 0, 'and took in no media');
+      // Our AES-CM SRTCP reports reach the server too: it computes a round trip from them.
+      assert.ok(
+        await waitFor(async () => (await stats()).viewers.some((viewer) => viewer.state === 'connected' && typeof viewer.roundTripTimeMs === 'number'), 8_000),
+        `the server reads the AES-CM viewer's reports: ${JSON.stringify((await stats()).viewers)}`,
+      );
     } finally {
       await generator.close();
     }
