@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LoadGenerator, type JoinedViewer, type LoadGeneratorOptions } from './generator.ts';
-import { dropsOfProcess, dropsOnPorts, processCpuUs } from './proc.ts';
+import { dropsOfProcess, dropsOnPorts, machineIdleUs, processCpuUs } from './proc.ts';
 import { buildReport, type LoadReport, type Sample } from './report.ts';
 
 export { LoadGenerator, type JoinOptions, type JoinedViewer, type LoadGeneratorOptions, type SrtpProfile } from './generator.ts';
@@ -56,6 +56,7 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadReport> {
       threadCpuUs: snapshot.threadCpuUs,
       processCpuUs: cpu.user + cpu.system,
       serverCpuUs: serverPid === undefined ? undefined : processCpuUs(serverPid),
+      machineIdleUs: machineIdleUs(),
       generatorDrops: dropsOnPorts(new Set(generator.viewers.map((viewer) => viewer.port))),
       serverDrops: serverPid === undefined ? undefined : dropsOfProcess(serverPid),
       snapshot,

@@ -19,6 +19,16 @@ export function processCpuUs(pid: number): number | undefined {
   }
 }
 
+/** CPU time the whole machine spent idle (idle + iowait of /proc/stat), µs: other people's load shows here. */
+export function machineIdleUs(): number | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+    return ((Number(fields[4]) + Number(fields[5])) * 1e6) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
+
 interface UdpSocket {
   port: number;
   inode: number;

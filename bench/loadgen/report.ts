@@ -48,6 +48,7 @@ export interface Sample {
   threadCpuUs: number;
   processCpuUs: number;
   serverCpuUs?: number;
+  machineIdleUs?: number;
   /** Datagrams the kernel dropped on the generator's sockets (full receive buffers), so far. */
   generatorDrops: number;
   /** The same on the server process's UDP sockets (ffmpeg's ingest among them), given its pid. */
@@ -84,6 +85,8 @@ export interface LoadSummary {
   };
   /** The server's process (given its pid): cores, and µs per packet the viewers received. */
   server?: { cores: number; usPerPacket: number };
+  /** Idle cores of the whole machine in the window (/proc/stat): near 0 means the run shared a full machine. */
+  machineIdleCores?: number;
   /** Datagrams the kernel dropped over the run because a socket's buffer was full: ours, the server's. */
   kernelDrops: { generator: number; server?: number };
 }
@@ -189,6 +192,9 @@ export function buildReport(input: ReportInput): LoadReport {
       server: end.serverDrops === undefined || runStart.serverDrops === undefined ? undefined : end.serverDrops - runStart.serverDrops,
     },
   };
+  if (start.machineIdleUs !== undefined && end.machineIdleUs !== undefined) {
+    summary.machineIdleCores = cores(end.machineIdleUs - start.machineIdleUs);
+  }
   if (start.serverCpuUs !== undefined && end.serverCpuUs !== undefined) {
     const serverUs = end.serverCpuUs - start.serverCpuUs;
     summary.server = { cores: cores(serverUs), usPerPacket: perPacket(serverUs) };
@@ -216,6 +222,7 @@ export function formatSummary(summary: LoadSummary): string {
   if (summary.server) {
     lines.push(`server process: ${fixed(summary.server.cores, 3)} cores = ${fixed(summary.server.usPerPacket, 2)} µs per packet delivered`);
   }
+  if (summary.machineIdleCores !== undefined) lines.push(`machine idle in the window: ${fixed(summary.machineIdleCores, 2)} cores`);
   const { generator, server } = summary.kernelDrops;
   lines.push(`kernel drops (full socket buffers) over the run: generator ${generator}${server === undefined ? '' : `, server ${server}`}`);
   return lines.join('\n');
