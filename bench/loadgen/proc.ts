@@ -63,8 +63,8 @@ export function dropsOnPorts(ports: Set<number>): number {
   return udpSockets().reduce((sum, socket) => sum + (ports.has(socket.port) ? socket.drops : 0), 0);
 }
 
-/** Drops summed over a process's UDP sockets (the server: its ingest socket from ffmpeg and its viewers'). */
-export function dropsOfProcess(pid: number): number | undefined {
+/** Drops on a process's UDP sockets (the server: its ingest socket from ffmpeg and its viewers'), by local port. */
+export function dropsOfProcess(pid: number): Map<number, number> | undefined {
   const inodes = new Set<number>();
   try {
     for (const fd of readdirSync(`/proc/${pid}/fd`)) {
@@ -78,5 +78,9 @@ export function dropsOfProcess(pid: number): number | undefined {
   } catch {
     return undefined;
   }
-  return udpSockets().reduce((sum, socket) => sum + (inodes.has(socket.inode) ? socket.drops : 0), 0);
+  const drops = new Map<number, number>();
+  for (const socket of udpSockets()) {
+    if (inodes.has(socket.inode)) drops.set(socket.port, (drops.get(socket.port) ?? 0) + socket.drops);
+  }
+  return drops;
 }

@@ -51,8 +51,8 @@ export interface Sample {
   machineIdleUs?: number;
   /** Datagrams the kernel dropped on the generator's sockets (full receive buffers), so far. */
   generatorDrops: number;
-  /** The same on the server process's UDP sockets (ffmpeg's ingest among them), given its pid. */
-  serverDrops?: number;
+  /** The same on the server process's UDP sockets (ffmpeg's ingest among them), by local port, given its pid. */
+  serverDrops?: Map<number, number>;
   snapshot: EngineSnapshot;
 }
 
@@ -88,7 +88,12 @@ export interface LoadSummary {
   /** Idle cores of the whole machine in the window (/proc/stat): near 0 means the run shared a full machine. */
   machineIdleCores?: number;
   /** Datagrams the kernel dropped over the run because a socket's buffer was full: ours, the server's. */
-  kernelDrops: { generator: number; server?: number };
+  kernelDrops: {
+    generator: number;
+    server?: number;
+    /** The server's sockets that dropped, most first: a drop on the ingest socket is a loss for every viewer. */
+    serverSockets?: { port: number; drops: number }[];
+  };
 }
 
 export interface LoadReport {
@@ -187,10 +192,7 @@ export function buildReport(input: ReportInput): LoadReport {
       datagramsPerRecv:
         (end.snapshot.datagrams - start.snapshot.datagrams) / Math.max(1, end.snapshot.recvCalls - start.snapshot.recvCalls),
     },
-    kernelDrops: {
-      generator: end.generatorDrops - runStart.generatorDrops,
-      server: end.serverDrops === undefined || runStart.serverDrops === undefined ? undefined : end.serverDrops - runStart.serverDrops,
-    },
+    kernelDrops: { generator: end.generatorDrops - runStart.generatorDrops, ...serverDrops(runStart, end) },
   };
   if (start.machineIdleUs !== undefined && end.machineIdleUs !== undefined) {
     summary.machineIdleCores = cores(end.machineIdleUs - start.machineIdleUs);
@@ -200,6 +202,15 @@ export function buildReport(input: ReportInput): LoadReport {
     summary.server = { cores: cores(serverUs), usPerPacket: perPacket(serverUs) };
   }
   return { summary, viewers };
+}
+
+function serverDrops(start: Sample, end: Sample): Pick<LoadSummary['kernelDrops'], 'server' | 'serverSockets'> {
+  if (!start.serverDrops || !end.serverDrops) return {};
+  const sockets = [...end.serverDrops]
+    .map(([port, drops]) => ({ port, drops: drops - (start.serverDrops!.get(port) ?? 0) }))
+    .filter((socket) => socket.drops > 0)
+    .sort((a, b) => b.drops - a.drops);
+  return { server: sockets.reduce((sum, socket) => sum + socket.drops, 0), serverSockets: sockets.slice(0, 10) };
 }
 
 const fixed = (value: number | undefined, digits = 0) => (value === undefined || Number.isNaN(value) ? '–' : value.toFixed(digits));
@@ -223,7 +234,8 @@ export function formatSummary(summary: LoadSummary): string {
     lines.push(`server process: ${fixed(summary.server.cores, 3)} cores = ${fixed(summary.server.usPerPacket, 2)} µs per packet delivered`);
   }
   if (summary.machineIdleCores !== undefined) lines.push(`machine idle in the window: ${fixed(summary.machineIdleCores, 2)} cores`);
-  const { generator, server } = summary.kernelDrops;
-  lines.push(`kernel drops (full socket buffers) over the run: generator ${generator}${server === undefined ? '' : `, server ${server}`}`);
+  const { generator, server, serverSockets } = summary.kernelDrops;
+  const where = serverSockets?.length ? ` (${serverSockets.slice(0, 3).map((socket) => `port ${socket.port}: ${socket.drops}`).join(', ')})` : '';
+  lines.push(`kernel drops (full socket buffers) over the run: generator ${generator}${server === undefined ? '' : `, server ${server}${where}`}`);
   return lines.join('\n');
 }

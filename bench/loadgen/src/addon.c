@@ -166,6 +166,8 @@ static napi_value add_viewer(napi_env env, napi_callback_info info) {
   int size = RECEIVE_BUFFER;
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size); /* not root: capped at net.core.rmem_max */
+  int on = 1; /* the kernel's receive time on every datagram: first media and jitter do not depend on batching */
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
   socklen_t length = sizeof local;
   if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0 || getsockname(fd, (struct sockaddr *)&local, &length) < 0) {
     int saved = errno;

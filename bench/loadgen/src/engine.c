@@ -124,22 +124,43 @@ static void run_commands(engine_t *engine, int64_t now) {
   free(commands);
 }
 
+/* When the kernel received a datagram (SO_TIMESTAMPNS, wall clock) on our monotonic clock, else now. */
+static int64_t arrival(const struct msghdr *header, int64_t now, int64_t realtime_offset) {
+  for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(header); cmsg; cmsg = CMSG_NXTHDR((struct msghdr *)header, cmsg)) {
+    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_TIMESTAMPNS) {
+      struct timespec stamp;
+      memcpy(&stamp, CMSG_DATA(cmsg), sizeof stamp);
+      int64_t at = (int64_t)stamp.tv_sec * 1000000000LL + stamp.tv_nsec - realtime_offset;
+      return at < now ? at : now;
+    }
+  }
+  return now;
+}
+
 static void receive(engine_t *engine, viewer_t *viewer) {
   for (int round = 0; round < BATCHES_PER_WAKE && viewer->fd >= 0; round++) {
-    for (int i = 0; i < RECV_BATCH; i++) engine->msgs[i].msg_hdr.msg_namelen = sizeof engine->from[i];
+    for (int i = 0; i < RECV_BATCH; i++) {
+      engine->msgs[i].msg_hdr.msg_namelen = sizeof engine->from[i];
+      engine->msgs[i].msg_hdr.msg_controllen = sizeof engine->controls[i];
+    }
     int count = recvmmsg(viewer->fd, engine->msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
     if (count <= 0) return;
     PUBLISH(engine->recv_calls, engine->recv_calls + 1);
     PUBLISH(engine->datagrams, engine->datagrams + (uint64_t)count);
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
     int64_t now = now_ns();
+    int64_t realtime_offset = (int64_t)wall.tv_sec * 1000000000LL + wall.tv_nsec - now;
     for (int i = 0; i < count; i++) {
       uint8_t *data = engine->buffers[i];
       int length = (int)engine->msgs[i].msg_len;
       const struct sockaddr_in *from = &engine->from[i];
       if (length < 1) continue;
+      /* Times are the kernel's, so the pause between reads (batch_ns) does not show in them. */
+      int64_t at = arrival(&engine->msgs[i].msg_hdr, now, realtime_offset);
       /* RFC 7983 demultiplexing by the first byte. */
       if (data[0] < 4) {
-        ice_receive(engine, viewer, data, length, from, now);
+        ice_receive(engine, viewer, data, length, from, at);
         continue;
       }
       /* DTLS and media only from the pair ICE nominated. */
@@ -148,7 +169,7 @@ static void receive(engine_t *engine, viewer_t *viewer) {
       if (data[0] >= 20 && data[0] <= 63)
         dtls_receive(engine, viewer, data, length, now);
       else if (data[0] >= 128 && data[0] <= 191)
-        media_receive(viewer, data, length, now);
+        media_receive(viewer, data, length, at);
     }
     if (count < RECV_BATCH) return;
   }
@@ -167,6 +188,12 @@ static void timers(engine_t *engine, int64_t now) {
     dtls_timers(viewer, now);
     media_timers(viewer, now);
   }
+}
+
+static bool connecting(const engine_t *engine) {
+  for (size_t i = 0; i < engine->active_count; i++)
+    if (READ(engine->active[i]->state) < V_CONNECTED) return true;
+  return false;
 }
 
 static void publish_cpu(engine_t *engine) {
@@ -204,8 +231,11 @@ static void *run(void *argument) {
         receive(engine, events[i].data.ptr);
     }
     now = now_ns();
-    /* Coalescing: let datagrams gather for batch_ns, so a wake-up and a recvmmsg carry many. */
-    if (count > 0 && engine->batch_ns > 0) {
+    /*
+     * Coalescing: let datagrams gather for batch_ns, so a wake-up and a recvmmsg carry many. Not while a
+     * viewer is still connecting: its ICE and DTLS answers would wait, and its first media with them.
+     */
+    if (count > 0 && engine->batch_ns > 0 && !connecting(engine)) {
       struct timespec pause = {0, (long)engine->batch_ns};
       nanosleep(&pause, NULL);
       now = now_ns();
@@ -236,7 +266,8 @@ int engine_init(engine_t *engine, int64_t hard_stop_ms, int64_t batch_us, char *
   for (int i = 0; i < RECV_BATCH; i++) {
     engine->iovs[i] = (struct iovec){engine->buffers[i], DATAGRAM_MAX};
     engine->msgs[i].msg_hdr = (struct msghdr){.msg_name = &engine->from[i], .msg_namelen = sizeof engine->from[i],
-                                              .msg_iov = &engine->iovs[i], .msg_iovlen = 1};
+                                              .msg_iov = &engine->iovs[i], .msg_iovlen = 1,
+                                              .msg_control = engine->controls[i], .msg_controllen = sizeof engine->controls[i]};
   }
   struct epoll_event event = {.events = EPOLLIN, .data.ptr = NULL};
   if (engine->epfd < 0 || engine->wakefd < 0 || epoll_ctl(engine->epfd, EPOLL_CTL_ADD, engine->wakefd, &event) < 0) {

@@ -120,6 +120,7 @@ typedef struct engine {
   struct iovec iovs[RECV_BATCH];
   struct sockaddr_in from[RECV_BATCH];
   uint8_t buffers[RECV_BATCH][DATAGRAM_MAX];
+  uint64_t controls[RECV_BATCH][8]; /* room for one SCM_TIMESTAMPNS, aligned for cmsghdr */
 } engine_t;
 
 int64_t now_ns(void);
