@@ -15,7 +15,7 @@ const usage = `usage: node bench/loadgen/cli.ts --url <server> --viewers <n> --s
   --connect-timeout-ms <ms> ICE + DTLS deadline after the answer (default 15000)
   --srtp <list>            SRTP profiles offered, by preference: gcm,cm (default) or cm or gcm
   --batch-us <µs>          once all are connected, the native thread's pause after each wake-up, so that
-                           recvmmsg reads datagrams in batches (default 10000)
+                           recvmmsg reads datagrams in batches (default 20000)
   --bind <ip>              local address of the viewers' sockets (default 127.0.0.1)
   --allow-address <ip>     an address besides 127.0.0.0/8 that may be contacted (your namespace); repeatable
   --server-pid <pid>       also report this process's CPU over the same window
@@ -30,7 +30,7 @@ const { values } = parseArgs({
     'connect-timeout-ms': { type: 'string', default: '15000' },
     srtp: { type: 'string', default: 'gcm,cm' },
     bind: { type: 'string', default: '127.0.0.1' },
-    'batch-us': { type: 'string', default: '10000' },
+    'batch-us': { type: 'string', default: '20000' },
     'allow-address': { type: 'string', multiple: true, default: [] },
     'server-pid': { type: 'string' },
     json: { type: 'string' },

@@ -27,7 +27,7 @@ export interface LoadGeneratorOptions {
   /**
    * Once every viewer is connected, the native thread sleeps this long (µs) after each wake-up so datagrams
    * gather and one recvmmsg reads several: fewer syscalls per packet. Arrival times are the kernel's
-   * (SO_TIMESTAMPNS), so first-media and jitter figures do not depend on it. Default 10000.
+   * (SO_TIMESTAMPNS), so first-media and jitter figures do not depend on it. Default 20000.
    */
   batchUs?: number;
 }
@@ -55,7 +55,7 @@ export interface JoinedViewer {
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
-const DEFAULT_BATCH_US = 10_000;
+const DEFAULT_BATCH_US = 20_000;
 const MAX_HARD_STOP_SECONDS = 3600;
 
 export class LoadGenerator {
