@@ -4,7 +4,7 @@
  * (ICE, DTLS with the server's fingerprint checked), decrypt every packet (a wrong key would show as
  * authentication failures and no packets), see every frame the source makes and lose none, and send
  * receiver reports the server can read. A wrong fingerprint in the answer is refused. It is bounded: only
- * loopback, and a hard stop that closes its sockets. Needs `npm run loadgen:build` (part of `npm test`).
+ * loopback, and a hard stop that closes its sockets. Needs `npm run loadgen:build` (part of `npm run test:e2e`).
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -166,7 +166,7 @@ describe('native load generator', { timeout: 60_000 }, () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ['bench/loadgen/cli.ts', '--url', url, '--viewers', '3', '--spacing-ms', '50', '--seconds', '5', '--json', `${data.path}/report.json`],
-      { timeout: 30_000 },
+      { cwd: root, timeout: 30_000 },
     );
     assert.match(stdout, /3 requested, 3 answered, 3 connected, 3 receiving, 0 failed/);
     const report = JSON.parse(readFileSync(`${data.path}/report.json`, 'utf8')) as LoadReport;
