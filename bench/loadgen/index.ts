@@ -42,10 +42,15 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadReport> {
   if (serverPid !== undefined && !(Number.isInteger(serverPid) && serverPid > 0)) throw new RangeError(`serverPid must be a pid, got ${serverPid}`);
 
   const generator = new LoadGenerator({ ...options, hardStopSeconds: seconds + HARD_STOP_GRACE_SECONDS });
-  generator.whepEndpoint(url); // refuses a non-loopback URL before anything is sent
+  let statsUrl: URL;
+  try {
+    statsUrl = new URL('stats', generator.whepEndpoint(url)); // refuses a non-loopback URL; <url>/stats beside <url>/whep
+  } catch (error) {
+    await generator.close();
+    throw error;
+  }
   const startedAt = performance.now();
   const endAt = startedAt + seconds * 1000;
-  const statsUrl = new URL('stats', generator.whepEndpoint(url)); // <url>/stats, beside <url>/whep
   const sample = async (): Promise<Sample> => {
     const sourceFrames = await sourceFramesAt(statsUrl);
     const cpu = process.cpuUsage();
