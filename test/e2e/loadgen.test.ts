@@ -1,0 +1,178 @@
+/**
+ * The native load generator (bench/loadgen, issue 20 item 5) against the real server, started as a user
+ * does (`node dist/cli.js`, so a werift timer left behind by a refused handshake dies with it): viewers connect
+ * (ICE, DTLS with the server's fingerprint checked), decrypt every packet (a wrong key would show as
+ * authentication failures and no packets), see every frame the source makes and lose none, and send
+ * receiver reports the server can read. A wrong fingerprint in the answer is refused. It is bounded: only
+ * loopback, and a hard stop that closes its sockets. Needs `npm run loadgen:build` (part of `npm run test:e2e`).
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import type { BroadcastStats } from 'webgear-rtc';
+import { LoadGenerator, type LoadReport } from '../../bench/loadgen/index.ts';
+import { tempDir, waitFor } from './helpers.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+
+/** Whether a UDP port on loopback is free again (the generator closed its socket). */
+async function portIsFree(port: number): Promise<boolean> {
+  const socket = createSocket('udp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, '127.0.0.1', resolve);
+    });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    socket.close();
+  }
+}
+
+describe('native load generator', { timeout: 60_000 }, () => {
+  const data = tempDir();
+  let server: ChildProcess;
+  let url: string;
+  const stats = async () => (await (await fetch(`${url}/stats`)).json()) as BroadcastStats;
+
+  before(async () => {
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    let output = '';
+    server = spawn(process.execPath, ['dist/cli.js', '--source', 'testsrc', '--frame-size-reduction', '50', '--port', String(port)], {
+      cwd: root,
+      env: { ...process.env, HOME: data.path }, // data files go to a private ~/.vidgear
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    server.stdout!.on('data', (chunk) => (output += chunk));
+    server.stderr!.on('data', (chunk) => (output += chunk));
+    assert.ok(await waitFor(() => output.includes(`${url}/`), 15_000), `the server starts: ${output}`);
+  });
+  after(async () => {
+    if (server.exitCode === null) {
+      server.kill('SIGTERM');
+      if (!(await waitFor(() => server.exitCode !== null || server.signalCode !== null, 5_000))) server.kill('SIGKILL');
+    }
+    data.cleanup();
+  });
+
+  test('5 viewers connect, decrypt every packet, get every frame at ~30 fps with no loss; the server reads their reports', async () => {
+    const generator = new LoadGenerator({ hardStopSeconds: 40 });
+    try {
+      const joined = await Promise.all(Array.from({ length: 5 }, () => generator.join(url)));
+      for (const viewer of joined) assert.equal(viewer.error, undefined, `viewer ${viewer.id} signaled`);
+      assert.ok(
+        await waitFor(() => generator.snapshot().viewers.every((viewer) => viewer.frames >= 10), 20_000),
+        `every viewer receives frames: ${JSON.stringify(generator.snapshot().viewers.map((viewer) => [viewer.state, viewer.frames]))}`,
+      );
+      await sleep(1_000); // past the joiners' GOP burst
+      const before = generator.snapshot();
+      const sourceBefore = (await stats()).source.frames;
+      const startedAt = performance.now();
+      await sleep(3_000);
+      const after = generator.snapshot();
+      const sourceFrames = (await stats()).source.frames - sourceBefore;
+      const seconds = (performance.now() - startedAt) / 1000;
+
+      for (const [id, viewer] of after.viewers.entries()) {
+        const frames = viewer.frames - before.viewers[id]!.frames;
+        assert.equal(viewer.state, 'connected', `viewer ${id}: ${generator.failure(id)}`);
+        assert.equal(viewer.authFailures, 0, `viewer ${id}: every SRTP packet authenticates`);
+        assert.equal(viewer.rtcpAuthFailures, 0, `viewer ${id}: every SRTCP packet authenticates`);
+        assert.ok(viewer.packets > 100, `viewer ${id} decrypted ${viewer.packets} packets`);
+        assert.equal(viewer.lost, 0, `viewer ${id}: no sequence gap`);
+        assert.ok(frames / seconds >= 25, `viewer ${id}: ${(frames / seconds).toFixed(1)} fps`);
+        assert.ok(Math.abs(frames - sourceFrames) <= 2, `viewer ${id}: ${frames} frames, the source made ${sourceFrames}`);
+        assert.ok(viewer.rtcpSent >= 3 && viewer.rtcpReceived >= 1, `viewer ${id}: reports both ways`);
+        assert.ok(viewer.firstMediaMs > 0 && viewer.stunAnswered > 0, `viewer ${id}: first media, the server's checks answered`);
+      }
+      // The server computes a round trip from our receiver reports' LSR/DLSR: it decrypted them.
+      const { viewers } = await stats();
+      assert.equal(viewers.length, 5);
+      for (const viewer of viewers) {
+        assert.equal(typeof viewer.roundTripTimeMs, 'number', `server-side viewer ${viewer.id} read our reports`);
+      }
+    } finally {
+      await generator.close();
+    }
+    assert.ok(await waitFor(async () => (await stats()).viewers.length === 0, 5_000), 'DELETE ended every session');
+  });
+
+  test('AES-CM SRTP decrypts too; a wrong fingerprint in the answer is refused before any key is made', async () => {
+    const generator = new LoadGenerator({ hardStopSeconds: 30 });
+    try {
+      const cm = await generator.join(url, { srtpProfiles: ['cm'] });
+      const forged = await generator.join(url, {
+        // One byte of the server's certificate digest changed: the DTLS handshake must not complete.
+        editAnswer: (sdp) => sdp.replace(/(a=fingerprint:sha-256 )([0-9A-Fa-f]{2})/, (_, head: string, byte: string) =>
+          `${head}${((Number.parseInt(byte, 16) + 1) % 256).toString(16).padStart(2, '0').toUpperCase()}`),
+      });
+      assert.equal(cm.error, undefined);
+      assert.equal(forged.error, undefined);
+      assert.ok(await waitFor(() => {
+        const { viewers } = generator.snapshot();
+        // Past the GOP cache a joiner gets at once: live packets, whose loss would show.
+        return viewers[cm.id]!.frames >= 60 && viewers[forged.id]!.state === 'failed';
+      }, 20_000), JSON.stringify(generator.snapshot().viewers));
+      const { viewers } = generator.snapshot();
+      assert.equal(viewers[cm.id]!.authFailures, 0);
+      assert.equal(viewers[cm.id]!.lost, 0);
+      assert.match(generator.failure(forged.id) ?? '', /does not match the answer's a=fingerprint/);
+      assert.equal(viewers[forged.id]!.connectedMs, -1, 'never connected');
+      assert.equal(viewers[forged.id]!.packets + viewers[forged.id]!.authFailures, 0, 'and took in no media');
+      // Our AES-CM SRTCP reports reach the server too: it computes a round trip from them.
+      assert.ok(
+        await waitFor(async () => (await stats()).viewers.some((viewer) => viewer.state === 'connected' && typeof viewer.roundTripTimeMs === 'number'), 8_000),
+        `the server reads the AES-CM viewer's reports: ${JSON.stringify((await stats()).viewers)}`,
+      );
+    } finally {
+      await generator.close();
+    }
+  });
+
+  test('bounded: loopback only, and a hard stop that closes its sockets whatever Node does', async () => {
+    assert.throws(() => new LoadGenerator({ hardStopSeconds: 0 }), /hardStopSeconds/);
+    assert.throws(() => new LoadGenerator({ hardStopSeconds: 5, bindAddress: '192.0.2.1' }), /neither loopback/);
+    const generator = new LoadGenerator({ hardStopSeconds: 1.5 });
+    try {
+      assert.throws(() => generator.whepEndpoint('http://192.0.2.1:8000'), /only loopback/);
+      const viewer = await generator.join(url);
+      assert.equal(viewer.error, undefined);
+      assert.ok(await waitFor(() => generator.snapshot().threadDone, 5_000), 'the native thread stopped by itself');
+      assert.equal(generator.snapshot().viewers[viewer.id]!.state, 'closed');
+      assert.ok(await portIsFree(viewer.port), 'its socket is closed');
+    } finally {
+      await generator.close();
+    }
+  });
+
+  test('the CLI runs a bounded load and reports per viewer', async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['bench/loadgen/cli.ts', '--url', url, '--viewers', '3', '--spacing-ms', '50', '--seconds', '5', '--json', `${data.path}/report.json`],
+      { cwd: root, timeout: 30_000 },
+    );
+    assert.match(stdout, /3 requested, 3 answered, 3 connected, 3 receiving, 0 failed/);
+    const report = JSON.parse(readFileSync(`${data.path}/report.json`, 'utf8')) as LoadReport;
+    assert.equal(report.viewers.length, 3);
+    assert.equal(report.summary.authFailures, 0);
+    assert.equal(report.summary.lossPercent, 0);
+    for (const viewer of report.viewers) assert.ok(viewer.firstMediaMs! > 0 && viewer.packets > 0, JSON.stringify(viewer));
+  });
+});
