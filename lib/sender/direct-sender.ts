@@ -230,10 +230,11 @@ export class DirectRtpSender implements RtpSink {
     }
     const srtp = this.#srtp.seal(Buffer.from(header), payload, rolloverCounter);
     const sending = access.sendThroughWerift(srtp);
-    if (this.#nativeContext && !armed) {
-      sending.then(this.#armNative, ignore);
-    } else if (armed) {
+    if (this.#nativeContext) {
+      // Every packet in werift's (asynchronous) path is counted: the addon sends only once none is left, so
+      // that no packet overtakes another (a joiner's GOP would arrive out of order).
       this.#queuedInNode++;
+      if (!armed) sending.then(this.#armNative, ignore);
       sending.then(this.#sentByNode, this.#sentByNode);
     } else {
       sending.catch(ignore);

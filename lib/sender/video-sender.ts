@@ -60,6 +60,8 @@ const PACING_FACTOR = 2.5;
 const MIN_PACING_FACTOR = 1.2;
 /** Without an estimate nothing is held back. */
 const UNPACED = 1e9;
+/** A browser that has sent no transport-wide feedback this long after media started will not. */
+const NO_FEEDBACK_GIVE_UP_MS = 3_000;
 /** A viewer asking for keyframes more often than this gets one replay per interval. */
 const KEYFRAME_REQUEST_INTERVAL_MS = 250;
 /**
@@ -77,7 +79,10 @@ export class VideoSender {
   readonly #pacer: Pacer;
   readonly #nacks: NackResponder;
   readonly #choice: RenditionChoice;
-  readonly #estimator: BandwidthEstimator | undefined;
+  #estimator: BandwidthEstimator | undefined;
+  /** Whether the browser has sent transport-wide feedback yet (some negotiate it and never do). */
+  #feedbackSeen = false;
+  #startedAtMs = 0;
   /** Sender reports sent: the middle 32 bits of their NTP time → when (ms), for the round-trip time. */
   readonly #senderReports = new Map<number, number>();
   #current: number;
@@ -123,6 +128,7 @@ export class VideoSender {
 
   /** Starts sending: the start rendition's GOP, then its live packets. */
   start(): void {
+    this.#startedAtMs = performance.now();
     this.#rebaseNext = true;
     this.#renditions[this.#current]!.track.bind(this.#sinks[this.#current]!);
   }
@@ -132,10 +138,24 @@ export class VideoSender {
     if (this.#stopped) return;
     const now = performance.now();
     const summary = readRtcp(rtcp);
+    if (summary.transportFeedback.length > 0) this.#feedbackSeen = true;
     if (this.#estimator) this.#feedEstimator(this.#estimator, summary, now);
     const ssrc = this.#writer.access.ssrc;
     if (summary.keyframeRequests.some((request) => request.mediaSsrc === ssrc)) this.#onPictureLoss(now);
-    if (this.#estimator) this.#adapt(this.#estimator, now);
+    if (!this.#estimator) return;
+    if (this.#feedbackSeen) this.#adapt(this.#estimator, now);
+    else if (now - this.#startedAtMs > NO_FEEDBACK_GIVE_UP_MS) this.#withoutEstimate();
+  }
+
+  /**
+   * The browser negotiated transport-cc but sends no feedback (werift's receiver, for one): without an
+   * estimate the viewer gets the top rendition, unpaced, as one that did not negotiate it.
+   */
+  #withoutEstimate(): void {
+    this.#options.debug?.('no transport-wide feedback: the top rendition, unpaced');
+    this.#estimator = undefined;
+    this.#pacer.rate = UNPACED;
+    if (this.#current !== 0) this.#switchUpTo(0, UNPACED);
   }
 
   stop(): void {
@@ -146,7 +166,7 @@ export class VideoSender {
   }
 
   stats(): VideoSenderStats {
-    const estimate = this.#estimator?.estimate(performance.now());
+    const estimate = this.#feedbackSeen ? this.#estimator?.estimate(performance.now()) : undefined;
     return {
       rendition: this.#current,
       estimate: estimate && Math.round(estimate.bitrate),

@@ -86,6 +86,9 @@ const NEARBY_RTT_MS = 10;
 /** …with an estimate this many times the top rendition's bitrate (its GOP is paced out in a few ms). */
 const NEARBY_START_FACTOR = 4;
 
+const isLoopback = (address: string | undefined): boolean =>
+  address !== undefined && (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.'));
+
 /** A werift whose layout the adapter does not know is said once per process, not per viewer. */
 let layoutWarned = false;
 
@@ -315,10 +318,9 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
         source.bind(direct);
         continue;
       }
-      // A viewer a few ms away (the same LAN) starts high: its first picture need not wait for probes.
-      const rttMs = direct.access.iceRoute()?.rttMs;
-      this.#logger.debug(`viewer ${this.id}: ICE round trip ${rttMs} ms`);
-      const nearby = rttMs !== undefined && rttMs < NEARBY_RTT_MS;
+      // A viewer on this machine or a few ms away starts high: its first picture need not wait for probes.
+      const route = direct.access.iceRoute();
+      const nearby = isLoopback(route?.remoteAddress) || (route?.rttMs ?? Number.POSITIVE_INFINITY) < NEARBY_RTT_MS;
       const videoSender = new VideoSender(direct, renditions, {
         codec: this.#codec,
         transportWideId: transportWideCcId(transceiver),

@@ -393,9 +393,28 @@ export async function measureFrames(page: Page, measureMs = 3_000): Promise<Omit
 }
 
 /** Opens the page, then measures playback once the first frame is shown. */
-export async function measurePlayback(page: Page, url: string, measureMs = 3_000): Promise<PlaybackReport> {
+export async function measurePlayback(
+  page: Page,
+  url: string,
+  measureMs = 3_000,
+  { size }: { size?: [number, number] } = {},
+): Promise<PlaybackReport & { sizeAfterMs?: number }> {
   const firstFrameMs = await openPlayer(page, url);
-  return { ...(await measureFrames(page, measureMs)), firstFrameMs };
+  let sizeAfterMs: number | undefined;
+  if (size) {
+    // A viewer may start on a lower rendition and climb: measure once the picture has that size (≤ 15 s).
+    const started = performance.now();
+    await page.waitForFunction(
+      ([width, height]) => {
+        const video = document.querySelector('video');
+        return video?.videoWidth === width && video.videoHeight === height;
+      },
+      size,
+      { timeout: 15_000, polling: 100 },
+    ).catch(() => undefined);
+    sizeAfterMs = Math.round(performance.now() - started);
+  }
+  return { ...(await measureFrames(page, measureMs)), firstFrameMs, sizeAfterMs };
 }
 
 /**

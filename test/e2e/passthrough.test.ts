@@ -24,7 +24,8 @@ describe('passthrough: an H.264 source sent as is', { timeout: 90_000 }, () => {
   const short = makeTestVideo(join(data.path, 'short.mp4'), { seconds: 2, gop: 30 });
 
   test('transcode "auto": an H.264 file without B-frames runs with no encoder, near-zero CPU, and Chromium plays it', async () => {
-    const server = await startServer(testOptions(data.path, { source: plain, codec: 'h264' }));
+    // One rendition: a ladder's lower rungs are encoded (next test).
+    const server = await startServer(testOptions(data.path, { source: plain, codec: 'h264', renditions: false }));
     const browser: Browser = await launchChromium();
     try {
       const page = await browser.newPage();
@@ -47,6 +48,23 @@ describe('passthrough: an H.264 source sent as is', { timeout: 90_000 }, () => {
       assert.ok(share < 0.05, `near-zero CPU (${(share * 100).toFixed(1)} % of a core)`);
     } finally {
       await browser.close();
+      await server.close();
+    }
+  });
+
+  test('with the ladder, the H.264 source stays the top rendition as is; the lower ones are encoded from it', async () => {
+    const server = await startServer(testOptions(data.path, { source: plain, codec: 'h264' }));
+    try {
+      const viewer = await connectWeriftViewer(`${server.url}/offer`, 'h264');
+      await viewer.connected;
+      assert.ok(await waitFor(() => server.rtc.stats().source.renditions.every((rendition) => rendition.framesPerSecond >= 25), 10_000), 'every rendition runs');
+      const { renditions } = server.rtc.stats().source;
+      assert.deepEqual(renditions.map(({ width, height }) => [width, height]), [[640, 360], [320, 180]], 'the source, and half its size (a quarter would be under 120 px)');
+      const cmdline = sourceFfmpeg()?.cmdline ?? '';
+      assert.match(cmdline, /-map 0:v:0 -c:v copy .*-map \[v1\] .*-c:v libx264/, 'the top copied, the lower rung encoded');
+      assert.equal(server.rtc.stats().source.transcoding, false);
+      await viewer.close();
+    } finally {
       await server.close();
     }
   });
