@@ -10,6 +10,7 @@ interface StatsBody {
   viewers: Array<{
     id: string; state: string; signaling: string; connectedAt?: number; packetsSent: number; bytesSent: number;
     roundTripTimeMs?: number; packetsLost: number; nackCount: number; pliCount: number; sendPath?: string;
+    video?: { keyframeRequests: number };
   }>;
 }
 
@@ -68,8 +69,14 @@ test('GET /stats counts the connected viewers, what each was sent, its RTT and P
     assert.equal(stats.source.restarts, 0);
     assert.ok(stats.source.framesPerSecond >= 25 && stats.source.framesPerSecond <= 35, `${stats.source.framesPerSecond} fps`);
     assert.ok(stats.source.bitrate > 10_000, `${stats.source.bitrate} bit/s`);
-    // Every viewer got about what the source sent since it joined, never more.
-    for (const viewer of stats.viewers) assert.ok(viewer.packetsSent <= stats.source.packets + 5);
+    // Every viewer got about what the source sent since it joined, never more; the one that lost a picture
+    // got the current GOP again (its keyframe first).
+    for (const viewer of stats.viewers) {
+      const replays = viewer.pliCount > 0 ? stats.source.packets : 0;
+      assert.ok(viewer.packetsSent <= stats.source.packets + 5 + replays, JSON.stringify(viewer));
+    }
+    const answered = stats.viewers.find((viewer) => viewer.pliCount === 1);
+    assert.equal(answered?.video?.keyframeRequests, 1, 'the PLI was answered with a GOP replay');
 
     // The same numbers in code; a viewer that leaves is no longer counted.
     assert.equal(server.rtc.stats().viewers.length, 3);
