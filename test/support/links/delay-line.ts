@@ -82,11 +82,13 @@ export class DelayLine {
     const args = queues.map(({ queue, delayMs }) => `${queue}:${Math.round(delayMs * 1000)}`);
     // stdin stays a pipe: the helper stops when it closes, so it never outlives us.
     const line = new DelayLine(spawn('ip', ['netns', 'exec', namespace, binary, ...args], { stdio: 'pipe' }), queues.length);
+    let timer: number | NodeJS.Timeout | undefined;
     const ready = await Promise.race([
       line.#nextLine(),
       once(line.#child, 'exit').then(() => undefined),
-      new Promise<undefined>((resolve) => setTimeout(resolve, READY_TIMEOUT_MS).unref()),
+      new Promise<undefined>((resolve) => (timer = setTimeout(resolve, READY_TIMEOUT_MS))),
     ]);
+    clearTimeout(timer);
     if (ready !== 'ready') {
       await line.stop();
       throw new Error(`the delay line in ${namespace} did not start: ${line.#stderr.trim() || 'no answer in 5 s'}`);

@@ -52,6 +52,8 @@ export interface Link extends LinkNames {
   /** A private folder for this link's files (browser wrappers, profiles), removed by `close()`. */
   readonly folder: string;
   readonly closed: boolean;
+  /** The delay line's process (in the router namespace), when the link has a delay. */
+  readonly delayLinePid: number | undefined;
   /** Sets, changes or (undefined) lifts the rate cap while traffic flows. */
   setRate(kbit: number | undefined): Promise<void>;
   /** Sets the random loss of server → viewer UDP (0: none). */
@@ -218,6 +220,7 @@ async function setUp(names: LinkNames, options: LinkOptions): Promise<Link> {
     ...names,
     options: { ...options },
     folder,
+    delayLinePid: delayLine?.pid,
     get closed() {
       return closed;
     },

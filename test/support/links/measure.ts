@@ -65,7 +65,7 @@ export interface UdpResult {
  */
 export async function measureUdp(link: Link, { sendKbit, seconds, payload = 1200 }: { sendKbit: number; seconds: number; payload?: number }): Promise<UdpResult> {
   const port = 40_000 + (process.pid % 1000);
-  const sink = link.spawn(process.execPath, [NETPROBE, 'sink', String(port), '1000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const sink = link.spawn(process.execPath, [NETPROBE, 'sink', String(port), '500'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: sink.stdout! })[Symbol.asyncIterator]();
   if ((await lines.next()).value !== 'ready') throw new Error('the UDP sink in the viewer namespace did not start');
   const socket = await udpSocket(link.serverAddress);
