@@ -38,6 +38,7 @@ export interface LinkOptions {
 export interface LinkStats {
   /** Server → viewer UDP packets that reached the router, and those its loss rule dropped. */
   udpToViewer: number;
+  udpToViewerBytes: number;
   udpDropped: number;
   /** The rate cap's counters (zero without one): packets sent on, dropped at its full queue, queued now. */
   capSent: number;
@@ -246,16 +247,17 @@ async function setUp(names: LinkNames, options: LinkOptions): Promise<Link> {
     },
     async stats() {
       const counters = JSON.parse(await run('ip', ['netns', 'exec', router, 'nft', '-j', 'list', 'chain', 'ip', 'webgear_link', 'loss'])) as {
-        nftables: Array<{ rule?: { expr: Array<{ counter?: { packets: number } }> } }>;
+        nftables: Array<{ rule?: { expr: Array<{ counter?: { packets: number; bytes: number } }> } }>;
       };
-      const packets = counters.nftables.flatMap((item) => item.rule?.expr.flatMap((e) => (e.counter ? [e.counter.packets] : [])) ?? []);
+      const rules = counters.nftables.flatMap((item) => item.rule?.expr.flatMap((e) => (e.counter ? [e.counter] : [])) ?? []);
       const qdiscs = JSON.parse(await run('ip', ['netns', 'exec', router, 'tc', '-s', '-j', 'qdisc', 'show', 'dev', 'view'])) as Array<{
         kind: string; packets: number; drops: number; backlog: number;
       }>;
       const tbf = qdiscs.find((qdisc) => qdisc.kind === 'tbf');
       return {
-        udpToViewer: packets[0] ?? 0,
-        udpDropped: packets[1] ?? 0,
+        udpToViewer: rules[0]?.packets ?? 0,
+        udpToViewerBytes: rules[0]?.bytes ?? 0,
+        udpDropped: rules[1]?.packets ?? 0,
         capSent: tbf?.packets ?? 0,
         capDropped: tbf?.drops ?? 0,
         capBacklogBytes: tbf?.backlog ?? 0,

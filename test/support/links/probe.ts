@@ -266,3 +266,27 @@ export function summarize(probe: RawProbe, fromMs?: number, toMs?: number): Play
     roundTripTimeMs: last?.roundTripTimeMs ?? Number.NaN,
   };
 }
+
+/**
+ * The page load as Navigation and Resource Timing saw it, ms since navigation started: the TCP connect,
+ * request and response of the page, DOMContentLoaded, and each resource's start and end
+ * (`<file>.start`, `<file>.end`; the WHEP POST is `whep.*`).
+ */
+export async function navigationTimings(page: ProbePage): Promise<Record<string, number>> {
+  return evaluateIn(page)(() => {
+    const timings: Record<string, number> = {};
+    const navigation = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
+    if (navigation) {
+      Object.assign(timings, {
+        connectStart: navigation.connectStart, connectEnd: navigation.connectEnd, requestStart: navigation.requestStart,
+        responseStart: navigation.responseStart, responseEnd: navigation.responseEnd, domInteractive: navigation.domInteractive,
+      });
+    }
+    for (const entry of performance.getEntriesByType('resource') as PerformanceResourceTiming[]) {
+      const name = new URL(entry.name).pathname.split('/').filter(Boolean).at(-1) ?? entry.name;
+      timings[`${name}.start`] = entry.startTime;
+      timings[`${name}.end`] = entry.responseEnd;
+    }
+    return timings;
+  }, undefined);
+}
