@@ -7,6 +7,8 @@
  *   node bench/links.ts cap800 firstFrame   some of them (names below)
  *   BENCH_BROWSER=firefox node bench/links.ts clean
  *   node bench/links.ts --write …           also puts the table into docs/benchmarks-links.md
+ *   DEBUG='werift-ice*,werift-dtls*,werift:*peerConnection*' BENCH_TRACE=1 node bench/links.ts firstFrame
+ *                                           also lines each join up with the server's werift log
  *
  * Each scenario gets a fresh link, server and browser. A werift viewer on the server's side keeps the
  * stream running, so the browser joins a stream that has run for 3 s, as a viewer usually does. The 25 s
@@ -181,8 +183,52 @@ const JOIN_STEPS: Array<[string, string, string]> = [
 const median = (values: number[]) => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 const range = (values: number[]) => `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
 
+/**
+ * Server-side events of a join, from werift's debug log (BENCH_TRACE=1 with DEBUG set): the first line
+ * that matches each pattern, in ms since the page's navigation started.
+ */
+const SERVER_EVENTS: Array<[string, RegExp]> = [
+  ['server: peer connection made (POST arrived)', /ice\.ts : log new Connection/],
+  ['server: answer set', /signalingStateChange stable/],
+  ["server: browser's first ICE check", /Triggered Checks/],
+  ['server: ICE completed', /ICE completed/],
+  ['server: HelloVerifyRequest sent', /send flight2/],
+  ['server: second ClientHello in, ServerHello… sent', /send flight4/],
+  ["server: browser's Certificate… Finished in", /handleHandshakes \[ 11 \]/],
+  ['server: DTLS connected (media starts)', /server\.ts : log .* dtls connected/],
+];
+
+/** Captures what werift's debug module writes to stderr, with the wall-clock time of each line. */
+function captureDebugLog() {
+  const lines: Array<[number, string]> = [];
+  const write = process.stderr.write.bind(process.stderr);
+  let on = false;
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+    if (on && /werift/.test(String(chunk))) {
+      lines.push([Date.now(), String(chunk)]);
+      return true;
+    }
+    return write(chunk, ...rest);
+  }) as typeof process.stderr.write;
+  return {
+    start: () => ((lines.length = 0), (on = true)),
+    /** The events of the join that started at `timeOrigin` (page clock), then stop capturing. */
+    events(timeOrigin: number): Record<string, number> {
+      on = false;
+      const events: Record<string, number> = {};
+      for (const [name, pattern] of SERVER_EVENTS) {
+        const line = lines.find(([, text]) => pattern.test(text));
+        if (line) events[name] = line[0] - timeOrigin;
+      }
+      return events;
+    },
+  };
+}
+
 /** First frame over 40 ms RTT: fresh pages joining the running stream, navigation start → first frame. */
 async function firstFrame(): Promise<void> {
+  const trace = process.env.BENCH_TRACE ? captureDebugLog() : undefined;
+  if (trace && !process.env.DEBUG) console.error('BENCH_TRACE needs DEBUG set (see the top of bench/links.ts): no server events');
   const setup = await setUp({});
   const joins: Array<Record<string, number>> = [];
   try {
@@ -190,9 +236,12 @@ async function firstFrame(): Promise<void> {
       const page = await setup.browser.newPage();
       await installProbe(page);
       await sleep(1_000);
+      trace?.start();
       await page.goto(setup.server.urlFor(setup.link));
       await waitForFirstFrame(page, 15_000);
-      joins.push({ start: 0, ...(await probeMarks(page)), ...(await navigationTimings(page)) });
+      const marks: Record<string, number> = { start: 0, ...(await probeMarks(page)), ...(await navigationTimings(page)) };
+      joins.push({ ...marks, ...trace?.events(marks.timeOrigin!) });
+      if (trace) printTimeline(joins.at(-1)!);
       await page.close();
       await sleep(200 + ((join * 137) % 700)); // joins land anywhere in the GOP
     }
@@ -206,13 +255,29 @@ async function firstFrame(): Promise<void> {
     return { label, median: median(durations), range: range(durations) };
   });
   for (const step of steps) console.log(`  ${step.label}: median ${step.median.toFixed(0)} ms (${step.range})`);
+  if (trace) {
+    // Every event's median time since navigation, page and server in one order.
+    const keys = [...new Set(joins.flatMap((j) => Object.keys(j)))].filter((k) => !['timeOrigin'].includes(k) && !k.endsWith('connectMs'));
+    const medians = keys.map((key) => [key, median(joins.filter((j) => j[key] !== undefined).map((j) => j[key]!))] as const);
+    console.log('median time of each event since navigation (ms):');
+    for (const [key, value] of medians.toSorted((a, b) => a[1] - b[1])) console.log(`  ${value.toFixed(0).padStart(5)}  ${key}`);
+    const reused = joins.filter((j) => j['whep.connectMs'] === 0).length;
+    console.log(`POST /whep on a kept-alive connection in ${reused} of ${joins.length} joins; custom.js in ${joins.filter((j) => j['custom.js.connectMs'] === 0).length}`);
+  }
   firstFrameResult = { times, steps, joins };
+}
+
+/** One join's page and server events, in time order. */
+function printTimeline(join: Record<string, number>): void {
+  const events = Object.entries(join).filter(([key]) => key !== 'timeOrigin' && !key.endsWith('connectMs')).toSorted((a, b) => a[1] - b[1]);
+  console.log(events.map(([key, ms]) => `${ms.toFixed(0).padStart(5)} ${key}`).join('\n'));
+  console.log(`  (TCP connects: page ${join.connectEnd! - join.connectStart!} ms, custom.js ${join['custom.js.connectMs']} ms, POST /whep ${join['whep.connectMs']} ms)`);
 }
 
 let firstFrameResult: { times: number[]; steps: Array<{ label: string; median: number; range: string }>; joins: Array<Record<string, number>> } | undefined;
 
 function table(): string {
-  const lines = [
+  const lines = results.length === 0 ? [] : [
     `| link (40 ms RTT, ${BROWSER}, 25 s) | fps | longest gap | frozen (gaps > 0.5 s) | size | bitrate | lost | NACK | PLI | first frame | sent to the link; dropped at the cap | source fps; load |`,
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...results.map(({ link, report: r, note, linkStats: s, sourceFps, load }) =>

@@ -269,8 +269,9 @@ export function summarize(probe: RawProbe, fromMs?: number, toMs?: number): Play
 
 /**
  * The page load as Navigation and Resource Timing saw it, ms since navigation started: the TCP connect,
- * request and response of the page, DOMContentLoaded, and each resource's start and end
- * (`<file>.start`, `<file>.end`; the WHEP POST is `whep.*`).
+ * request and response of the page, DOMContentLoaded, each resource's start, end and TCP connect time
+ * (`<file>.start`, `<file>.end`, `<file>.connectMs`; the WHEP POST is `whep.*`), and `timeOrigin`: the
+ * wall-clock time of navigation start, to line the page up with the server's log.
  */
 export async function navigationTimings(page: ProbePage): Promise<Record<string, number>> {
   return evaluateIn(page)(() => {
@@ -286,7 +287,9 @@ export async function navigationTimings(page: ProbePage): Promise<Record<string,
       const name = new URL(entry.name).pathname.split('/').filter(Boolean).at(-1) ?? entry.name;
       timings[`${name}.start`] = entry.startTime;
       timings[`${name}.end`] = entry.responseEnd;
+      timings[`${name}.connectMs`] = entry.connectEnd - entry.connectStart; // 0: a kept-alive connection
     }
+    timings.timeOrigin = performance.timeOrigin;
     return timings;
   }, undefined);
 }
