@@ -108,8 +108,12 @@ function linkDelta(before: LinkStats, after: LinkStats): Omit<LinkStats, 'delay'
 
 const results: Result[] = [];
 
-/** Watches one 25 s window; `during(startedAt)` runs alongside it (the mid-stream cap). */
-async function watchWindow(name: string, label: string, options: LinkOptions, during?: (link: Link) => Promise<string | undefined>) {
+/**
+ * Watches one 25 s window; `during` runs alongside it (the mid-stream cap) and may return a note for the
+ * table, made once the window is over (`after`), when the page has recorded it all.
+ */
+type During = (link: Link, page: ProbePage, from: number) => Promise<(() => Promise<string>) | undefined>;
+async function watchWindow(name: string, label: string, options: LinkOptions, during?: During) {
   const setup = await setUp(options);
   try {
     const page = await setup.browser.newPage();
@@ -126,8 +130,9 @@ async function watchWindow(name: string, label: string, options: LinkOptions, du
     const linkBefore = await setup.link.stats();
     const sourceFps: number[] = [];
     const sampler = setInterval(() => sourceFps.push(setup.server.rtc.stats().source.framesPerSecond), 1_000);
-    const [note] = await Promise.all([during?.(setup.link), sleep(WINDOW_MS)]);
+    const [after] = await Promise.all([during?.(setup.link, page, from), sleep(WINDOW_MS)]);
     clearInterval(sampler);
+    const note = await after?.();
     const report = await readProbe(page, from, from + WINDOW_MS);
     const result: Result = {
       scenario: name, link: label, report, linkStats: linkDelta(linkBefore, await setup.link.stats()), sourceFps: median(sourceFps),
@@ -159,12 +164,30 @@ const scenarios: Record<string, () => Promise<void>> = {
   loss5cap3000: () => watchWindow('loss5cap3000', '5 % loss + 3 Mbit/s cap', { lossPercent: 5, rateKbit: 3000 }),
   /** Clean for 5 s of the window, capped at 800 kbit/s for 15 s, then lifted for the last 5 s. */
   midstream: () =>
-    watchWindow('midstream', 'cap 800 kbit/s at 5 s, lifted at 20 s', {}, async (link) => {
-      await sleep(5_000);
+    watchWindow('midstream', 'cap 800 kbit/s at 5 s, lifted at 20 s', {}, async (link, page, from) => {
+      await sleep(Math.max(0, from + 5_000 - (await pageNow(page))));
+      const capped = await pageNow(page);
       await link.setRate(800);
       await sleep(15_000);
+      const { capDropped } = await link.stats();
+      const lifted = await pageNow(page);
       await link.setRate(undefined);
-      return undefined;
+      return async () => {
+        const phase = async (start: number, end: number) => {
+          const r = await readProbe(page, start, end);
+          return `${r.fps.toFixed(1)} fps, longest gap ${(r.longestGapMs / 1000).toFixed(1)} s`;
+        };
+        // Recovered: the first second after the lift with ≥ 25 frames.
+        let recovered = 'not within 5 s';
+        for (let t = lifted; t + 1_000 <= from + WINDOW_MS; t += 100) {
+          if ((await readProbe(page, t, t + 1_000)).framesPresented >= 25) {
+            recovered = `${((t - lifted) / 1000).toFixed(1)} s`;
+            break;
+          }
+        }
+        return `before: ${await phase(from, capped)}; capped: ${await phase(capped, lifted)}, ${capDropped} packets dropped at the cap; ` +
+          `after the lift: ${await phase(lifted, from + WINDOW_MS)}, smooth again (25 frames in a second) after ${recovered}`;
+      };
     }),
   firstFrame,
 };
