@@ -6,6 +6,8 @@
  *   node bench/links.ts                     every scenario
  *   node bench/links.ts cap800 firstFrame   some of them (names below)
  *   BENCH_BROWSER=firefox node bench/links.ts clean
+ *   BENCH_MAX_LOAD=2.5 node bench/links.ts  before each scenario, wait (up to 5 min) for the machine's
+ *                                           1-minute load average to fall below 2.5
  *   node bench/links.ts --write …           also puts the table into docs/benchmarks-links.md
  *   DEBUG='werift-ice*,werift-dtls*,werift:*peerConnection*' BENCH_TRACE=1 node bench/links.ts firstFrame
  *                                           also lines each join up with the server's werift log
@@ -329,7 +331,16 @@ if (process.getuid?.() !== 0) {
   console.error('bench/links.ts needs root (network namespaces, veth, tc, nftables)');
   process.exit(2);
 }
-for (const name of names.length ? names : Object.keys(scenarios)) await scenarios[name]!();
+/** On a shared machine, a scenario run while others load the cores measures them: wait for a quieter minute. */
+async function waitForQuiet(): Promise<void> {
+  const limit = Number(process.env.BENCH_MAX_LOAD ?? Number.POSITIVE_INFINITY);
+  const end = Date.now() + 5 * 60_000;
+  while (loadavg()[0]! > limit && Date.now() < end) await sleep(5_000);
+}
+for (const name of names.length ? names : Object.keys(scenarios)) {
+  await waitForQuiet();
+  await scenarios[name]!();
+}
 const markdown = table();
 console.log(`\n${markdown}`);
 if (write) {
