@@ -5,8 +5,8 @@
  * returns what it sent and what came back; the caller checks the watcher, the bystanders and the
  * server. Packet counts are `scale` times the short run's.
  */
-import type { WeriftViewer } from '../helpers.ts';
-import { blast, credentialsOf, iceTargetsOf, inject, routeOf, spoof, spoofer, type Address } from './harness.ts';
+import { sleep, type WeriftViewer } from '../helpers.ts';
+import { blast, credentialsOf, iceConnectionOf, iceTargetsOf, inject, routeOf, spoof, spoofer, type Address } from './harness.ts';
 import {
   STUN, alert, checkAttributes, hostileRecord, hugeFragment, mediaGarbage, randomDatagram, record, strayFragment, stun,
   unauthenticatedStun, type Rng,
@@ -149,6 +149,35 @@ export const FAMILIES: Family[] = [
       const outcome = await blastAll(watcher, 1_000 * scale, () => mediaGarbage(rng));
       outcome.sent += await inject(watcher, repeat(1_000 * scale, () => mediaGarbage(rng)));
       return outcome;
+    },
+  },
+  {
+    name: 'mutated copies of the viewer\'s own packets (SRTCP, STUN), from its own address',
+    async run({ watcher, rng, scale }) {
+      // What the viewer really sends on its pair for a moment (receiver reports, consent checks)…
+      const transport = (iceConnectionOf(watcher).nominated as unknown as { protocol: { transport: { send(data: Buffer, addr?: unknown): Promise<void> } } }).protocol.transport;
+      const send = transport.send;
+      const seen: Buffer[] = [];
+      transport.send = (data, addr) => {
+        if (seen.length < 64) seen.push(Buffer.from(data));
+        return send(data, addr);
+      };
+      await sleep(1_500);
+      transport.send = send;
+      if (seen.length === 0) return { sent: 0, answers: 0, details: { captured: 0 } };
+      // …with bits flipped, cut short or made longer, and replayed as is.
+      const mutate = (): Buffer => {
+        const copy = Buffer.from(rng.pick(seen));
+        switch (rng.int(0, 3)) {
+          case 0:
+            for (let i = rng.int(1, 4); i > 0; i--) copy[rng.int(0, copy.length - 1)]! ^= 1 << rng.int(0, 7);
+            return copy;
+          case 1: return copy.subarray(0, rng.int(1, copy.length));
+          case 2: return Buffer.concat([copy, rng.bytes(rng.int(1, 64))]);
+          default: return copy;
+        }
+      };
+      return { sent: await inject(watcher, repeat(500 * scale, mutate)), answers: 0, details: { captured: seen.length } };
     },
   },
   {

@@ -63,7 +63,7 @@ export async function startHost(dataDir: string, options: object = {}): Promise<
       return new Map(stats.viewers.map((viewer) => [viewer.id, viewer.state]));
     },
     async stop() {
-      if (host.exitCode === null) {
+      if (host.exitCode === null && host.signalCode === null) {
         host.kill('SIGTERM');
         await once(host, 'exit');
       }

@@ -231,6 +231,12 @@ export function clientHello(rng: Rng, { cookie = Buffer.alloc(0) as Buffer, mess
   return handshake(1, body.length, messageSeq, 0, body);
 }
 
+/** A ClientHello whose handshake header is right but whose body ends early: parsing it throws. */
+export function malformedClientHello(rng: Rng): Buffer {
+  const body = clientHello(rng).subarray(12, 12 + rng.int(3, 40));
+  return record(DTLS.HANDSHAKE, 0, rng.int(0, 100), handshake(1, body.length, 0, 0, body));
+}
+
 /** A ClientHello with bytes flipped, cut short, or lengths that lie; in a record of epoch 0. */
 export function mutatedClientHello(rng: Rng): Buffer {
   const message = Buffer.from(clientHello(rng, { cookie: rng.next() < 0.5 ? rng.bytes(rng.int(0, 32)) : Buffer.alloc(0) }));
@@ -257,7 +263,7 @@ export function hostileRecord(rng: Rng): Buffer {
     case 3: return record(DTLS.ALERT, rng.int(1, 3), rng.int(0, 1000), rng.bytes(rng.int(2, 40))); // forged, epoch 1+
     case 4: return record(DTLS.APPLICATION_DATA, rng.int(0, 2), rng.int(0, 1000), rng.bytes(rng.int(0, 200)));
     case 5: return record(DTLS.HANDSHAKE, 1, rng.int(0, 1000), rng.bytes(rng.int(0, 100)));
-    case 6: return mutatedClientHello(rng);
+    case 6: return rng.next() < 0.5 ? mutatedClientHello(rng) : malformedClientHello(rng);
     case 7: return record(DTLS.HANDSHAKE, 0, 1, clientHello(rng)); // a well-formed one, after the handshake
     case 8: return record(DTLS.CHANGE_CIPHER_SPEC, 0, 1, Buffer.from([1]));
     default: { // truncated header, or several records with one that lies
