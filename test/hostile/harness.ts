@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -264,7 +264,9 @@ export function spoofer(): string | undefined {
   if (spoofBinary !== null) return spoofBinary;
   spoofBinary = undefined;
   if (process.getuid?.() !== 0) return undefined;
-  const output = join(mkdtempSync(join(tmpdir(), 'webgear-spoof-')), 'spoof');
+  const folder = mkdtempSync(join(tmpdir(), 'webgear-spoof-'));
+  process.once('exit', () => rmSync(folder, { recursive: true, force: true }));
+  const output = join(folder, 'spoof');
   const built = spawnSync(process.env.CC || 'cc', ['-O2', '-Wall', '-o', output, join(here, 'spoof.c')], { stdio: 'inherit' });
   if (built.status === 0 && existsSync(output)) spoofBinary = output;
   return spoofBinary;
