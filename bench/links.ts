@@ -65,7 +65,7 @@ async function launchIn(link: Link): Promise<Browserish> {
 async function setUp(options: LinkOptions) {
   const data = tempDir('webgear-rtc-bench-links-');
   const link = await createLink({ delayMs: DELAY_MS, ...options });
-  const server = await startLinkServer([link], { source: sourceFile(), loop: true, customDataLocation: data.path });
+  const server = await startLinkServer([link], { source: sourceFile(), loop: true, customDataLocation: data.path, logging: process.env.BENCH_LOG === '1', ...(process.env.BENCH_RENDITIONS === 'off' && { renditions: false }) });
   const watcher = await connectWeriftViewer(`${server.urlFor(link)}offer`);
   await watcher.connected;
   await sleep(3_000);
