@@ -4,8 +4,10 @@
  * not in the first seconds after a step down (a link that just congested is given time to settle).
  */
 
-/** Up needs the estimate at this many times the next rung's bitrate. */
-export const UP_MARGIN = 1.1;
+/** Up needs the estimate at this many times the next rung's rate (rungs are not constant bitrate: keyframes). */
+export const UP_MARGIN = 1.25;
+/** A viewer starts on the best rung taking at most this share of the start estimate (a guess). */
+export const START_SHARE = 0.5;
 /**
  * Down when the estimate falls under this share of the current rung's rate. Not 1: after any overuse the
  * estimate is set to 0.85 × what was delivered, which is the current rung itself — a discrete ladder
@@ -16,17 +18,30 @@ export const DOWN_MARGIN = 0.75;
 /** No step up for this long after a step down. */
 export const HOLD_AFTER_DOWN_MS = 3_000;
 
+/** Up only after the estimate has carried the next rung this long (one feedback is not a trend). */
+export const UP_CONFIRM_MS = 500;
+
 export class RenditionChoice {
   /** What each rung takes now, top rung first (bit/s): what it really sends, which may be far below its target. */
   readonly #rates: () => readonly number[];
+  /** The highest recent rate of each rung: what a viewer must have room for before it switches up. */
+  readonly #peaks: () => readonly number[];
   #lastDownAtMs = Number.NEGATIVE_INFINITY;
+  /** Since when the estimate has carried the rung above (NaN: it does not now). */
+  #upSinceMs = Number.NaN;
 
-  constructor(rates: () => readonly number[]) {
+  constructor(rates: () => readonly number[], peaks: () => readonly number[] = rates) {
     this.#rates = rates;
+    this.#peaks = peaks;
   }
 
-  /** The rung to start a viewer on: the best one a first estimate of `bitrate` carries. */
+  /** The rung to start a viewer on, before any feedback: the best one taking half the start estimate. */
   initial(bitrate: number): number {
+    return this.#fitting(bitrate * START_SHARE);
+  }
+
+  /** The best rung whose rate is at most `bitrate`, else the lowest. */
+  #fitting(bitrate: number): number {
     const rates = this.#rates();
     const index = rates.findIndex((rung) => rung <= bitrate);
     return index < 0 ? rates.length - 1 : index;
@@ -37,19 +52,30 @@ export class RenditionChoice {
     const rates = this.#rates();
     if (estimate < rates[current]! * DOWN_MARGIN && current < rates.length - 1) {
       this.#lastDownAtMs = nowMs;
-      return Math.max(current + 1, this.initial(estimate));
+      return Math.max(current + 1, this.#fitting(estimate));
     }
     if (current === 0 || nowMs - this.#lastDownAtMs < HOLD_AFTER_DOWN_MS) return current;
-    return estimate >= this.#rates()[current - 1]! * UP_MARGIN ? current - 1 : current;
+    if (estimate < this.#peaks()[current - 1]! * UP_MARGIN) {
+      this.#upSinceMs = Number.NaN;
+      return current;
+    }
+    if (Number.isNaN(this.#upSinceMs)) this.#upSinceMs = nowMs;
+    return nowMs - this.#upSinceMs < UP_CONFIRM_MS ? current : current - 1;
+  }
+
+  /** The viewer moved to another rung: an up-switch is confirmed afresh from there. */
+  switched(): void {
+    this.#upSinceMs = Number.NaN;
   }
 
   /** A step down decided elsewhere (the pacer could not keep up): no step up for a while either. */
   steppedDown(nowMs: number): void {
     this.#lastDownAtMs = nowMs;
+    this.#upSinceMs = Number.NaN;
   }
 
   /** The rate to probe at to find out whether the rung above `current` fits, or undefined at the top. */
   probeTarget(current: number): number | undefined {
-    return current === 0 ? undefined : this.#rates()[current - 1]! * UP_MARGIN * 1.2;
+    return current === 0 ? undefined : this.#peaks()[current - 1]! * UP_MARGIN * 1.2;
   }
 }

@@ -51,11 +51,14 @@ export interface VideoSenderStats {
 }
 
 /**
- * The pacing rate is this many times the estimate (libwebrtc's factor): the rendition choice keeps the
- * average under the estimate; the pacer only spreads the bursts (a keyframe) so that the link's queue
- * absorbs them, and holds the stream back only when the link really is full.
+ * The pacing rate is this many times the estimate: the rendition choice keeps the average under the
+ * estimate; the pacer spreads the bursts (a keyframe) so that the link's queue absorbs them, and holds the
+ * stream back only when the link really is full. libwebrtc uses 2.5; measured on a link with 100 ms of
+ * queue, a 360p keyframe at 2.5× an 800 kbit/s estimate overflowed it, at 1.5× it did not.
  */
-const PACING_FACTOR = 2.5;
+const PACING_FACTOR = 1.5;
+/** Before the first feedback the link is a guess: the start estimate itself, no more. */
+const START_PACING_FACTOR = 1;
 /** …and never below the current rendition's bitrate times this (it must get through, even over budget). */
 const MIN_PACING_FACTOR = 1.2;
 /** Without an estimate nothing is held back. */
@@ -99,12 +102,17 @@ export class VideoSender {
   #keyframeRequests = 0;
   #lastKeyframeRequestMs = Number.NEGATIVE_INFINITY;
   #stopped = false;
+  readonly #paddingSeqs = new Set<number>();
+  debugPaddingNacks = 0;
 
   constructor(writer: DirectRtpSender, renditions: readonly Rendition[], options: VideoSenderOptions) {
     this.#writer = writer;
     this.#renditions = renditions;
     this.#options = options;
-    this.#choice = new RenditionChoice(() => renditions.map((rendition) => rendition.rate));
+    this.#choice = new RenditionChoice(
+      () => renditions.map((rendition) => rendition.rate),
+      () => renditions.map((rendition) => rendition.peakRate),
+    );
     this.#sinks = renditions.map((_, index) => ({ kind: 'video', send: (packet: Buffer) => this.#onPacket(index, packet) }));
     this.#nacks = new NackResponder({ sentAt: (seq) => this.#writer.sentAt(seq) });
     if (options.transportWideId !== undefined) {
@@ -115,7 +123,9 @@ export class VideoSender {
         maxBitrate: Math.max(top * 2, options.startBitrate),
         // Padding-only packets carry at most 255 bytes.
         // Long enough that a shaper's bucket and queue cannot pass the whole probe at its rate: 80 ms.
-        probe: { maxPacketSize: 280, minPacketSize: 100, maxFactor: 2, durationMs: 80 },
+        // After a failed probe the next waits 2 s, doubling to 4 s at most: a link that recovers (a cap lifted)
+        // is found again within seconds.
+        probe: { maxPacketSize: 280, minPacketSize: 100, maxFactor: 2, durationMs: 80, backoffInitialMs: 2_000, backoffMaxMs: 4_000 },
       });
       this.#current = this.#choice.initial(options.startBitrate);
     } else {
@@ -127,7 +137,7 @@ export class VideoSender {
         sendRetransmission: (seq, now) => this.#sendRetransmission(seq, now),
         sendPadding: (size, clusterId, now) => this.#sendPadding(size, clusterId, now),
       },
-      this.#estimator ? this.#pacingRate(options.startBitrate) : UNPACED,
+      this.#estimator ? options.startBitrate * START_PACING_FACTOR : UNPACED,
     );
     this.#pacer.linkRate = this.#estimator ? options.startBitrate : UNPACED;
     writer.onSenderReport = (ntp) => this.#onSenderReport(ntp);
@@ -201,6 +211,7 @@ export class VideoSender {
       this.#pending = undefined;
       this.#rebaseNext = true;
       this.#switches++;
+      this.#choice.switched();
     } else if (index !== this.#current) {
       return;
     }
@@ -252,6 +263,7 @@ export class VideoSender {
     this.#rebaseNext = true;
     this.#waitingForKeyframe = false;
     this.#switches++;
+    this.#choice.switched();
     this.#bindWithReplay(index);
   }
 
@@ -289,6 +301,7 @@ export class VideoSender {
 
   #onNack(lost: number[]): void {
     if (this.#stopped) return;
+    if (process.env.WEBGEAR_DEBUG_NACK) for (const seq of lost) if (this.#paddingSeqs.has(seq)) this.debugPaddingNacks++;
     const now = performance.now();
     const estimate = this.#estimator?.estimate(now);
     const again = this.#nacks.answer(lost, performance.timeOrigin + now, estimate?.bitrate ?? UNPACED, estimate?.rttMs ?? 50);
@@ -368,6 +381,10 @@ export class VideoSender {
   #sendPadding(size: number, clusterId: number, now: number): number {
     const timestamp = this.#stream.lastTimestamp;
     const seq = this.#stream.take(timestamp, now);
+    if (process.env.WEBGEAR_DEBUG_NACK) {
+      this.#paddingSeqs.add(seq);
+      if (this.#paddingSeqs.size > 4000) this.#paddingSeqs.delete(this.#paddingSeqs.values().next().value!);
+    }
     const transportWide = this.#nextTransportWide();
     const bytes = this.#writer.writePadding(size - 32, seq, timestamp, transportWide);
     if (transportWide && bytes > 0) this.#estimator?.onPacketSent(transportWide.sequenceNumber, bytes, now, clusterId);
