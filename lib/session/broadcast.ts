@@ -3,6 +3,7 @@ import { SignalingError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from '../source/video-source.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
+import { LoadGuard, type LoadSample } from './load-guard.ts';
 import { offersAudio, Viewer, type PeerSettings, type SessionDescription, type Signaling, type ViewerStats } from './viewer.ts';
 
 /** How long a first viewer's answer waits for the source to deliver or fail. */
@@ -11,6 +12,8 @@ export const SOURCE_READY_TIMEOUT_MS = 5_000;
 export interface BroadcastSettings extends VideoSourceSettings, PeerSettings, AdmissionLimits {
   /** Viewers connected at once (those still connecting count apart: `maxConnecting`). */
   maxViewers: number;
+  /** The event loop's delay (p99 over a second, ms) past which new viewers are refused (0: never). */
+  maxEventLoopDelay: number;
 }
 
 /** Who is asking: the client's address (per-address limits), and how it signalled. */
@@ -22,7 +25,12 @@ export interface ConnectRequest {
 export interface BroadcastStats {
   source: VideoSourceStats;
   viewers: ViewerStats[];
+  /** How busy the process is (what admission reads): its event loop's delay and utilization over the last second. */
+  load: LoadSample;
 }
+
+/** The event loop's utilization past which the process is taken as full. */
+const MAX_EVENT_LOOP_UTILIZATION = 0.95;
 
 /** A viewer's session as its client sees it. */
 export interface Session {
@@ -45,8 +53,10 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   readonly #logger: Logger;
   readonly #viewers = new Map<string, Viewer>();
   readonly #admission: Admission;
+  readonly #load: LoadGuard;
   #connected = 0;
   #closed = false;
+  #loadWatched = false;
 
   constructor(settings: BroadcastSettings, logger: Logger) {
     super();
@@ -54,6 +64,10 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     this.#logger = logger;
     this.source = new VideoSource(settings, logger);
     this.#admission = new Admission(settings);
+    this.#load = new LoadGuard({
+      maxEventLoopDelayMs: settings.maxEventLoopDelay > 0 ? settings.maxEventLoopDelay : Number.POSITIVE_INFINITY,
+      maxEventLoopUtilization: settings.maxEventLoopDelay > 0 ? MAX_EVENT_LOOP_UTILIZATION : Number.POSITIVE_INFINITY,
+    });
     this.source.on('error', (error) => {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
@@ -75,6 +89,13 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
         'Retry-After': '10',
       });
     }
+    if (this.#load.sample.overloaded) {
+      // One more viewer would make every viewer late: the ones watching keep their stream.
+      const { eventLoopDelayMs, eventLoopUtilization } = this.#load.sample;
+      throw new SignalingError(503, `the server is at capacity (event loop ${eventLoopDelayMs} ms late, ${Math.round(eventLoopUtilization * 100)} % busy); try again later`, {
+        'Retry-After': '5',
+      });
+    }
     // Holds a place among the sessions connecting until this one is connected or gone.
     const ticket = this.#admission.enter(address);
     let viewer: Viewer;
@@ -91,6 +112,10 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     viewer.signaling = signaling;
     viewer.once('close', () => ticket.release());
     try {
+      if (!this.#loadWatched) {
+        this.#loadWatched = true;
+        this.#load.start();
+      }
       await this.source.start(); // only once an offer proved good: garbage must not start ffmpeg
       // A source that cannot be read gets the viewer a 503 now, not a black picture forever.
       if ((await this.source.ready(SOURCE_READY_TIMEOUT_MS)) === 'failed') {
@@ -137,13 +162,18 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   }
 
   stats(): BroadcastStats {
-    return { source: this.source.stats(), viewers: [...this.#viewers.values()].map((viewer) => viewer.stats()) };
+    return {
+      source: this.source.stats(),
+      viewers: [...this.#viewers.values()].map((viewer) => viewer.stats()),
+      load: this.#load.sample,
+    };
   }
 
   /** Closes every viewer and the source (ffmpeg included). Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#loadWatched) this.#load.stop();
     await Promise.all([...this.#viewers.values()].map((viewer) => viewer.close()));
     await this.source.close();
   }
