@@ -231,6 +231,9 @@ export class VideoSender {
    * the queue it makes is not an overflow, for as long as the link needs to carry it.
    */
   #bindWithReplay(index: number): void {
+    // The replay is queued inside bind(): its own packets must not count as an overflow (a switch made
+    // from within bind() would leave this rung bound behind the new one).
+    this.#graceUntilMs = Number.POSITIVE_INFINITY;
     this.#renditions[index]!.track.bind(this.#sinks[index]!);
     this.#graceUntilMs = performance.now() + Math.max(REPLAY_GRACE_MIN_MS, 1.5 * this.#pacer.queueMs);
   }

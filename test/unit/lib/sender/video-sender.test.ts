@@ -194,6 +194,52 @@ describe('VideoSender', () => {
     assertBindings(h);
   });
 
+  test('a switch\'s own GOP replay is no overflow: the rung the estimate chose, and no rung left bound behind it', (t) => {
+    // The top rung's link falls to 800 kbit/s: the estimate (≈ 0.9 Mbit/s) chooses the 800k rung, whose GOP
+    // (≈ 100 kB) is ≈ 0.9 s at that estimate, over the pacer's 500 ms bound the moment it is queued.
+    const lines: Array<{ t: number; message: string }> = [];
+    const h = harness(t, {
+      startBitrate: 5_000_000,
+      link: { capacity: (ms) => (ms < 5000 ? 20e6 : 800_000) },
+      debug: (message, ms) => void lines.push({ t: ms, message }),
+      seed: 3,
+    });
+    h.start();
+    h.run(5000);
+    for (let i = 0; i < 20; i++) {
+      h.run(100);
+      assertBindings(h);
+    }
+    const down = lines.find((line) => / rendition 0 → 1/.test(line.message));
+    assert.ok(down, lines.map((line) => `${line.t} ${line.message}`).join('\n'));
+    const overflow = lines.find((line) => line.message.includes('a rung lower') && line.t - down.t < 1000);
+    assert.equal(overflow, undefined, `the replay's burst taken for an overflow at ${overflow?.t} ms`);
+    assertContinuous(h);
+  });
+
+  test('a PLI\'s GOP replay is no overflow either, however long it takes at the estimate', (t) => {
+    const h = harness(t, { startBitrate: 2_000_000, browserRuns: false, prefillFrames: 1 });
+    h.start();
+    for (let i = 0; i < 19; i++) {
+      h.run(100);
+      h.acknowledge({ capacity: 1_200_000 });
+    }
+    // Frame 59 is out: the GOP holds 30 frames of the 800k rung, ≈ 100 kB, ≈ 0.7 s at the estimate.
+    h.run(66);
+    h.acknowledge({ capacity: 1_200_000 });
+    const gop = h.source.streams[1]!.track.gop!.bytes;
+    const estimate = h.sender.stats().estimate!;
+    assert.ok((gop * 8) / (estimate / 1000) > 500, `${gop} bytes at ${estimate} bit/s`);
+    h.rtcp(pli(0x0b0b, h.writer.access.ssrc));
+    const stats = h.sender.stats();
+    assert.equal(stats.keyframeRequests, 1);
+    assert.equal(stats.rendition, 1, 'no step down');
+    assert.equal(stats.switches, 0);
+    assertBindings(h);
+    h.run(1000);
+    assertContinuous(h);
+  });
+
   /** Every step up the viewer decided, with whether the new rung's GOP was cheap to send at the estimate then. */
   function upDecisions(options: HarnessOptions, t: TestContext, ms: number) {
     const decisions: Array<{ t: number; from: number; to: number; cheap: boolean }> = [];
