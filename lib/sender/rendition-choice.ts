@@ -1,7 +1,9 @@
 /**
- * Which rendition a viewer should get for its link's estimate, with hysteresis: down at once to the best
- * rung the estimate carries; up only when the estimate carries the next rung with room to spare (10 %), and
- * not in the first seconds after a step down (a link that just congested is given time to settle).
+ * Which rendition a viewer should get for its link's estimate, with hysteresis: down at once when the
+ * estimate falls well under what the current rung sends (or under it while a queue stands on the path); up
+ * only when the estimate carries the next rung's recent peak with room to spare (25 %), for half a second,
+ * once the estimate is a measure rather than the start's guess, and not in the first seconds after a step
+ * down (a link that just congested is given time to settle).
  */
 
 /** Up needs the estimate at this many times the next rung's rate (rungs are not constant bitrate: keyframes). */
@@ -20,6 +22,24 @@ export const HOLD_AFTER_DOWN_MS = 3_000;
 
 /** Up only after the estimate has carried the next rung this long (one feedback is not a trend). */
 export const UP_CONFIRM_MS = 500;
+
+/** A probe goes this much above the estimate an up-step needs. */
+export const PROBE_OVER_BAR = 1.2;
+/**
+ * A queue standing this long on the path (the estimator's queueing delay, ms) with the estimate under the
+ * current rung's rate: the link, not the pacer, is full (the pacer runs faster than the link), so down.
+ */
+export const STANDING_QUEUE_MS = 100;
+
+/** What the choice reads of the estimate. */
+export interface EstimateView {
+  /** bit/s */
+  bitrate: number;
+  /** The queueing delay on the path now, ms. */
+  queueDelayMs: number;
+  /** Whether the estimate is a measure yet (feedback for a while, or a probe the link carried). */
+  measured: boolean;
+}
 
 export class RenditionChoice {
   /** What each rung takes now, top rung first (bit/s): what it really sends, which may be far below its target. */
@@ -47,14 +67,17 @@ export class RenditionChoice {
     return index < 0 ? rates.length - 1 : index;
   }
 
-  /** The rung for `estimate` when on `current`, at `nowMs`. */
-  choose(current: number, estimate: number, nowMs: number): number {
+  /** The rung for the estimate (bit/s, or what it says) when on `current`, at `nowMs`. */
+  choose(current: number, view: number | EstimateView, nowMs: number): number {
+    const { bitrate: estimate, queueDelayMs, measured } =
+      typeof view === 'number' ? { bitrate: view, queueDelayMs: 0, measured: true } : view;
     const rates = this.#rates();
-    if (estimate < rates[current]! * DOWN_MARGIN && current < rates.length - 1) {
+    const tooHigh = estimate < rates[current]! * DOWN_MARGIN || (queueDelayMs > STANDING_QUEUE_MS && estimate < rates[current]!);
+    if (tooHigh && current < rates.length - 1) {
       this.#lastDownAtMs = nowMs;
       return Math.max(current + 1, this.#fitting(estimate));
     }
-    if (current === 0 || nowMs - this.#lastDownAtMs < HOLD_AFTER_DOWN_MS) return current;
+    if (current === 0 || !measured || nowMs - this.#lastDownAtMs < HOLD_AFTER_DOWN_MS) return current;
     if (estimate < this.#peaks()[current - 1]! * UP_MARGIN) {
       this.#upSinceMs = Number.NaN;
       return current;
@@ -74,8 +97,18 @@ export class RenditionChoice {
     this.#upSinceMs = Number.NaN;
   }
 
-  /** The rate to probe at to find out whether the rung above `current` fits, or undefined at the top. */
-  probeTarget(current: number): number | undefined {
-    return current === 0 ? undefined : this.#peaks()[current - 1]! * UP_MARGIN * 1.2;
+  /** The estimate a step up from `current` needs (bit/s), or undefined at the top. */
+  upBar(current: number): number | undefined {
+    return current === 0 ? undefined : this.#peaks()[current - 1]! * UP_MARGIN;
+  }
+
+  /**
+   * The rate to probe at to find out whether the rung above `current` fits, or undefined at the top (or
+   * when the estimate already carries it: the step up only waits for its confirmation).
+   */
+  probeTarget(current: number, estimate = 0): number | undefined {
+    const bar = this.upBar(current);
+    // 20 % over the bar: a probe measures a little under its rate (losses, the media's own gaps).
+    return bar === undefined || estimate >= bar ? undefined : bar * PROBE_OVER_BAR;
   }
 }

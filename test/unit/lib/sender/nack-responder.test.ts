@@ -19,6 +19,13 @@ describe('NackResponder', () => {
     assert.deepEqual(responder.counts, { requested: 2, answered: 2, refused: 0 });
   });
 
+  test('a packet answered and still waiting in the pacer (its send time not yet new) is not answered twice', () => {
+    const { responder } = history({ 7: 1000 });
+    assert.deepEqual(responder.answer([7, 7], 1100, 2 * MBIT, 40), [7], 'once, even named twice in one NACK');
+    assert.deepEqual(responder.answer([7], 1110, 2 * MBIT, 40), [], 'NACKed again before the copy left');
+    assert.deepEqual(responder.answer([7], 1150, 2 * MBIT, 40), [7], 'a round trip after the answer');
+  });
+
   test('refuses a packet that is gone from the history', () => {
     const { responder } = history({ 10: 1000 });
     assert.deepEqual(responder.answer([9, 10, 12], 1100, 2 * MBIT, 40), [10]);
@@ -28,7 +35,7 @@ describe('NackResponder', () => {
   test(`refuses a packet sent more than ${MAX_RETRANSMIT_AGE_MS} ms ago: the browser has given up on it`, () => {
     const { responder } = history({ 1: 0, 2: 1, 3: 100 });
     assert.deepEqual(responder.answer([1, 2, 3], 1000.5, 2 * MBIT, 40), [2, 3]);
-    assert.deepEqual(responder.answer([1, 2, 3], 1001.5, 2 * MBIT, 40), [3]);
+    assert.deepEqual(responder.answer([1, 2, 3], 1050.5, 2 * MBIT, 40), [3], 'a round trip later, 2 is too old');
     assert.deepEqual(responder.counts, { requested: 6, answered: 3, refused: 3 });
   });
 

@@ -120,4 +120,11 @@ describe('RenditionChoice', () => {
     current.peaks = [2000 * K, 400 * K, 100 * K];
     assert.equal(choice.probeTarget(2), 400 * K * UP_MARGIN * 1.2, 'from the peaks now');
   });
+
+  test('probeTarget: none once the estimate clears the bar (the step up only waits for its confirmation)', () => {
+    const { choice } = ladder([2500 * K, 800 * K, 250 * K], [3000 * K, 1000 * K, 300 * K]);
+    assert.equal(choice.upBar(2), 1000 * K * UP_MARGIN);
+    assert.equal(choice.probeTarget(2, 1000 * K * UP_MARGIN - 1), 1000 * K * UP_MARGIN * 1.2);
+    assert.equal(choice.probeTarget(2, 1000 * K * UP_MARGIN), undefined);
+  });
 });

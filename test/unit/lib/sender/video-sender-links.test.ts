@@ -79,18 +79,19 @@ describe('VideoSender on simulated links (40 ms RTT, 100 ms drop-tail queue, Chr
     assert.ok(longestGap(run, 1000, 8_000) < 200);
   });
 
-  test('2 % loss: the top rung, NACKs repair it (≥ 29 fps)', (t) => {
+  test('2 % loss: the top rung within 4 s, NACKs repair it (≥ 29 fps)', (t) => {
     const run = simulate(t, '2% loss', { lossRate: 0.02 }, 10_000);
     assert.deepEqual(run.continuity, []);
-    assert.deepEqual([...renditionsIn(run, 3000)], [TOP]);
+    assert.deepEqual([...renditionsIn(run, 4000)], [TOP]);
     assert.ok(fps(run, 1000, 10_000) >= 29);
     assert.ok(run.nacks.answered >= 30, JSON.stringify(run.nacks));
   });
 
-  test('4 Mbit/s: the top rung from 3 s on, no oscillation (its keyframes are 8× a delta frame)', (t) => {
+  test('4 Mbit/s: the top rung from 5 s on, no oscillation (its keyframes are 8× a delta frame)', (t) => {
     const run = simulate(t, '4 Mbit/s', { capacity: () => 4_000_000 }, 15_000);
     assert.deepEqual(run.continuity, []);
-    assert.deepEqual([...renditionsIn(run, 3000)], [TOP]);
+    assert.deepEqual([...renditionsIn(run, 5000)], [TOP]);
+    assert.ok(run.switches.length <= 2, `${run.switches.length} switches`);
     assert.ok(fps(run, 1000, 15_000) >= 29.5);
   });
 
@@ -103,10 +104,10 @@ describe('VideoSender on simulated links (40 ms RTT, 100 ms drop-tail queue, Chr
     assert.ok(longestGap(run, 1000, 20_000) <= 500);
   });
 
-  test('5 % loss and a 3 Mbit/s cap: the top or middle rung throughout, ≥ 25 fps', (t) => {
+  test('5 % loss and a 3 Mbit/s cap: the top or middle rung from 3 s on, ≥ 25 fps', (t) => {
     const run = simulate(t, '5% loss + 3 Mbit/s', { capacity: () => 3_000_000, lossRate: 0.05 }, 20_000);
     assert.deepEqual(run.continuity, []);
-    assert.ok([...renditionsIn(run, 1000)].every((r) => r === TOP || r === MIDDLE));
+    assert.ok([...renditionsIn(run, 3000)].every((r) => r === TOP || r === MIDDLE));
     assert.ok(fps(run, 1000, 20_000) >= 25);
   });
 
