@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { SignalingError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { Publisher, type PublishSettings, type PublishStats } from '../publish/publisher.ts';
 import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from '../source/video-source.ts';
 import { offersAudio, Viewer, type PeerSettings, type SessionDescription, type Signaling, type ViewerStats } from './viewer.ts';
 
@@ -9,11 +10,24 @@ export const SOURCE_READY_TIMEOUT_MS = 5_000;
 
 export interface BroadcastSettings extends VideoSourceSettings, PeerSettings {
   maxViewers: number;
+  /** Where the stream is pushed by WHIP, if anywhere (the `publish` option). */
+  publish: PublishSettings | undefined;
 }
 
 export interface BroadcastStats {
   source: VideoSourceStats;
   viewers: ViewerStats[];
+  /** The WHIP push (`publish` option), when there is one. */
+  publish?: PublishStats;
+}
+
+/** What every viewer was sent since the start, those who left included (for counters that only grow). */
+export interface ViewerTotals {
+  viewers: number;
+  packetsSent: number;
+  bytesSent: number;
+  nackCount: number;
+  pliCount: number;
 }
 
 /** A viewer's session as its client sees it. */
@@ -36,6 +50,9 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   readonly #settings: BroadcastSettings;
   readonly #logger: Logger;
   readonly #viewers = new Map<string, Viewer>();
+  readonly #publisher: Publisher | undefined;
+  /** What the viewers who left were sent. */
+  readonly #departed: ViewerTotals = { viewers: 0, packetsSent: 0, bytesSent: 0, nackCount: 0, pliCount: 0 };
   /** Offers being answered: they hold a place so that concurrent offers cannot pass maxViewers. */
   #pending = 0;
   #closed = false;
@@ -48,6 +65,11 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     this.source.on('error', (error) => {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
+    if (settings.publish) {
+      // Published from the start: the source runs from now on, not from the first viewer.
+      this.#publisher = new Publisher(this.source, { ...settings, publish: settings.publish }, logger);
+      this.#publisher.start();
+    }
   }
 
   get closed(): boolean {
@@ -95,6 +117,12 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     this.#viewers.set(viewer.sessionId, viewer);
     viewer.once('close', () => {
       this.#viewers.delete(viewer.sessionId);
+      const last = viewer.stats();
+      this.#departed.viewers++;
+      this.#departed.packetsSent += last.packetsSent;
+      this.#departed.bytesSent += last.bytesSent;
+      this.#departed.nackCount += last.nackCount;
+      this.#departed.pliCount += last.pliCount;
       this.#logger.info(`viewer ${viewer.id} left (${this.#viewers.size} watching)`);
     });
     this.#logger.info(`viewer ${viewer.id} joined (${this.#viewers.size} watching)`);
@@ -115,14 +143,34 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   }
 
   stats(): BroadcastStats {
-    return { source: this.source.stats(), viewers: [...this.#viewers.values()].map((viewer) => viewer.stats()) };
+    return {
+      source: this.source.stats(),
+      viewers: [...this.#viewers.values()].map((viewer) => viewer.stats()),
+      ...(this.#publisher && { publish: this.#publisher.stats() }),
+    };
+  }
+
+  /**
+   * What the viewers were sent since the start, those who left included, given the current viewers' `stats`
+   * (from stats(): one reading for both).
+   */
+  viewerTotals(current: readonly ViewerStats[]): ViewerTotals {
+    const totals = { ...this.#departed };
+    for (const viewer of current) {
+      totals.viewers++;
+      totals.packetsSent += viewer.packetsSent;
+      totals.bytesSent += viewer.bytesSent;
+      totals.nackCount += viewer.nackCount;
+      totals.pliCount += viewer.pliCount;
+    }
+    return totals;
   }
 
   /** Closes every viewer and the source (ffmpeg included). Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#viewers.values()].map((viewer) => viewer.close()));
+    await Promise.all([this.#publisher?.close(), ...[...this.#viewers.values()].map((viewer) => viewer.close())]);
     await this.source.close();
   }
 }
