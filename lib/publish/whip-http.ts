@@ -66,6 +66,7 @@ export function resourceUrlOf(location: string | null | undefined, answeredBy: s
 export function retryAfterMsOf(value: string | null | undefined, now = Date.now()): number | undefined {
   if (!value) return undefined;
   if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  if (!/GMT$/.test(value.trim())) return undefined; // an HTTP date ends in GMT; Date.parse reads too much else
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
