@@ -133,6 +133,11 @@ export class JanusEndpoint {
     await waitForHttp(`${this.apiUrl}/info`, this.#janus, 10_000);
     this.#whip = start('ip', [...inNamespace, process.execPath, 'src/server.js'], WHIP_SERVER_DIR, { DEBUG: 'whip:*' });
     await waitForHttp(`http://${this.address}:7080/whip/healthcheck`, this.#whip, 10_000);
+    await this.createEndpoint(id, token);
+  }
+
+  /** One more WHIP endpoint on simple-whip-server (`POST /whip/create`), publishing to room 1234. */
+  async createEndpoint(id: string, token?: string): Promise<void> {
     const created = await fetch(`http://${this.address}:7080/whip/create`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
