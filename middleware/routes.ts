@@ -76,7 +76,7 @@ export function addDefaultRoutes(router: Router, deps: RouteDependencies): void 
       if (offer.type !== 'offer') {
         throw new SignalingError(400, `"type" must be "offer" (got ${JSON.stringify(offer.type ?? null)})`);
       }
-      const { id, viewerId, answer } = await broadcast.connect({ sdp: offer.sdp, type: 'offer' });
+      const { id, viewerId, answer } = await broadcast.connect({ sdp: offer.sdp, type: 'offer' }, { signaling: 'offer', address: ctx.ip });
       // vidgear's client reads {sdp, type}; `id` lets this page end its own session later (keep it
       // secret: it is the key to that), `viewer` is its public name in /stats.
       ctx.body = { sdp: answer.sdp, type: answer.type, id, viewer: viewerId };

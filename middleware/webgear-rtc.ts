@@ -10,6 +10,7 @@ import { Broadcast, type BroadcastStats } from '../lib/session/broadcast.ts';
 import { DEFAULT_THEME_DIR, prepareDataFiles } from './data-files.ts';
 import { resolveFfmpegPath } from '../lib/source/ffmpeg/ffmpeg-path.ts';
 import { createLogger } from '../lib/logger.ts';
+import { assertWeriftPatched } from '../lib/werift/werift-patches.ts';
 import { installedWeriftVersion, WERIFT_VERSION } from '../lib/werift/werift-version.ts';
 import { SignalingError } from '../lib/errors.ts';
 import { resolveOptions } from '../options/resolve-options.ts';
@@ -82,12 +83,16 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
     logger,
   });
   const ffmpegPath = resolveFfmpegPath(settings.ffmpegPath);
+  assertWeriftPatched();
   const werift = installedWeriftVersion();
   if (werift !== WERIFT_VERSION) {
     logger.warn(`werift ${werift} is installed; this release of webgear-rtc is checked against werift ${WERIFT_VERSION}`);
   }
 
-  const broadcast = new Broadcast({ ...settings, ffmpegPath, startBitrate: START_BITRATE }, logger);
+  const broadcast = new Broadcast(
+    { ...settings, ffmpegPath, startBitrate: START_BITRATE, maxConnecting: settings.maxConnecting ?? settings.maxViewers },
+    logger,
+  );
   const router = new Router();
   // Folder by folder, file by file: the `templates`/`static` options, then the data folder, then the package.
   const views = createViews([...settings.templates, dataFiles.templatesDir], router, settings.basePath);

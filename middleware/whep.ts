@@ -116,7 +116,7 @@ export function addWhepRoutes(router: Router, deps: WhepDependencies): void {
       if (typeof sdp !== 'string' || !sdp.startsWith('v=0')) {
         throw new SignalingError(400, 'the body must be an SDP offer (starting with "v=0")');
       }
-      const session = await broadcast.connect({ sdp, type: 'offer' }, 'whep');
+      const session = await broadcast.connect({ sdp, type: 'offer' }, { signaling: 'whep', address: ctx.ip });
       ctx.status = 201;
       ctx.type = SDP;
       ctx.set('Location', `${views.basePath(ctx)}/whep/${session.id}`);

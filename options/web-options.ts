@@ -77,11 +77,30 @@ export const WEB_OPTIONS = {
     default: '`100`',
     resolve: (value, name) => numberOption(name, value, { min: 1, max: 10_000, integer: true }) ?? 100,
   }),
-  /** Seconds a viewer has to connect (ICE and DTLS) after its offer; then it is dropped. Default 20. */
+  /**
+   * Viewers connecting at once (an offer answered, ICE and DTLS not done yet), apart from `maxViewers`:
+   * more get a 503 with `Retry-After`. A flood of offers that never connect fills this, never the places of
+   * viewers who watch. Default: `maxViewers`.
+   */
+  maxConnecting: option<number>()({
+    doc: 'viewers connecting at once (answered, not yet connected), counted apart from `maxViewers`: more get 503 ([operations](docs/operations.md#limits))',
+    default: '`maxViewers`',
+    resolve: (value, name) => numberOption(name, value, { min: 1, max: 10_000, integer: true }),
+  }),
+  /**
+   * Sessions connecting at once from one client address (`ctx.ip`: behind a reverse proxy set the Koa app's
+   * `proxy = true`); more get a 429 with `Retry-After`. Default 10.
+   */
+  maxConnectingPerAddress: option<number>()({
+    doc: 'sessions connecting at once from one address (`ctx.ip`; behind a proxy set `app.proxy = true`): more get 429',
+    default: '`10`',
+    resolve: (value, name) => numberOption(name, value, { min: 1, max: 10_000, integer: true }) ?? 10,
+  }),
+  /** Seconds a viewer has to connect (ICE and DTLS) after its offer; then it is dropped. Default 10. */
   connectTimeout: option<number>()({
     doc: 'seconds a viewer has to connect (ICE + DTLS) after its offer, then it is dropped',
-    default: '`20`',
-    resolve: (value, name) => numberOption(name, value, { min: 1, max: 300, integer: false }) ?? 20,
+    default: '`10`',
+    resolve: (value, name) => numberOption(name, value, { min: 1, max: 300, integer: false }) ?? 10,
   }),
   /** Largest signaling request body in bytes (`POST /offer`); a larger one gets 413. Default 65 536. */
   bodyLimit: option<number>()({

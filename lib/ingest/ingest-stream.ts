@@ -25,6 +25,8 @@ export interface IngestCounts {
 const RATE_SECONDS = 3;
 /** No stream is taken to need less (a still picture sends almost nothing until it moves). */
 const MIN_RATE = 100_000;
+/** …nor less than this share of its target. */
+const MIN_SHARE_OF_TARGET = 0.5;
 
 export class IngestStream {
   readonly track: StreamTrack;
@@ -72,11 +74,15 @@ export class IngestStream {
   }
 
   /**
-   * What the stream takes, bit/s: the highest of the last few seconds' rates (its keyframes included), and
-   * its target before it has sent for a second.
+   * What the stream takes, bit/s: its average over the last few seconds (keyframes included; the pacer
+   * spreads their bursts), but never under half its target (a picture that sends little now may move
+   * and send its target the next second), and its target before it has sent for a second.
    */
   get rate(): number {
-    return this.#recentBitrates.length === 0 ? this.bitrate : Math.max(MIN_RATE, ...this.#recentBitrates);
+    const samples = this.#recentBitrates;
+    if (samples.length === 0) return this.bitrate;
+    const average = samples.reduce((sum, bitrate) => sum + bitrate, 0) / samples.length;
+    return Math.max(MIN_RATE, average, this.bitrate * MIN_SHARE_OF_TARGET);
   }
 
   counts(): IngestCounts {

@@ -254,6 +254,13 @@ export class PublishSession extends EventEmitter<{ end: [reason: string] }> {
     this.#livenessTimer = setInterval(() => {
       if (Date.now() - this.#lastRtcpAt > RTCP_SILENCE_LIMIT_MS) this.#end(`no RTCP from the endpoint for ${RTCP_SILENCE_LIMIT_MS / 1000} s`);
     }, 1_000).unref();
+    // A DTLS transport that closes or fails (the endpoint's close_notify or a fatal alert: it hung up) ends
+    // the session at once; werift's connection state does not follow it (as for a viewer).
+    for (const transport of pc.dtlsTransports) {
+      transport.onStateChange.subscribe((state) => {
+        if (state === 'closed' || state === 'failed') this.#end(`the endpoint's DTLS transport is ${state}`);
+      });
+    }
     pc.connectionStateChange.subscribe((state) => {
       if (state === 'connected') {
         clearTimeout(this.#disconnectTimer);

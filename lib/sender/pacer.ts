@@ -67,6 +67,8 @@ export class Pacer {
   readonly #clock: PacerClock;
   /** Bits per second. */
   #rate: number;
+  /** What the link carries, bits per second (the estimate): what waits is measured against it. */
+  #linkRate: number;
   #budget = 0;
   #lastRefillMs = performance.now();
   readonly #media: QueuedPacket[] = [];
@@ -79,9 +81,10 @@ export class Pacer {
   /** Packets and bytes sent, and media packets dropped by `clear()`. */
   readonly counts = { packets: 0, bytes: 0, dropped: 0 };
 
-  constructor(output: PacerOutput, rate: number, { clock = sharedPacerClock, maxQueueMs = 400 } = {}) {
+  constructor(output: PacerOutput, rate: number, { clock = sharedPacerClock, maxQueueMs = 500 } = {}) {
     this.#output = output;
     this.#rate = rate;
+    this.#linkRate = rate;
     this.#clock = clock;
     this.#maxQueueMs = maxQueueMs;
   }
@@ -96,9 +99,14 @@ export class Pacer {
     this.#rate = Math.max(10_000, bitsPerSecond);
   }
 
-  /** How long what waits would take to send at the pacing rate, ms. */
+  /** The link's rate, bits per second: `queueMs` and `overflow()` are measured against it. */
+  set linkRate(bitsPerSecond: number) {
+    this.#linkRate = Math.max(10_000, bitsPerSecond);
+  }
+
+  /** How long what waits would take to cross the link, ms. */
   get queueMs(): number {
-    return (this.#queuedBytes * 8) / (this.#rate / 1000);
+    return (this.#queuedBytes * 8) / (this.#linkRate / 1000);
   }
 
   get queuedPackets(): number {

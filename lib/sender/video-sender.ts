@@ -62,6 +62,8 @@ const MIN_PACING_FACTOR = 1.2;
 const UNPACED = 1e9;
 /** A browser that has sent no transport-wide feedback this long after media started will not. */
 const NO_FEEDBACK_GIVE_UP_MS = 3_000;
+/** A replay's queue is not an overflow for at least this long (more when the replay takes longer to send). */
+const REPLAY_GRACE_MIN_MS = 1_000;
 /** A viewer asking for keyframes more often than this gets one replay per interval. */
 const KEYFRAME_REQUEST_INTERVAL_MS = 250;
 /**
@@ -88,6 +90,10 @@ export class VideoSender {
   #current: number;
   #pending: number | undefined;
   #rebaseNext = true;
+  /** After an overflow on the lowest rung: nothing until its next keyframe. */
+  #waitingForKeyframe = false;
+  /** Until then the queue may exceed its bound: a GOP replay is on its way. */
+  #graceUntilMs = 0;
   #transportWideSeq = 0;
   #switches = 0;
   #keyframeRequests = 0;
@@ -108,7 +114,8 @@ export class VideoSender {
         minBitrate: Math.min(100_000, renditions.at(-1)!.bitrate),
         maxBitrate: Math.max(top * 2, options.startBitrate),
         // Padding-only packets carry at most 255 bytes.
-        probe: { maxPacketSize: 280, minPacketSize: 100, maxFactor: 3, durationMs: 20 },
+        // Long enough that a shaper's bucket and queue cannot pass the whole probe at its rate: 80 ms.
+        probe: { maxPacketSize: 280, minPacketSize: 100, maxFactor: 2, durationMs: 80 },
       });
       this.#current = this.#choice.initial(options.startBitrate);
     } else {
@@ -122,6 +129,7 @@ export class VideoSender {
       },
       this.#estimator ? this.#pacingRate(options.startBitrate) : UNPACED,
     );
+    this.#pacer.linkRate = this.#estimator ? options.startBitrate : UNPACED;
     writer.onSenderReport = (ntp) => this.#onSenderReport(ntp);
     writer.access.onNack((lost) => this.#onNack(lost));
   }
@@ -130,7 +138,7 @@ export class VideoSender {
   start(): void {
     this.#startedAtMs = performance.now();
     this.#rebaseNext = true;
-    this.#renditions[this.#current]!.track.bind(this.#sinks[this.#current]!);
+    this.#bindWithReplay(this.#current);
   }
 
   /** A decrypted compound RTCP packet from the viewer (lib/werift/rtcp-tap.ts). */
@@ -155,6 +163,7 @@ export class VideoSender {
     this.#options.debug?.('no transport-wide feedback: the top rendition, unpaced');
     this.#estimator = undefined;
     this.#pacer.rate = UNPACED;
+    this.#pacer.linkRate = UNPACED;
     if (this.#current !== 0) this.#switchUpTo(0, UNPACED);
   }
 
@@ -195,9 +204,24 @@ export class VideoSender {
     } else if (index !== this.#current) {
       return;
     }
+    if (this.#waitingForKeyframe) {
+      if (!startsKeyframe(this.#options.codec, packet)) return;
+      this.#waitingForKeyframe = false;
+      this.#rebaseNext = true;
+    }
     this.#pacer.enqueue({ packet, rebase: this.#rebaseNext });
     this.#rebaseNext = false;
-    if (this.#pacer.overflow()) this.#onOverflow();
+    // Before the first feedback the queue is measured against a guess: no drop on a guess.
+    if (this.#feedbackSeen && performance.now() >= this.#graceUntilMs && this.#pacer.overflow()) this.#onOverflow();
+  }
+
+  /**
+   * Binds to rendition `index` with its GOP replayed (a picture at once). The replay is a burst on purpose:
+   * the queue it makes is not an overflow, for as long as the link needs to carry it.
+   */
+  #bindWithReplay(index: number): void {
+    this.#renditions[index]!.track.bind(this.#sinks[index]!);
+    this.#graceUntilMs = performance.now() + Math.max(REPLAY_GRACE_MIN_MS, 1.5 * this.#pacer.queueMs);
   }
 
   /**
@@ -205,8 +229,15 @@ export class VideoSender {
    * goes on from a keyframe, a rung lower if there is one.
    */
   #onOverflow(): void {
-    if (this.#current < this.#renditions.length - 1) this.#switchTo(this.#current + 1);
-    else this.#replayCurrent();
+    this.#options.debug?.(`pacer queue ${Math.round(this.#pacer.queueMs)} ms: dropped, a rung lower`);
+    this.#choice.steppedDown(performance.now());
+    if (this.#current < this.#renditions.length - 1) {
+      this.#switchTo(this.#current + 1);
+      return;
+    }
+    // Already the lowest: what waits goes, and the stream resumes at its next keyframe.
+    this.#pacer.clear();
+    this.#waitingForKeyframe = true;
   }
 
   /** Switches at once: the new rendition starts from its GOP (a picture at once), the old one's queue is dropped. */
@@ -219,8 +250,9 @@ export class VideoSender {
     this.#pacer.clear();
     this.#current = index;
     this.#rebaseNext = true;
+    this.#waitingForKeyframe = false;
     this.#switches++;
-    this.#renditions[index]!.track.bind(this.#sinks[index]!);
+    this.#bindWithReplay(index);
   }
 
   /** Up: at once when the new rendition's GOP is quick to send at `estimate`, else at its next keyframe. */
@@ -251,7 +283,8 @@ export class VideoSender {
     track.unbind(this.#sinks[this.#current]!);
     this.#pacer.clear();
     this.#rebaseNext = true;
-    track.bind(this.#sinks[this.#current]!);
+    this.#waitingForKeyframe = false;
+    this.#bindWithReplay(this.#current);
   }
 
   #onNack(lost: number[]): void {
@@ -280,6 +313,7 @@ export class VideoSender {
   #adapt(estimator: BandwidthEstimator, now: number): void {
     const estimate = estimator.estimate(now);
     this.#pacer.rate = this.#pacingRate(estimate.bitrate);
+    this.#pacer.linkRate = estimate.bitrate;
     const target = this.#choice.choose(this.#current, estimate.bitrate, now);
     if (target !== this.#current && target !== this.#pending) {
       this.#options.debug?.(`estimate ${Math.round(estimate.bitrate / 1000)} kbit/s (${estimate.state}, loss ${(estimate.lossRate * 100).toFixed(1)} %, rtt ${Math.round(estimate.rttMs)} ms): rendition ${this.#current} → ${target}`);

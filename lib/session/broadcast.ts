@@ -3,15 +3,23 @@ import { SignalingError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { Publisher, type PublishSettings, type PublishStats } from '../publish/publisher.ts';
 import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from '../source/video-source.ts';
+import { Admission, type AdmissionLimits } from './admission.ts';
 import { offersAudio, Viewer, type PeerSettings, type SessionDescription, type Signaling, type ViewerStats } from './viewer.ts';
 
 /** How long a first viewer's answer waits for the source to deliver or fail. */
 export const SOURCE_READY_TIMEOUT_MS = 5_000;
 
-export interface BroadcastSettings extends VideoSourceSettings, PeerSettings {
+export interface BroadcastSettings extends VideoSourceSettings, PeerSettings, AdmissionLimits {
+  /** Viewers connected at once (those still connecting count apart: `maxConnecting`). */
   maxViewers: number;
   /** Where the stream is pushed by WHIP, if anywhere (the `publish` option). */
   publish: PublishSettings | undefined;
+}
+
+/** Who is asking: the client's address (per-address limits), and how it signalled. */
+export interface ConnectRequest {
+  signaling?: Signaling;
+  address?: string;
 }
 
 export interface BroadcastStats {
@@ -53,8 +61,8 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   readonly #publisher: Publisher | undefined;
   /** What the viewers who left were sent. */
   readonly #departed: ViewerTotals = { viewers: 0, packetsSent: 0, bytesSent: 0, nackCount: 0, pliCount: 0 };
-  /** Offers being answered: they hold a place so that concurrent offers cannot pass maxViewers. */
-  #pending = 0;
+  readonly #admission: Admission;
+  #connected = 0;
   #closed = false;
 
   constructor(settings: BroadcastSettings, logger: Logger) {
@@ -62,6 +70,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     this.#settings = settings;
     this.#logger = logger;
     this.source = new VideoSource(settings, logger);
+    this.#admission = new Admission(settings);
     this.source.on('error', (error) => {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
@@ -81,14 +90,15 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   }
 
   /** Answers a viewer's offer and starts the source if this is the first viewer. */
-  async connect(offer: SessionDescription, signaling: Signaling = 'offer'): Promise<Session> {
+  async connect(offer: SessionDescription, { signaling = 'offer', address }: ConnectRequest = {}): Promise<Session> {
     if (this.#closed) throw new SignalingError(503, 'the stream is closed');
-    if (this.#viewers.size + this.#pending >= this.#settings.maxViewers) {
+    if (this.#connected >= this.#settings.maxViewers) {
       throw new SignalingError(503, `the stream has its maximum of ${this.#settings.maxViewers} viewers`, {
         'Retry-After': '10',
       });
     }
-    this.#pending++;
+    // Holds a place among the sessions connecting until this one is connected or gone.
+    const ticket = this.#admission.enter(address);
     let viewer: Viewer;
     let answer: SessionDescription;
     try {
@@ -96,10 +106,12 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
       const audio = offersAudio(offer) && (await this.source.hasAudio()) ? this.source.audio : undefined;
       const media = { renditions: () => this.source.renditions(), audio };
       ({ viewer, answer } = await Viewer.answer(offer, media, this.#settings, this.#logger));
-    } finally {
-      this.#pending--;
+    } catch (error) {
+      ticket.release();
+      throw error;
     }
     viewer.signaling = signaling;
+    viewer.once('close', () => ticket.release());
     try {
       await this.source.start(); // only once an offer proved good: garbage must not start ffmpeg
       // A source that cannot be read gets the viewer a 503 now, not a black picture forever.
@@ -115,6 +127,16 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
       throw error;
     }
     this.#viewers.set(viewer.sessionId, viewer);
+    viewer.once('connected', () => {
+      ticket.release();
+      this.#connected++;
+      viewer.once('close', () => this.#connected--);
+      if (this.#connected > this.#settings.maxViewers) {
+        // Several connected at the same moment, past the cap: the newest goes (its page retries later).
+        this.#logger.info(`viewer ${viewer.id}: over maxViewers (${this.#settings.maxViewers}) once connected; dropped`);
+        void viewer.close();
+      }
+    });
     viewer.once('close', () => {
       this.#viewers.delete(viewer.sessionId);
       const last = viewer.stats();

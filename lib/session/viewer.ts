@@ -292,6 +292,16 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
         void this.close();
       }
     }, 1_000).unref();
+    // A transport that closes or fails after connecting (an authenticated close_notify or fatal alert: the
+    // browser left, or broke the session) ends the viewer at once: werift's connection state does not follow
+    // it, and the viewer would stay "connected" without media.
+    for (const transport of this.#pc.dtlsTransports) {
+      transport.onStateChange.subscribe((state) => {
+        if (this.#state === 'closed' || (state !== 'closed' && state !== 'failed')) return;
+        this.#logger.info(`viewer ${this.id}: its DTLS transport is ${state}; dropped`);
+        void this.close();
+      });
+    }
     this.#pc.connectionStateChange.subscribe((state) => {
       if (this.#state === 'closed') return;
       this.#logger.debug(`viewer ${this.id}: ${state}`);

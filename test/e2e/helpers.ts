@@ -99,12 +99,16 @@ const openViewers = new Set<WeriftViewer>();
 
 /**
  * A werift peer that signals like the default page: offer → POST /offer → answer. With `audio`, its
- * offer also has a recvonly Opus section.
+ * offer also has a recvonly Opus section; `peer` overrides its RTCPeerConnection settings.
  */
 export async function connectWeriftViewer(
   offerUrl: string,
   codec: 'vp8' | 'h264' = 'vp8',
-  { audio = false, whep = false }: { audio?: boolean; whep?: boolean } = {},
+  {
+    audio = false,
+    whep = false,
+    peer = {},
+  }: { audio?: boolean; whep?: boolean; peer?: ConstructorParameters<typeof RTCPeerConnection>[0] } = {},
 ): Promise<WeriftViewer> {
   const pc = new RTCPeerConnection({
     codecs: { audio: audio ? [useOPUS()] : [], video: [codec === 'vp8' ? useVP8() : useH264()] },
@@ -114,6 +118,7 @@ export async function connectWeriftViewer(
     iceServers: [],
     iceAdditionalHostAddresses: ['127.0.0.1'],
     iceUseIpv6: false,
+    ...peer,
   });
   pc.addTransceiver('video', { direction: 'recvonly' });
   if (audio) pc.addTransceiver('audio', { direction: 'recvonly' });

@@ -82,7 +82,7 @@ const FEEDBACK_RTT_SAMPLES = 32;
 const CONGESTION_QUEUE_MS = 30;
 const HIGH_LOSS = 0.1;
 /** After a probe is judged, an overuse does not take the estimate below what the probe showed for this long (plus 2 RTT). */
-const PROBE_GUARD_MS = 300;
+const PROBE_GUARD_MS = 1000;
 /** A saturated probe's ceiling is forgotten once the link delivers this much more than it. */
 const CEILING_RELEASE = 1.15;
 

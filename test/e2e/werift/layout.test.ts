@@ -74,3 +74,4 @@ function withoutPath(value: unknown, path: string[]): unknown {
   Object.defineProperty(copy, key!, { value: rest.length === 0 ? undefined : withoutPath((value as Record<string, unknown>)[key!], rest) });
   return copy;
 }
+

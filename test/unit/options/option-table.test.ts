@@ -23,6 +23,8 @@ const BAD_VALUES: Record<OptionName, unknown[]> = {
   colorspace: ['COLOR_BGR2HSV', '', 7],
   codec: ['vp9', 'VP8', 'H264', null],
   bitrate: [1_000, 2_500_000.5, '2500000', 60_000_000],
+  maxConnecting: [0, 1.5, '10', 10_001],
+  maxConnectingPerAddress: [0, 2.5, '4', null],
   renditions: [true, 'on', null, [{ height: 360 }], [{ height: 360, bitrate: 1_000 }], [{ height: 8, bitrate: 800_000 }],
     [{ height: 360.5, bitrate: 800_000 }], Array(5).fill({ height: 360, bitrate: 800_000 })],
   gop: [0, 1.5, 601, '30'],
@@ -117,6 +119,7 @@ const DESCRIBED_DEFAULTS: Record<string, { readme: string; resolved: unknown }> 
   static: { readme: '—', resolved: [] },
   authorize: { readme: '—', resolved: undefined },
   icePortRange: { readme: 'OS ports', resolved: undefined },
+  maxConnecting: { readme: '`maxViewers`', resolved: undefined },
   jitterBufferTarget: { readme: "the browser's", resolved: undefined },
   publish: { readme: '—', resolved: undefined },
 };
@@ -152,7 +155,7 @@ describe('defaults', () => {
       {
         timeDelay: 0, inputOptions: [], stabilize: false, codec: 'vp8', bitrate: 2_500_000, renditions: 'auto', gop: 30, frameSizeReduction: 20,
         loop: false, enableLiveBroadcast: true, enableInfiniteFrames: false, transcode: 'auto', audio: { kind: 'none' },
-        logging: false, overwriteDefaultFiles: false, maxViewers: 100, connectTimeout: 20, bodyLimit: 65_536,
+        logging: false, overwriteDefaultFiles: false, maxViewers: 100, maxConnectingPerAddress: 10, connectTimeout: 10, bodyLimit: 65_536,
         iceServers: [], iceAdditionalHostAddresses: [], corsOrigins: '*', stats: true, metrics: false,
       },
     );

@@ -1,0 +1,41 @@
+/**
+ * werift is patched at install (patches/: no default STUN, source checks, the DTLS record layer, STUN
+ * authentication, handshake verification, bounded reassembly). Each patch leaves a marker; an unpatched
+ * werift is a hole (one datagram could silence a viewer), so the server refuses to start without them.
+ */
+import { Connection, DtlsSocket } from 'werift';
+
+interface Markers {
+  patchNoDefaultStun?: boolean;
+  patchSourceCheck?: boolean;
+  patchStunAuth?: boolean;
+  patchRecordLayer?: boolean;
+  patchVerifyHandshake?: boolean;
+  patchBoundedReassembly?: boolean;
+}
+
+const connection = Connection as unknown as Markers;
+const dtls = DtlsSocket as unknown as Markers;
+
+/** The patches (patches/*.patch) whose marker is missing from the werift that loaded; empty when all are there. */
+export function missingWeriftPatches(): string[] {
+  const patches: Array<[string, boolean | undefined]> = [
+    ['001 no-default-stun', connection.patchNoDefaultStun],
+    ['002 source-check', connection.patchSourceCheck],
+    ['003 dtls-record-layer', dtls.patchRecordLayer],
+    ['004 stun-auth', connection.patchStunAuth],
+    ['005 verify-handshake', dtls.patchVerifyHandshake],
+    ['006 bounded-reassembly', dtls.patchBoundedReassembly],
+  ];
+  return patches.filter(([, applied]) => applied !== true).map(([name]) => name);
+}
+
+/** Throws, naming what is missing and how to fix it, unless every patch is in the werift that loaded. */
+export function assertWeriftPatched(): void {
+  const missing = missingWeriftPatches();
+  if (missing.length === 0) return;
+  throw new Error(
+    `webgear-rtc: werift is not patched (${missing.join(', ')}); it would let one datagram silence a viewer. ` +
+      'Run "node node_modules/webgear-rtc/patches/apply.mjs" (install scripts were skipped?), or see patches/README.md',
+  );
+}

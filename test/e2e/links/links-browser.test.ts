@@ -1,0 +1,75 @@
+/**
+ * End to end over a real link: the server (the public API, in this process, on the link's root-side
+ * address) streams the 720p test pattern to a browser inside the viewer namespace, 40 ms RTT away.
+ * Needs root (network namespaces); skipped otherwise.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { measureFrames, sleep, tempDir } from '../helpers.ts';
+import { FIREFOX_PATH, launchChromiumIn, launchFirefoxIn } from '../../support/links/browsers.ts';
+import { createLink, type Link } from '../../support/links/link.ts';
+import { installProbe, pageNow, readProbe, waitForFirstFrame, type PlaybackReport, type ProbePage } from '../../support/links/probe.ts';
+import { startLinkServer, type LinkServer } from '../../support/links/server.ts';
+
+const skip = process.getuid?.() !== 0 ? 'needs root: network namespaces, veth, tc and nftables' : false;
+
+/**
+ * Opens the player, waits for its first frame, then measures 3 s starting 1 s later (after the GOP
+ * replay): `measure` is the wait (or test/helpers.ts's measureFrames, to check the probe against it).
+ */
+async function watch(page: ProbePage, url: string, measure = () => sleep(3_000)): Promise<PlaybackReport> {
+  await installProbe(page);
+  await page.goto(url);
+  await waitForFirstFrame(page, 15_000);
+  await sleep(1_000);
+  const from = await pageNow(page);
+  await measure();
+  return readProbe(page, from);
+}
+
+describe('a browser behind a real 40 ms RTT link', { skip, timeout: 60_000 }, () => {
+  const data = tempDir();
+  let link: Link;
+  let server: LinkServer;
+  before(async () => {
+    link = await createLink({ delayMs: 20 });
+    server = await startLinkServer([link], { source: 'testsrc', resolution: [1280, 720], customDataLocation: data.path });
+  });
+  after(async () => {
+    await server?.close();
+    await link?.close();
+    data.cleanup();
+  });
+
+  test('Chromium in the viewer namespace plays the 720p test pattern at ≥ 25 fps', async () => {
+    const browser = await launchChromiumIn(link);
+    try {
+      const page = await browser.newPage();
+      let frames: Awaited<ReturnType<typeof measureFrames>> | undefined;
+      const report = await watch(page, server.urlFor(link), async () => void (frames = await measureFrames(page)));
+      assert.ok(Math.abs(frames!.framesPresented - report.framesPresented) <= 4,
+        `the probe counts what measureFrames counts (${report.framesPresented} vs ${frames!.framesPresented} frames)`);
+      console.log(`Chromium: first frame at ${report.firstFrameMs?.toFixed(0)} ms (ffmpeg starting with it), then ${report.fps.toFixed(1)} fps, ` +
+        `${report.mainSize}, longest gap ${report.longestGapMs.toFixed(0)} ms, RTT ${report.roundTripTimeMs} ms, ${report.bitrateKbit.toFixed(0)} kbit/s`);
+      assert.ok(report.fps >= 25, `${report.fps.toFixed(1)} fps`);
+      assert.equal(report.mainSize, '1280x720');
+      assert.ok(Math.abs(report.roundTripTimeMs - 40) <= 5, `the connection's RTT is the link's (${report.roundTripTimeMs} ms)`);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  test('Firefox ESR in the viewer namespace plays it too (VP8)', { skip: !existsSync(FIREFOX_PATH) && `no Firefox at ${FIREFOX_PATH}` }, async () => {
+    const firefox = await launchFirefoxIn(link);
+    try {
+      const report = await watch(await firefox.browser.newPage(), server.urlFor(link));
+      console.log(`Firefox: first frame at ${report.firstFrameMs?.toFixed(0)} ms, then ${report.fps.toFixed(1)} fps, ${report.mainSize}, ` +
+        `longest gap ${report.longestGapMs.toFixed(0)} ms, RTT ${report.roundTripTimeMs} ms`);
+      assert.ok(report.fps >= 20, `${report.fps.toFixed(1)} fps`);
+      assert.equal(report.mainSize, '1280x720');
+    } finally {
+      await firefox.close();
+    }
+  });
+});

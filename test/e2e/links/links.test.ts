@@ -1,0 +1,130 @@
+/**
+ * The real-link harness itself (test/support/links): a rate cap that holds and can change while traffic
+ * flows, random loss as asked, an RTT of twice the delay, TCP that the delay line does not throttle, and
+ * nothing left behind. Needs root (network namespaces); skipped otherwise.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { describe, test } from 'node:test';
+import { isRunning } from '../helpers.ts';
+import { createLink, type Link } from '../../support/links/link.ts';
+import { measureRtt, measureTcpDownload, measureUdp } from '../../support/links/measure.ts';
+import { namespaces, rootDevices } from '../../support/links/namespaces.ts';
+
+const skip = process.getuid?.() !== 0 ? 'needs root: network namespaces, veth, tc and nftables' : false;
+
+/** Runs `body` with a link, closing it whatever happens. */
+async function withLink<T>(options: Parameters<typeof createLink>[0], body: (link: Link) => Promise<T>): Promise<T> {
+  const link = await createLink(options);
+  try {
+    return await body(link);
+  } finally {
+    await link.close();
+  }
+}
+
+/** Whether anything of `link` is left: its namespaces, its root device, processes in it. */
+async function leftovers(link: Link, pids: number[]): Promise<string[]> {
+  const left: string[] = [];
+  const names = await namespaces();
+  for (const name of [link.routerNamespace, link.viewerNamespace]) if (names.includes(name)) left.push(`namespace ${name}`);
+  if ((await rootDevices()).includes(link.rootDevice)) left.push(`device ${link.rootDevice}`);
+  for (const pid of pids) if (isRunning(pid)) left.push(`process ${pid}`);
+  return left;
+}
+
+describe('real network links (test/support/links)', { skip, timeout: 120_000 }, () => {
+  test('the rate cap holds, changes while traffic flows, and lifts', async () => {
+    await withLink({ rateKbit: 2000 }, async (link) => {
+      const capped = await measureUdp(link, { sendKbit: 4000, seconds: 2.5 });
+      console.log(`cap 2000 kbit/s, 4000 sent: ${capped.receivedKbit.toFixed(0)} kbit/s arrived`);
+      assert.ok(Math.abs(capped.receivedKbit - 2000) <= 200, `2000 kbit/s cap: ${capped.receivedKbit.toFixed(0)} kbit/s arrived`);
+      await link.setRate(800);
+      const lower = await measureUdp(link, { sendKbit: 2000, seconds: 2.5 });
+      console.log(`cap 800 kbit/s, 2000 sent: ${lower.receivedKbit.toFixed(0)} kbit/s arrived`);
+      assert.ok(Math.abs(lower.receivedKbit - 800) <= 80, `800 kbit/s cap: ${lower.receivedKbit.toFixed(0)} kbit/s arrived`);
+      assert.ok((await link.stats()).capDropped > 0, 'the cap dropped what its queue could not hold');
+      await link.setRate(undefined);
+      const lifted = await measureUdp(link, { sendKbit: 4000, seconds: 1.5 });
+      assert.ok(lifted.lostPercent < 1, `lifted: ${lifted.lostPercent.toFixed(1)} % lost`);
+      assert.ok(Math.abs(lifted.receivedKbit - 4000) <= 400, `lifted: ${lifted.receivedKbit.toFixed(0)} kbit/s arrived of 4000`);
+    });
+  });
+
+  test('random loss is as asked, on server → viewer UDP only; two links live side by side', async () => {
+    await withLink({ lossPercent: 5 }, async (lossy) => {
+      await withLink({}, async (clean) => {
+        assert.notEqual(lossy.serverAddress, clean.serverAddress);
+        const [five, none] = await Promise.all([
+          measureUdp(lossy, { sendKbit: 10_000, seconds: 2.5 }),
+          measureUdp(clean, { sendKbit: 10_000, seconds: 2.5 }),
+        ]);
+        console.log(`5 % asked: ${five.lostPercent.toFixed(2)} % of ${five.sent} lost; the other link: ${none.lostPercent.toFixed(2)} %`);
+        assert.ok(five.sent >= 2000, `enough packets to judge (${five.sent})`);
+        assert.ok(Math.abs(five.lostPercent - 5) <= 1.5, `5 % asked, ${five.lostPercent.toFixed(2)} % lost`);
+        assert.equal(none.received, none.sent, 'the clean link beside it loses nothing');
+        const stats = await lossy.stats();
+        assert.equal(stats.udpDropped, five.sent - five.received, 'every loss was the loss rule');
+        // Viewer → server is never dropped: all echo requests arrive (only answers may be lost).
+        await lossy.setLoss(0);
+        const rtt = await measureRtt(lossy, { count: 20, intervalMs: 5 });
+        assert.equal(rtt.lost, 0);
+      });
+    });
+  });
+
+  test('the delay line gives an RTT of twice the delay, and TCP through it runs at the link rate', async () => {
+    await withLink({ delayMs: 20 }, async (link) => {
+      const rtt = await measureRtt(link, { count: 50, intervalMs: 20 });
+      console.log(`20 ms each way: RTT median ${rtt.median.toFixed(2)} ms (min ${rtt.min.toFixed(2)}, max ${rtt.max.toFixed(2)})`);
+      assert.ok(Math.abs(rtt.median - 40) <= 3, `RTT median ${rtt.median.toFixed(2)} ms, want 40 ± 3`);
+      assert.ok(rtt.min >= 39.5, `no packet overtakes the delay (min ${rtt.min.toFixed(2)} ms)`);
+      // Held in the sender's own stack, TCP would crawl at ~2 Mbit/s (TSQ); held in the router it is free.
+      const uncapped = await measureTcpDownload(link, 60_000_000);
+      console.log(`TCP through 40 ms RTT, no cap: ${uncapped.steadyMbit.toFixed(0)} Mbit/s after slow start (${uncapped.mbit.toFixed(0)} overall)`);
+      assert.ok(uncapped.steadyMbit >= 100, `TCP through the delay line: ${uncapped.steadyMbit.toFixed(0)} Mbit/s`);
+      await link.setRate(20_000);
+      const capped = await measureTcpDownload(link, 8_000_000);
+      console.log(`TCP through 40 ms RTT and a 20 Mbit/s cap: ${capped.steadyMbit.toFixed(1)} Mbit/s after slow start`);
+      assert.ok(capped.steadyMbit >= 17, `TCP at the 20 Mbit/s cap: ${capped.steadyMbit.toFixed(1)} Mbit/s`);
+      const [toViewer] = (await link.stats()).delay;
+      assert.ok(toViewer!.held > 1000 && toViewer!.overflow === 0, `the delay line held every packet (${JSON.stringify(toViewer)})`);
+    });
+  });
+
+  test('close() leaves no namespace, device or process behind', async () => {
+    const link = await createLink({ delayMs: 5, rateKbit: 1000, lossPercent: 1 });
+    const sleeper = link.spawn('sleep', ['60']);
+    const helper = link.delayLinePid!;
+    assert.ok(isRunning(helper), 'the delay line runs');
+    await once(sleeper, 'spawn');
+    assert.ok(isRunning(sleeper.pid!));
+    await link.close();
+    await link.close(); // idempotent
+    assert.deepEqual(await leftovers(link, [sleeper.pid!, helper]), []);
+    await assert.rejects(link.setRate(500), /closed/);
+  });
+
+  test('a link left by a killed process is removed by the next createLink', async () => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `
+      import { createLink } from ${JSON.stringify(new URL('./support/links/link.ts', import.meta.url).href)};
+      const link = await createLink({ delayMs: 5 });
+      console.log(JSON.stringify({ router: link.routerNamespace, viewer: link.viewerNamespace, device: link.rootDevice, helper: link.delayLinePid }));
+      setInterval(() => {}, 1000);
+    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+    const stale = JSON.parse(line) as { router: string; viewer: string; device: string; helper: number };
+    child.kill('SIGKILL'); // no exit handler runs
+    await once(child, 'exit');
+    assert.ok((await namespaces()).includes(stale.router), 'the killed process left its link');
+    await withLink({}, async () => {
+      const names = await namespaces();
+      assert.ok(!names.includes(stale.router) && !names.includes(stale.viewer), 'its namespaces are gone');
+      assert.ok(!existsSync(`/run/netns/${stale.router}`));
+      assert.ok(!isRunning(stale.helper), 'its delay line is gone');
+    });
+  });
+});
