@@ -150,7 +150,7 @@ export class PublishSession extends EventEmitter<{ end: [reason: string] }> {
     if (resource) {
       // A resource left behind keeps some endpoints "in use" (simple-whip-server answers 403 to the next POST).
       await deleteResource(this.#settings.endpoint, resource).catch((error: Error) => {
-        this.#settings.logger.debug(`publish: DELETE ${resource.url}: ${error.message}`);
+        this.#settings.logger.debug(`publish: ${error.message}`);
       });
     }
     await this.#pc.close().catch(() => undefined);
@@ -194,7 +194,7 @@ export class PublishSession extends EventEmitter<{ end: [reason: string] }> {
         const fragment = candidateFragment(ice, fresh, end);
         this.#trickle = this.#trickle.then((accepted) => accepted && !this.#closing
           ? patchCandidates(this.#settings.endpoint, resource, fragment).catch((error: Error) => {
-            this.#settings.logger.debug(`publish: PATCH ${resource.url}: ${error.message}`);
+            this.#settings.logger.debug(`publish: ${error.message}`);
             return true;
           })
           : false);

@@ -10,7 +10,7 @@ import type { VideoSenderStats } from '../sender/video-sender.ts';
 import type { SendPath } from '../session/media-senders.ts';
 import type { IceServer, VideoCodec } from '../types.ts';
 import { PublishSession, type PublishCounts } from './publish-session.ts';
-import { WhipError } from './whip-http.ts';
+import { publicUrlOf, WhipError } from './whip-http.ts';
 
 /** Where and how to publish: the `publish` option, resolved. */
 export interface PublishSettings {
@@ -85,16 +85,6 @@ const SOURCE_WAIT_MS = 5_000;
 export function retryDelayMs(failures: number, retryAfterMs?: number): number {
   const backoff = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, failures - 1));
   return Math.max(backoff, Math.min(retryAfterMs ?? 0, 5 * MAX_RETRY_MS));
-}
-
-/** The endpoint's URL as stats show it: no credentials, no query (where tokens hide). */
-export function publicUrlOf(url: string): string {
-  const shown = new URL(url);
-  shown.username = '';
-  shown.password = '';
-  shown.search = '';
-  shown.hash = '';
-  return shown.href;
 }
 
 const ZERO: PublishCounts = { packetsSent: 0, bytesSent: 0, nackCount: 0, pliCount: 0, packetsLost: 0, roundTripTimeMs: undefined };

@@ -39,6 +39,16 @@ export class WhipError extends Error {
   }
 }
 
+/** A URL as errors, logs and stats show it: no credentials, no query (where tokens hide). */
+export function publicUrlOf(url: string): string {
+  const shown = new URL(url);
+  shown.username = '';
+  shown.password = '';
+  shown.search = '';
+  shown.hash = '';
+  return shown.href;
+}
+
 /** The longest any one WHIP request may take. */
 export const WHIP_REQUEST_TIMEOUT_MS = 10_000;
 const TRICKLE_TYPE = 'application/trickle-ice-sdpfrag';
@@ -90,7 +100,7 @@ async function request(url: string, init: RequestInit, what: string, signal?: Ab
     if (signal?.aborted) throw error;
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     const why = timeout.aborted ? `no answer in ${WHIP_REQUEST_TIMEOUT_MS / 1000} s` : (cause?.code ?? cause?.message ?? (error as Error).message);
-    throw new WhipError(`${what} ${url} failed: ${why}`);
+    throw new WhipError(`${what} ${publicUrlOf(url)} failed: ${why}`);
   }
 }
 
@@ -98,7 +108,7 @@ async function request(url: string, init: RequestInit, what: string, signal?: Ab
 async function failure(response: Response, what: string): Promise<WhipError> {
   const body = (await response.text().catch(() => '')).trim().split('\n')[0]!.slice(0, 200);
   const retryAfterMs = retryAfterMsOf(response.headers.get('retry-after'));
-  return new WhipError(`${what} ${response.url} answered ${response.status}${body ? `: ${body}` : ''}`, response.status, retryAfterMs);
+  return new WhipError(`${what} ${publicUrlOf(response.url)} answered ${response.status}${body ? `: ${body}` : ''}`, response.status, retryAfterMs);
 }
 
 /** Publishes `offer` (SDP) to the endpoint: the new resource, or a WhipError. */
@@ -108,7 +118,7 @@ export async function postOffer(endpoint: WhipEndpoint, offer: string, signal?: 
   if (response.status !== 201 && response.status !== 200) throw await failure(response, 'POST');
   const answer = await response.text();
   const url = resourceUrlOf(response.headers.get('location'), response.url || endpoint.url);
-  if (!/^v=0/m.test(answer)) throw new WhipError(`POST ${endpoint.url} answered ${response.status} without an SDP answer`);
+  if (!/^v=0/m.test(answer)) throw new WhipError(`POST ${publicUrlOf(endpoint.url)} answered ${response.status} without an SDP answer`);
   return {
     url,
     etag: response.headers.get('etag') ?? undefined,

@@ -66,6 +66,7 @@ describe('publish: the WHIP client', { timeout: 60_000 }, () => {
       assert.equal(publish.state, 'retrying');
       assert.equal(publish.url, `${whip.url}`, 'stats show the endpoint without its query');
       assert.match(publish.lastError!, /answered 503: busy, come back later/);
+      assert.doesNotMatch(publish.lastError!, /secret/, 'nor its errors');
       await sleep(2_000);
       assert.equal(whip.requests.length, 1, 'Retry-After: 3 s, not the first backoff (1 s)');
       assert.ok(await waitFor(() => whip.requests.length === 2, 3_000));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MAX_RETRY_MS, publicUrlOf, retryDelayMs } from '../../../../lib/publish/publisher.ts';
+import { MAX_RETRY_MS, retryDelayMs } from '../../../../lib/publish/publisher.ts';
 
 describe('the publisher', () => {
   test('retryDelayMs: 1 s, doubling, at most 30 s; longer when the endpoint asks (Retry-After), up to 150 s', () => {
@@ -9,10 +9,5 @@ describe('the publisher', () => {
     assert.equal(retryDelayMs(1, 10_000), 10_000);
     assert.equal(retryDelayMs(6, 10_000), MAX_RETRY_MS);
     assert.equal(retryDelayMs(1, 3_600_000), 150_000);
-  });
-
-  test('publicUrlOf: the endpoint as stats show it, without credentials or query', () => {
-    assert.equal(publicUrlOf('https://user:pass@sfu.example.com/whip/live?token=secret#x'), 'https://sfu.example.com/whip/live');
-    assert.equal(publicUrlOf('http://10.0.0.2:7080/whip/endpoint/abc'), 'http://10.0.0.2:7080/whip/endpoint/abc');
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { resourceUrlOf, retryAfterMsOf, WhipError } from '../../../../lib/publish/whip-http.ts';
+import { publicUrlOf, resourceUrlOf, retryAfterMsOf, WhipError } from '../../../../lib/publish/whip-http.ts';
 
 describe("resourceUrlOf (the 201's Location)", () => {
   const endpoint = 'http://10.0.0.2:7080/whip/endpoint/abc123';
@@ -37,5 +37,12 @@ describe('retryAfterMsOf (Retry-After)', () => {
     assert.equal(retryAfterMsOf(null), undefined);
     assert.equal(retryAfterMsOf('soon'), undefined);
     assert.equal(retryAfterMsOf('-3'), undefined);
+  });
+});
+
+describe('publicUrlOf', () => {
+  test('a URL as errors, logs and stats show it: without credentials or query', () => {
+    assert.equal(publicUrlOf('https://user:pass@sfu.example.com/whip/live?token=secret#x'), 'https://sfu.example.com/whip/live');
+    assert.equal(publicUrlOf('http://10.0.0.2:7080/whip/endpoint/abc'), 'http://10.0.0.2:7080/whip/endpoint/abc');
   });
 });
