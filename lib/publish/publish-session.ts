@@ -11,11 +11,12 @@ import type { Rendition, StreamTrack } from '../fanout/stream-track.ts';
 import type { Logger } from '../logger.ts';
 import { bindMediaSenders, type MediaSenders } from '../session/media-senders.ts';
 import type { IceServer, VideoCodec } from '../types.ts';
-import { opusCodecParameters, rtpCodecParameters } from '../werift/codecs.ts';
+import { MIME_TYPES, opusCodecParameters, rtpCodecParameters } from '../werift/codecs.ts';
 import { keepEarlyDtlsPackets } from '../werift/early-dtls.ts';
 import { createPeerConnection } from '../werift/peer-connection.ts';
 import { senderCounts } from '../werift/sender-stats.ts';
 import { useKeyObjectsForSrtp } from '../werift/srtp-keys.ts';
+import { videoRefusal } from './answer-video.ts';
 import { candidateFragment, offerIceOf } from './trickle.ts';
 import { deleteResource, patchCandidates, postOffer, WhipError, type WhipEndpoint, type WhipResource } from './whip-http.ts';
 
@@ -204,6 +205,10 @@ export class PublishSession extends EventEmitter<{ end: [reason: string] }> {
     }
     await gathering;
     if (signal.aborted) throw abortError();
+    const refusal = videoRefusal(this.#resource.answer, MIME_TYPES[this.#settings.codec].slice('video/'.length));
+    if (refusal) {
+      throw new WhipError(`the endpoint refused the video (${MIME_TYPES[this.#settings.codec]}: ${refusal}): is it set up for another codec? (the codec option)`);
+    }
     try {
       await pc.setRemoteDescription({ type: 'answer', sdp: this.#resource.answer });
     } catch (error) {

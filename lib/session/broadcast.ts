@@ -58,7 +58,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   readonly #settings: BroadcastSettings;
   readonly #logger: Logger;
   readonly #viewers = new Map<string, Viewer>();
-  readonly #publisher: Publisher | undefined;
+  readonly #push: Publisher | undefined;
   /** What the viewers who left were sent. */
   readonly #departed: ViewerTotals = { viewers: 0, packetsSent: 0, bytesSent: 0, nackCount: 0, pliCount: 0 };
   readonly #admission: Admission;
@@ -76,8 +76,8 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     });
     if (settings.publish) {
       // Published from the start: the source runs from now on, not from the first viewer.
-      this.#publisher = new Publisher(this.source, { ...settings, publish: settings.publish }, logger);
-      this.#publisher.start();
+      this.#push = new Publisher(this.source, { ...settings, publish: settings.publish }, logger);
+      this.#push.start();
     }
   }
 
@@ -168,7 +168,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     return {
       source: this.source.stats(),
       viewers: [...this.#viewers.values()].map((viewer) => viewer.stats()),
-      ...(this.#publisher && { publish: this.#publisher.stats() }),
+      ...(this.#push && { publish: this.#push.stats() }),
     };
   }
 
@@ -192,7 +192,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([this.#publisher?.close(), ...[...this.#viewers.values()].map((viewer) => viewer.close())]);
+    await Promise.all([this.#push?.close(), ...[...this.#viewers.values()].map((viewer) => viewer.close())]);
     await this.source.close();
   }
 }

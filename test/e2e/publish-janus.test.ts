@@ -104,6 +104,17 @@ describe('publish: WHIP push to Janus behind simple-whip-server', { skip: janusS
     }
   });
 
+  test('H.264 into a VP8 room: the endpoint refuses the video, and stats say so', async () => {
+    await endpoint.createEndpoint('h264');
+    const other = await startServer(testOptions(data.path, { codec: 'h264', publish: { url: endpoint.whipUrl('h264') } }));
+    try {
+      assert.ok(await waitFor(() => publishOf(other).lastError !== undefined, 15_000), JSON.stringify(publishOf(other)));
+      assert.match(publishOf(other).lastError!, /refused the video \(video\/H264: it answered the video inactive\)/, `${publishOf(other).lastError}\n${endpoint.whipLog()}\n${endpoint.janusLog()}`);
+    } finally {
+      await other.close();
+    }
+  });
+
   test('close() DELETEs the resource: the endpoint is free again', async () => {
     const endpoints = async () => (await (await fetch(`http://${endpoint.address}:7080/whip/endpoints`)).json()) as Array<{ id: string; enabled: boolean }>;
     assert.equal((await endpoints()).find((each) => each.id === ENDPOINT_ID)?.enabled, true);

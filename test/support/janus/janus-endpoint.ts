@@ -136,12 +136,16 @@ export class JanusEndpoint {
     await this.createEndpoint(id, token);
   }
 
-  /** One more WHIP endpoint on simple-whip-server (`POST /whip/create`), publishing to room 1234. */
+  /**
+   * One more WHIP endpoint on simple-whip-server (`POST /whip/create`), publishing to room 1234. Each has
+   * its own label: simple-whip-server keys its Janus sessions by label (default "WHIP Publisher <room>"),
+   * and a second publisher with the same one would replace the first's session (and crash it).
+   */
   async createEndpoint(id: string, token?: string): Promise<void> {
     const created = await fetch(`http://${this.address}:7080/whip/create`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ id, room: ROOM, ...(token && { token }) }),
+      body: JSON.stringify({ id, room: ROOM, label: `webgear-rtc ${id}`, ...(token && { token }) }),
     });
     if (!created.ok) throw new Error(`simple-whip-server did not create the endpoint: ${created.status} ${await created.text()}`);
   }
