@@ -188,15 +188,15 @@ export class Publisher {
   async #open(signal: AbortSignal): Promise<PublishSession> {
     this.#setState('starting');
     const source = this.#source;
-    await source.start();
+    // Each wait gives way to close(): the source closes only after the publisher (Broadcast.close()).
+    await this.#unlessClosed(source.start());
     if (source.closed) throw new Error('the source is closed');
-    if ((await source.ready(SOURCE_WAIT_MS)) === 'failed') {
+    if ((await this.#unlessClosed(source.ready(SOURCE_WAIT_MS))) === 'failed') {
       throw new Error(`the source is unavailable: ${source.lastError?.message.split('\n')[0] ?? 'closed'}`);
     }
-    const renditions = await source.renditions();
+    const renditions = await this.#unlessClosed(source.renditions());
     if (renditions.length === 0) throw new Error('the source is closed');
-    const audio = (await source.hasAudio()) ? source.audio : undefined;
-    if (signal.aborted) throw new Error('publishing was stopped');
+    const audio = (await this.#unlessClosed(source.hasAudio())) ? source.audio : undefined;
     this.#setState('connecting');
     const { publish } = this.#settings;
     const configured = publish.iceServers ?? this.#settings.iceServers;
@@ -238,6 +238,17 @@ export class Publisher {
     this.#session = undefined;
     this.#connectedAt = undefined;
     return reason;
+  }
+
+  /** `promise`, or a rejection as soon as the publisher closes. */
+  #unlessClosed<T>(promise: Promise<T>): Promise<T> {
+    const signal = this.#abort.signal;
+    if (signal.aborted) return Promise.reject(new Error('publishing was stopped'));
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => reject(new Error('publishing was stopped'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   #sleep(ms: number): Promise<void> {

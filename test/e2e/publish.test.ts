@@ -4,6 +4,7 @@
  * plain HTTP server that records the requests and answers what each test needs.
  */
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { after, describe, test } from 'node:test';
 import { sleep, startServer, tempDir, testOptions, waitFor, type TestServer } from './helpers.ts';
@@ -95,6 +96,24 @@ describe('publish: the WHIP client', { timeout: 60_000 }, () => {
       await server.close();
       assert.ok(performance.now() - closing < 1_500, 'close() does not wait for the backoff');
       assert.equal(publishOf().state, 'closed');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('close() while the source has not delivered yet: at once', async () => {
+    // A network source nothing sends to: the publisher waits for its first picture.
+    const silent = createSocket('udp4');
+    await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', resolve));
+    const port = silent.address().port;
+    silent.close();
+    server = await startServer(testOptions(data.path, { source: `udp://127.0.0.1:${port}`, publish: 'http://127.0.0.1:9/whip' }));
+    try {
+      await sleep(1_500);
+      assert.equal(publishOf().state, 'starting');
+      const closing = performance.now();
+      await server.close();
+      assert.ok(performance.now() - closing < 2_000, `closed in ${Math.round(performance.now() - closing)} ms`);
     } finally {
       await server.close();
     }
