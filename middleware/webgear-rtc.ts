@@ -209,6 +209,7 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
     await broadcast.close();
   };
 
+  broadcast.startPublishing();
   // defineProperty, not Object.assign: assign would copy the getter's value once instead of the getter.
   Object.defineProperty(middleware, 'closed', { get: () => closed, enumerable: true });
   return Object.assign(middleware, {

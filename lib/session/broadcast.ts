@@ -74,11 +74,15 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     this.source.on('error', (error) => {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
-    if (settings.publish) {
-      // Published from the start: the source runs from now on, not from the first viewer.
-      this.#push = new Publisher(this.source, { ...settings, publish: settings.publish }, logger);
-      this.#push.start();
-    }
+    if (settings.publish) this.#push = new Publisher(this.source, { ...settings, publish: settings.publish }, logger);
+  }
+
+  /**
+   * Starts the WHIP push, if the `publish` option asks for one: the source runs from now on, not from the
+   * first viewer. Called once the instance is built (nothing left to throw that would leave it running).
+   */
+  startPublishing(): void {
+    if (!this.#closed) this.#push?.start();
   }
 
   get closed(): boolean {
