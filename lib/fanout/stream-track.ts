@@ -23,6 +23,8 @@ export interface Rendition {
    * a busy one may send above it).
    */
   readonly rate: number;
+  /** The highest of its recent per-second rates, bit/s: what a viewer needs room for before it switches to it. */
+  readonly peakRate: number;
 }
 
 export class StreamTrack {

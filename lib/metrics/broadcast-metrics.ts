@@ -83,6 +83,10 @@ export function createBroadcastMetrics(source: MetricsSource, { publishing }: { 
   counter('nacks_total', 'NACKs viewers sent (lost packets they asked for again)', ({ totals }) => totals.nackCount);
   counter('plis_total', 'Picture loss indications viewers sent (each answered with the GOP)', ({ totals }) => totals.pliCount);
 
+  gauge('event_loop_delay_seconds', "The event loop's median delay over the last second (what admission reads)", [], (metric, { stats }) => metric.set(stats.load.eventLoopDelayMs / 1000));
+  gauge('event_loop_utilization', 'Share of the last second the event loop was busy, 0-1', [], (metric, { stats }) => metric.set(stats.load.eventLoopUtilization));
+  gauge('overloaded', '1 while new viewers are refused because the process is too busy (maxEventLoopDelay)', [], (metric, { stats }) => metric.set(stats.load.overloaded ? 1 : 0));
+
   if (!publishing) return registry;
   stateSet('publish_state', 'The WHIP push (publish option): 1 for its current state', PUBLISH_STATES, ({ stats }) => stats.publish?.state);
   counter('publish_restarts_total', 'WHIP sessions offered again after the first', ({ stats }) => stats.publish?.restarts);

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.ts';
 import { Publisher, type PublishSettings, type PublishStats } from '../publish/publisher.ts';
 import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from '../source/video-source.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
+import { LoadGuard, type LoadSample } from './load-guard.ts';
 import { offersAudio, Viewer, type PeerSettings, type SessionDescription, type Signaling, type ViewerStats } from './viewer.ts';
 
 /** How long a first viewer's answer waits for the source to deliver or fail. */
@@ -14,6 +15,8 @@ export interface BroadcastSettings extends VideoSourceSettings, PeerSettings, Ad
   maxViewers: number;
   /** Where the stream is pushed by WHIP, if anywhere (the `publish` option). */
   publish: PublishSettings | undefined;
+  /** The event loop's delay (p99 over a second, ms) past which new viewers are refused (0: never). */
+  maxEventLoopDelay: number;
 }
 
 /** Who is asking: the client's address (per-address limits), and how it signalled. */
@@ -25,6 +28,8 @@ export interface ConnectRequest {
 export interface BroadcastStats {
   source: VideoSourceStats;
   viewers: ViewerStats[];
+  /** How busy the process is (what admission reads): its event loop's delay and utilization over the last second. */
+  load: LoadSample;
   /** The WHIP push (`publish` option), when there is one. */
   publish?: PublishStats;
 }
@@ -37,6 +42,9 @@ export interface ViewerTotals {
   nackCount: number;
   pliCount: number;
 }
+
+/** The event loop's utilization past which the process is taken as full. */
+const MAX_EVENT_LOOP_UTILIZATION = 0.95;
 
 /** A viewer's session as its client sees it. */
 export interface Session {
@@ -62,8 +70,10 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   /** What the viewers who left were sent. */
   readonly #departed: ViewerTotals = { viewers: 0, packetsSent: 0, bytesSent: 0, nackCount: 0, pliCount: 0 };
   readonly #admission: Admission;
+  readonly #load: LoadGuard;
   #connected = 0;
   #closed = false;
+  #loadWatched = false;
 
   constructor(settings: BroadcastSettings, logger: Logger) {
     super();
@@ -71,6 +81,10 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     this.#logger = logger;
     this.source = new VideoSource(settings, logger);
     this.#admission = new Admission(settings);
+    this.#load = new LoadGuard({
+      maxEventLoopDelayMs: settings.maxEventLoopDelay > 0 ? settings.maxEventLoopDelay : Number.POSITIVE_INFINITY,
+      maxEventLoopUtilization: settings.maxEventLoopDelay > 0 ? MAX_EVENT_LOOP_UTILIZATION : Number.POSITIVE_INFINITY,
+    });
     this.source.on('error', (error) => {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
@@ -101,6 +115,13 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
         'Retry-After': '10',
       });
     }
+    if (this.#load.sample.overloaded) {
+      // One more viewer would make every viewer late: the ones watching keep their stream.
+      const { eventLoopDelayMs, eventLoopUtilization } = this.#load.sample;
+      throw new SignalingError(503, `the server is at capacity (event loop ${eventLoopDelayMs} ms late, ${Math.round(eventLoopUtilization * 100)} % busy); try again later`, {
+        'Retry-After': '5',
+      });
+    }
     // Holds a place among the sessions connecting until this one is connected or gone.
     const ticket = this.#admission.enter(address);
     let viewer: Viewer;
@@ -117,6 +138,10 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     viewer.signaling = signaling;
     viewer.once('close', () => ticket.release());
     try {
+      if (!this.#loadWatched) {
+        this.#loadWatched = true;
+        this.#load.start();
+      }
       await this.source.start(); // only once an offer proved good: garbage must not start ffmpeg
       // A source that cannot be read gets the viewer a 503 now, not a black picture forever.
       if ((await this.source.ready(SOURCE_READY_TIMEOUT_MS)) === 'failed') {
@@ -172,6 +197,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     return {
       source: this.source.stats(),
       viewers: [...this.#viewers.values()].map((viewer) => viewer.stats()),
+      load: this.#load.sample,
       ...(this.#push && { publish: this.#push.stats() }),
     };
   }
@@ -196,6 +222,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#loadWatched) this.#load.stop();
     await Promise.all([this.#push?.close(), ...[...this.#viewers.values()].map((viewer) => viewer.close())]);
     await this.source.close();
   }

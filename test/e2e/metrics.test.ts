@@ -80,6 +80,8 @@ describe('GET /metrics', { timeout: 60_000 }, () => {
       between(value(metrics, 'webgear_rtc_sent_bytes_total'), leaving.bytesSent + sent(before.viewers, 'bytesSent'),
         leaving.bytesSent + 1_000_000 + sent(after.viewers, 'bytesSent'), 'bytes sent');
       assert.ok(value(metrics, 'webgear_rtc_plis_total') >= sent(before.viewers, 'pliCount'));
+      assert.equal(value(metrics, 'webgear_rtc_overloaded'), after.load.overloaded ? 1 : 0);
+      between(value(metrics, 'webgear_rtc_event_loop_utilization'), 0, 1, 'event loop utilization');
       assert.equal(metrics.has('webgear_rtc_publish_state'), false, 'no publish metrics without publish');
     } finally {
       await Promise.all(viewers.map((viewer) => viewer.close()));

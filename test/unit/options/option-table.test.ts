@@ -25,6 +25,7 @@ const BAD_VALUES: Record<OptionName, unknown[]> = {
   bitrate: [1_000, 2_500_000.5, '2500000', 60_000_000],
   maxConnecting: [0, 1.5, '10', 10_001],
   maxConnectingPerAddress: [0, 2.5, '4', null],
+  maxEventLoopDelay: [-1, '50', 10_001, Number.NaN],
   renditions: [true, 'on', null, [{ height: 360 }], [{ height: 360, bitrate: 1_000 }], [{ height: 8, bitrate: 800_000 }],
     [{ height: 360.5, bitrate: 800_000 }], Array(5).fill({ height: 360, bitrate: 800_000 })],
   gop: [0, 1.5, 601, '30'],
@@ -155,7 +156,7 @@ describe('defaults', () => {
       {
         timeDelay: 0, inputOptions: [], stabilize: false, codec: 'vp8', bitrate: 2_500_000, renditions: 'auto', gop: 30, frameSizeReduction: 20,
         loop: false, enableLiveBroadcast: true, enableInfiniteFrames: false, transcode: 'auto', audio: { kind: 'none' },
-        logging: false, overwriteDefaultFiles: false, maxViewers: 100, maxConnectingPerAddress: 10, connectTimeout: 10, bodyLimit: 65_536,
+        logging: false, overwriteDefaultFiles: false, maxViewers: 100, maxConnectingPerAddress: 10, maxEventLoopDelay: 50, connectTimeout: 10, bodyLimit: 65_536,
         iceServers: [], iceAdditionalHostAddresses: [], corsOrigins: '*', stats: true, metrics: false,
       },
     );
