@@ -6,6 +6,8 @@ export type { Logger } from './lib/logger.ts';
 export type { BroadcastStats } from './lib/session/broadcast.ts';
 export type { VideoSourceStats, VideoSourceState } from './lib/source/video-source.ts';
 export type { ViewerStats, ViewerState } from './lib/session/viewer.ts';
+export type { PublishStats, PublishState } from './lib/publish/publisher.ts';
+export type { PublishOption } from './options/scale-options.ts';
 export { WebGearRtcOptionError, SignalingError, FfmpegNotFoundError } from './lib/errors.ts';
 export { resolveFfmpegPath } from './lib/source/ffmpeg/ffmpeg-path.ts';
 export { VideoCapture, type VideoCaptureOptions } from './lib/source/video-capture.ts';

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { SignalingError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { Publisher, type PublishSettings, type PublishStats } from '../publish/publisher.ts';
 import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from '../source/video-source.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
 import { LoadGuard, type LoadSample } from './load-guard.ts';
@@ -12,6 +13,8 @@ export const SOURCE_READY_TIMEOUT_MS = 5_000;
 export interface BroadcastSettings extends VideoSourceSettings, PeerSettings, AdmissionLimits {
   /** Viewers connected at once (those still connecting count apart: `maxConnecting`). */
   maxViewers: number;
+  /** Where the stream is pushed by WHIP, if anywhere (the `publish` option). */
+  publish: PublishSettings | undefined;
   /** The event loop's delay (p99 over a second, ms) past which new viewers are refused (0: never). */
   maxEventLoopDelay: number;
 }
@@ -27,6 +30,17 @@ export interface BroadcastStats {
   viewers: ViewerStats[];
   /** How busy the process is (what admission reads): its event loop's delay and utilization over the last second. */
   load: LoadSample;
+  /** The WHIP push (`publish` option), when there is one. */
+  publish?: PublishStats;
+}
+
+/** What every viewer was sent since the start, those who left included (for counters that only grow). */
+export interface ViewerTotals {
+  viewers: number;
+  packetsSent: number;
+  bytesSent: number;
+  nackCount: number;
+  pliCount: number;
 }
 
 /** The event loop's utilization past which the process is taken as full. */
@@ -52,6 +66,9 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   readonly #settings: BroadcastSettings;
   readonly #logger: Logger;
   readonly #viewers = new Map<string, Viewer>();
+  readonly #push: Publisher | undefined;
+  /** What the viewers who left were sent. */
+  readonly #departed: ViewerTotals = { viewers: 0, packetsSent: 0, bytesSent: 0, nackCount: 0, pliCount: 0 };
   readonly #admission: Admission;
   readonly #load: LoadGuard;
   #connected = 0;
@@ -71,6 +88,15 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     this.source.on('error', (error) => {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
+    if (settings.publish) this.#push = new Publisher(this.source, { ...settings, publish: settings.publish }, logger);
+  }
+
+  /**
+   * Starts the WHIP push, if the `publish` option asks for one: the source runs from now on, not from the
+   * first viewer. Called once the instance is built (nothing left to throw that would leave it running).
+   */
+  startPublishing(): void {
+    if (!this.#closed) this.#push?.start();
   }
 
   get closed(): boolean {
@@ -142,6 +168,12 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     });
     viewer.once('close', () => {
       this.#viewers.delete(viewer.sessionId);
+      const last = viewer.stats();
+      this.#departed.viewers++;
+      this.#departed.packetsSent += last.packetsSent;
+      this.#departed.bytesSent += last.bytesSent;
+      this.#departed.nackCount += last.nackCount;
+      this.#departed.pliCount += last.pliCount;
       this.#logger.info(`viewer ${viewer.id} left (${this.#viewers.size} watching)`);
     });
     this.#logger.info(`viewer ${viewer.id} joined (${this.#viewers.size} watching)`);
@@ -166,7 +198,24 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
       source: this.source.stats(),
       viewers: [...this.#viewers.values()].map((viewer) => viewer.stats()),
       load: this.#load.sample,
+      ...(this.#push && { publish: this.#push.stats() }),
     };
+  }
+
+  /**
+   * What the viewers were sent since the start, those who left included, given the current viewers' `stats`
+   * (from stats(): one reading for both).
+   */
+  viewerTotals(current: readonly ViewerStats[]): ViewerTotals {
+    const totals = { ...this.#departed };
+    for (const viewer of current) {
+      totals.viewers++;
+      totals.packetsSent += viewer.packetsSent;
+      totals.bytesSent += viewer.bytesSent;
+      totals.nackCount += viewer.nackCount;
+      totals.pliCount += viewer.pliCount;
+    }
+    return totals;
   }
 
   /** Closes every viewer and the source (ffmpeg included). Idempotent. */
@@ -174,7 +223,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#loadWatched) this.#load.stop();
-    await Promise.all([...this.#viewers.values()].map((viewer) => viewer.close()));
+    await Promise.all([this.#push?.close(), ...[...this.#viewers.values()].map((viewer) => viewer.close())]);
     await this.source.close();
   }
 }

@@ -56,6 +56,10 @@ const BAD_VALUES: Record<OptionName, unknown[]> = {
   corsOrigins: ['https://a.example/path', 'example.com', [], ['*'], 5],
   stats: ['yes', 1, null],
   jitterBufferTarget: [-1, 4_001, '100'],
+  publish: ['', 'whip.example.com/endpoint', 'ftp://whip.example.com/x', 42, null, false, [], { token: 't' },
+    { url: 'not a url' }, { url: 'http://whip.example.com/x', token: '' }, { url: 'http://whip.example.com/x', token: 'a\r\nb' },
+    { url: 'http://whip.example.com/x', iceServers: ['stun:x'] }, { url: 'http://whip.example.com/x', bearer: 't' }],
+  metrics: ['yes', 1, null],
 };
 
 /** The options that name `name` with `value`: with a source, unless the value is the source. */
@@ -74,8 +78,9 @@ describe('the option table', () => {
           assert.ok(error instanceof WebGearRtcOptionError, `${String(value)}: ${String(error)}`);
           assert.ok(error instanceof TypeError);
           assert.equal(error.name, 'WebGearRtcOptionError');
-          assert.equal(error.option, name, `${String(value)}: ${error.message}`);
-          assert.ok(error.message.startsWith(`webgear-rtc: option "${name}" `), error.message);
+          // An object option names its field: "publish.url".
+          assert.ok(error.option === name || error.option.startsWith(`${name}.`), `${String(value)}: ${error.message}`);
+          assert.ok(error.message.startsWith(`webgear-rtc: option "${error.option}" `), error.message);
           return true;
         }, `${name} accepted ${String(value)}`);
       }
@@ -117,6 +122,7 @@ const DESCRIBED_DEFAULTS: Record<string, { readme: string; resolved: unknown }> 
   icePortRange: { readme: 'OS ports', resolved: undefined },
   maxConnecting: { readme: '`maxViewers`', resolved: undefined },
   jitterBufferTarget: { readme: "the browser's", resolved: undefined },
+  publish: { readme: '—', resolved: undefined },
 };
 
 describe('defaults', () => {
@@ -151,7 +157,7 @@ describe('defaults', () => {
         timeDelay: 0, inputOptions: [], stabilize: false, codec: 'vp8', bitrate: 2_500_000, renditions: 'auto', gop: 30, frameSizeReduction: 20,
         loop: false, enableLiveBroadcast: true, enableInfiniteFrames: false, transcode: 'auto', audio: { kind: 'none' },
         logging: false, overwriteDefaultFiles: false, maxViewers: 100, maxConnectingPerAddress: 10, maxEventLoopDelay: 50, connectTimeout: 10, bodyLimit: 65_536,
-        iceServers: [], iceAdditionalHostAddresses: [], corsOrigins: '*', stats: true,
+        iceServers: [], iceAdditionalHostAddresses: [], corsOrigins: '*', stats: true, metrics: false,
       },
     );
   });
