@@ -31,6 +31,9 @@ const program = new Command()
   .option('--publish <url>', 'push the stream to this WHIP endpoint (an SFU or a CDN) and keep it there')
   .option('--publish-token <token>', 'the Bearer token of the --publish endpoint')
   .option('--metrics', 'serve GET /metrics in Prometheus text format', false)
+  // For load tests from one machine (bench/loadgen): its viewers all join from one address, at a pace.
+  .option('--max-connecting-per-address <n>', 'sessions connecting at once from one address (default 10)', integer('--max-connecting-per-address'))
+  .option('--max-event-loop-delay <ms>', 'refuse new viewers while the event loop runs this late (default 50; 0: never)', integer('--max-event-loop-delay'))
   .showHelpAfterError();
 
 program.parse();
@@ -38,7 +41,7 @@ const flags = program.opts<{
   source: string; port: number; host: string; codec: 'vp8' | 'h264'; logging: boolean;
   frameSizeReduction: number; maxViewers: number; bitrate?: number; loop: boolean; ffmpegPath?: string; iceHost?: string[];
   infiniteFrames: boolean; transcode: 'auto' | 'always' | 'never'; audio?: string | boolean;
-  publish?: string; publishToken?: string; metrics: boolean;
+  publish?: string; publishToken?: string; metrics: boolean; maxConnectingPerAddress?: number; maxEventLoopDelay?: number;
 }>();
 if (flags.publishToken !== undefined && flags.publish === undefined) program.error('error: --publish-token needs --publish <url>');
 
@@ -58,6 +61,8 @@ try {
     ...(flags.ffmpegPath !== undefined && { ffmpegPath: flags.ffmpegPath }),
     ...(flags.publish !== undefined && { publish: { url: flags.publish, ...(flags.publishToken !== undefined && { token: flags.publishToken }) } }),
     metrics: flags.metrics,
+    ...(flags.maxConnectingPerAddress !== undefined && { maxConnectingPerAddress: flags.maxConnectingPerAddress }),
+    ...(flags.maxEventLoopDelay !== undefined && { maxEventLoopDelay: flags.maxEventLoopDelay }),
     // Loopback is no ICE host candidate by default; announce it so a browser on this machine connects.
     iceAdditionalHostAddresses: ['127.0.0.1', ...(flags.iceHost ?? [])],
   });
