@@ -1,25 +1,87 @@
 /*
- * The N-API face of the native sender, for lib/rtp-sender.ts through lib/native/index.ts: a viewer's SRTP
- * context (srtp.c), socket addresses and the lookup of werift's socket (udp.c), and `send`, which does
- * a packet's header, encryption and sendto(2) in one call (about 5 µs where Node's crypto and dgram take
- * about 18: docs/benchmarks.md).
+ * The N-API face of the native sender, for lib/sender/direct-sender.ts through lib/native/index.ts: a
+ * viewer's SRTP context (srtp.c), socket addresses and the lookup of werift's socket (udp.c); `queue`,
+ * which hands a packet to the send thread (send-thread.c: sealed and sent off the JavaScript thread, in
+ * batches), and `sendWithHeader`, which seals and sends one on the calling thread (about 5 µs where Node's
+ * crypto and dgram take about 18: docs/benchmarks.md).
+ *
+ * Each environment (the main thread, each worker) has its own send thread, torn down with it.
  */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <node_api.h>
 
+#include "send-thread.h"
 #include "srtp.h"
 #include "udp.h"
 
 /* Larger than any packet the server sends (it keeps RTP under the path MTU). */
 #define MAX_SRTP_LENGTH 2048
+/* How long a synchronous send waits for the viewer's queued packets to go before it gives up (-EBUSY). */
+#define SETTLE_TIMEOUT_MS 1000
+/* How long the send thread lets a burst gather after it wakes, unless WEBGEAR_SEND_LINGER_US says. */
+#define DEFAULT_LINGER_US 1000
 
 #define CHECK(call)                                                                                              \
   if ((call) != napi_ok) return NULL
 
-static void free_stream(napi_env env, void *data, void *hint) {
+/*
+ * What a context or socket handle holds: the object, until `release` (or the handle's finalizer) gives it
+ * back; a tag, so that one is not taken for the other.
+ */
+#define CONTEXT_TAG 0x77676378u
+#define SOCKET_TAG 0x77677364u
+typedef struct {
+  uint32_t tag;
+  void *object;
+} handle;
+
+static handle *unbox(napi_env env, napi_value value, uint32_t tag) {
+  void *data;
+  if (napi_get_value_external(env, value, &data) != napi_ok || !data || ((handle *)data)->tag != tag) return NULL;
+  return data;
+}
+
+static void release_handle(handle *box) {
+  if (!box->object) return;
+  if (box->tag == CONTEXT_TAG) send_context_release(box->object);
+  else send_socket_release(box->object);
+  box->object = NULL;
+}
+
+static void free_handle(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  srtp_stream_free(data);
+  release_handle(data);
+  free(data);
+}
+
+static napi_value wrap(napi_env env, uint32_t tag, void *object) {
+  napi_value result;
+  handle *box = malloc(sizeof *box);
+  if (!box) return NULL;
+  box->tag = tag;
+  box->object = object;
+  if (napi_create_external(env, box, free_handle, NULL, &result) != napi_ok) {
+    free(box);
+    return NULL;
+  }
+  return result;
+}
+
+static send_thread *sender_of(napi_env env) {
+  void *data = NULL;
+  return napi_get_instance_data(env, &data) == napi_ok ? data : NULL;
+}
+
+/*
+ * Before a context's stream seals on this thread: its queued packets must be gone (sent by the send thread,
+ * which then no longer uses the stream; and nothing overtakes them). 0, -EBADF (released) or -EBUSY.
+ */
+static int settle_for_sync(handle *context) {
+  if (!context->object) return -EBADF;
+  return send_context_settle(context->object, SETTLE_TIMEOUT_MS) == 0 ? 0 : -EBUSY;
 }
 
 /*
@@ -44,10 +106,14 @@ static napi_value create_context(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "context(): OpenSSL could not set up AES-128-GCM");
     return NULL;
   }
-  if (napi_create_external(env, stream, free_stream, NULL, &result) != napi_ok) {
+  send_context *context = send_context_new(sender_of(env), stream);
+  if (!context) {
     srtp_stream_free(stream);
+    napi_throw_error(env, NULL, "context(): out of memory");
     return NULL;
   }
+  result = wrap(env, CONTEXT_TAG, context);
+  if (!result) send_context_release(context);
   return result;
 }
 
@@ -105,12 +171,12 @@ static napi_value find_socket(napi_env env, napi_callback_info info) {
 static napi_value encrypt_and_send(napi_env env, napi_callback_info info) {
   size_t argc = 6, target_length, packet_length;
   napi_value argv[6], result;
-  void *stream, *target, *packet;
+  void *target, *packet;
   int32_t fd;
   uint32_t header_length, roc;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 6 || napi_get_value_external(env, argv[0], &stream) != napi_ok ||
-      napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
+  handle *context = argc < 6 ? NULL : unbox(env, argv[0], CONTEXT_TAG);
+  if (!context || napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
       napi_get_buffer_info(env, argv[2], &target, &target_length) != napi_ok ||
       napi_get_buffer_info(env, argv[3], &packet, &packet_length) != napi_ok ||
       napi_get_value_uint32(env, argv[4], &header_length) != napi_ok ||
@@ -120,7 +186,8 @@ static napi_value encrypt_and_send(napi_env env, napi_callback_info info) {
     return NULL;
   }
   unsigned char srtp[MAX_SRTP_LENGTH];
-  int sent = srtp_protect(stream, packet, packet_length, header_length, roc, srtp, sizeof srtp);
+  int sent = settle_for_sync(context);
+  if (sent == 0) sent = srtp_protect(send_context_stream(context->object), packet, packet_length, header_length, roc, srtp, sizeof srtp);
   if (sent > 0) sent = udp_send(fd, srtp, (size_t)sent, target, (socklen_t)target_length);
   CHECK(napi_create_int32(env, sent, &result));
   return result;
@@ -134,12 +201,12 @@ static napi_value encrypt_and_send(napi_env env, napi_callback_info info) {
 static napi_value seal_and_send(napi_env env, napi_callback_info info) {
   size_t argc = 6, target_length, header_length, payload_length;
   napi_value argv[6], result;
-  void *stream, *target, *header, *payload;
+  void *target, *header, *payload;
   int32_t fd;
   uint32_t roc;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 6 || napi_get_value_external(env, argv[0], &stream) != napi_ok ||
-      napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
+  handle *context = argc < 6 ? NULL : unbox(env, argv[0], CONTEXT_TAG);
+  if (!context || napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
       napi_get_buffer_info(env, argv[2], &target, &target_length) != napi_ok ||
       napi_get_buffer_info(env, argv[3], &header, &header_length) != napi_ok ||
       napi_get_buffer_info(env, argv[4], &payload, &payload_length) != napi_ok ||
@@ -149,10 +216,148 @@ static napi_value seal_and_send(napi_env env, napi_callback_info info) {
     return NULL;
   }
   unsigned char srtp[MAX_SRTP_LENGTH];
-  int sent = srtp_seal(stream, header, header_length, payload, payload_length, roc, srtp, sizeof srtp);
+  int sent = settle_for_sync(context);
+  if (sent == 0) sent = srtp_seal(send_context_stream(context->object), header, header_length, payload, payload_length, roc, srtp, sizeof srtp);
   if (sent > 0) sent = udp_send(fd, srtp, (size_t)sent, target, (socklen_t)target_length);
   CHECK(napi_create_int32(env, sent, &result));
   return result;
+}
+
+/*
+ * socket(fd): the addon's own descriptor of socket `fd` (a duplicate), for `queue`: it stays open until
+ * `release`d and its queued packets are sent, whatever becomes of `fd` meanwhile.
+ */
+static napi_value create_socket(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, NULL, "socket(fd): a descriptor");
+    return NULL;
+  }
+  send_socket *socket = send_socket_new(sender_of(env), fd);
+  if (!socket) {
+    napi_throw_error(env, NULL, "socket(fd): the descriptor cannot be duplicated");
+    return NULL;
+  }
+  napi_value result = wrap(env, SOCKET_TAG, socket);
+  if (!result) send_socket_release(socket);
+  return result;
+}
+
+/* release(handle): a context or socket is given back now (freed once its queued packets are sent). */
+static napi_value release(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle *box = argc < 1 ? NULL : unbox(env, argv[0], CONTEXT_TAG);
+  if (!box && argc >= 1) box = unbox(env, argv[0], SOCKET_TAG);
+  if (!box) {
+    napi_throw_type_error(env, NULL, "release(handle): a context or a socket");
+    return NULL;
+  }
+  release_handle(box);
+  return NULL;
+}
+
+/*
+ * queue(context, socket, target, header, payload, rolloverCounter): the packet to the send thread, which
+ * seals and sends it (send-thread.c). Returns the bytes the datagram will have, or -errno (not sent).
+ */
+static napi_value queue_packet(napi_env env, napi_callback_info info) {
+  size_t argc = 6, target_length, header_length, payload_length;
+  napi_value argv[6], result;
+  void *target, *header, *payload;
+  uint32_t roc;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle *context = argc < 6 ? NULL : unbox(env, argv[0], CONTEXT_TAG);
+  handle *socket = argc < 6 ? NULL : unbox(env, argv[1], SOCKET_TAG);
+  if (!context || !socket || napi_get_buffer_info(env, argv[2], &target, &target_length) != napi_ok ||
+      napi_get_buffer_info(env, argv[3], &header, &header_length) != napi_ok ||
+      napi_get_buffer_info(env, argv[4], &payload, &payload_length) != napi_ok ||
+      napi_get_value_uint32(env, argv[5], &roc) != napi_ok || header_length < 12) {
+    napi_throw_type_error(env, NULL, "queue(context, socket, target, header, payload, rolloverCounter): bad arguments");
+    return NULL;
+  }
+  int queued = -EBADF;
+  if (context->object && socket->object) {
+    queued = send_thread_queue(sender_of(env), context->object, socket->object, target, (socklen_t)target_length,
+                               header, header_length, payload, payload_length, roc);
+  }
+  CHECK(napi_create_int32(env, queued, &result));
+  return result;
+}
+
+/*
+ * settle(context, timeoutMs): waits until none of the viewer's queued packets is left, before something
+ * else sends for it. Returns whether none is.
+ */
+static napi_value settle(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  uint32_t timeout_ms = SETTLE_TIMEOUT_MS;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle *context = argc < 1 ? NULL : unbox(env, argv[0], CONTEXT_TAG);
+  if (!context || (argc >= 2 && napi_get_value_uint32(env, argv[1], &timeout_ms) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "settle(context, timeoutMs): a context");
+    return NULL;
+  }
+  int settled = !context->object || send_context_settle(context->object, (int)timeout_ms) == 0;
+  CHECK(napi_get_boolean(env, settled, &result));
+  return result;
+}
+
+static int set_number(napi_env env, napi_value object, const char *name, double number) {
+  napi_value value;
+  return napi_create_double(env, number, &value) == napi_ok && napi_set_named_property(env, object, name, value) == napi_ok;
+}
+
+/* sendThreadStats(): the send thread's counters (send-thread.h). */
+static napi_value send_thread_statistics(napi_env env, napi_callback_info info) {
+  (void)info;
+  send_stats stats;
+  napi_value result;
+  send_thread_stats(sender_of(env), &stats);
+  CHECK(napi_create_object(env, &result));
+  if (!set_number(env, result, "queued", (double)stats.queued) ||
+      !set_number(env, result, "sentAtOnce", (double)stats.sent_at_once) ||
+      !set_number(env, result, "fullWaits", (double)stats.full_waits) ||
+      !set_number(env, result, "sent", (double)stats.sent) || !set_number(env, result, "dropped", (double)stats.dropped) ||
+      !set_number(env, result, "batches", (double)stats.batches) ||
+      !set_number(env, result, "sendCalls", (double)stats.send_calls) ||
+      !set_number(env, result, "gsoSends", (double)stats.gso_sends) ||
+      !set_number(env, result, "gsoDatagrams", (double)stats.gso_datagrams) ||
+      !set_number(env, result, "cpuMs", (double)stats.cpu_ns / 1e6) ||
+      !set_number(env, result, "lastError", stats.last_error) || !set_number(env, result, "gso", stats.gso) ||
+      !set_number(env, result, "running", stats.running) || !set_number(env, result, "contexts", stats.contexts) ||
+      !set_number(env, result, "sockets", stats.sockets)) {
+    return NULL;
+  }
+  return result;
+}
+
+static void shut_down(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  send_thread_shutdown(data);
+}
+
+/*
+ * The send thread's settings from the environment, read when the addon loads: WEBGEAR_SEND_LINGER_US, how
+ * long it lets a burst gather after it wakes (0-1000000); WEBGEAR_SEND_GSO=0, no UDP GSO (tests compare).
+ */
+static unsigned linger_from_environment(void) {
+  const char *text = getenv("WEBGEAR_SEND_LINGER_US");
+  if (!text || !*text) return DEFAULT_LINGER_US;
+  char *end;
+  unsigned long value = strtoul(text, &end, 10);
+  return *end == '\0' && value <= 1000000 ? (unsigned)value : DEFAULT_LINGER_US;
+}
+
+static int gso_from_environment(void) {
+  const char *text = getenv("WEBGEAR_SEND_GSO");
+  return !text || strcmp(text, "0") != 0;
 }
 
 NAPI_MODULE_INIT() {
@@ -162,7 +367,21 @@ NAPI_MODULE_INIT() {
       {"findSocket", NULL, find_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, encrypt_and_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendWithHeader", NULL, seal_and_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"socket", NULL, create_socket, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"release", NULL, release, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"queue", NULL, queue_packet, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"settle", NULL, settle, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendThreadStats", NULL, send_thread_statistics, NULL, NULL, NULL, napi_enumerable, NULL},
   };
+  send_thread *thread = send_thread_new(linger_from_environment(), gso_from_environment());
+  if (!thread) {
+    napi_throw_error(env, NULL, "the send thread's state could not be allocated");
+    return NULL;
+  }
+  if (napi_set_instance_data(env, thread, shut_down, NULL) != napi_ok) {
+    send_thread_shutdown(thread);
+    return NULL;
+  }
   CHECK(napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions));
   return exports;
 }

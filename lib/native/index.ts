@@ -26,6 +26,49 @@ export interface NativeSrtp {
    * Returns the bytes sent, or -errno.
    */
   sendWithHeader(context: object, fd: number, target: Buffer, header: Buffer, payload: Buffer, rolloverCounter: number): number;
+  /**
+   * The addon's own descriptor of socket `fd` (a duplicate), for `queue`: it stays open until released and
+   * the packets queued on it are sent, whatever becomes of `fd` (werift closing it, its number reused).
+   */
+  socket(fd: number): object;
+  /** Gives a context or socket back now; it is freed once its queued packets are sent. */
+  release(handle: object): void;
+  /**
+   * Hands a packet to the send thread (lib/native/send-thread.c), which seals it as `sendWithHeader` does and
+   * sends it, batched with others. Returns the bytes the datagram will have, or -errno (it is not sent).
+   */
+  queue(context: object, socket: object, target: Buffer, header: Buffer, payload: Buffer, rolloverCounter: number): number;
+  /**
+   * Waits (at most `timeoutMs`, 1000 by default) until none of the context's queued packets is left: before
+   * anything else sends for that viewer. Returns whether none is.
+   */
+  settle(context: object, timeoutMs?: number): boolean;
+  /** The send thread's counters (the process's CPU split: `cpuMs` is the thread's). */
+  sendThreadStats(): SendThreadStats;
+}
+
+export interface SendThreadStats {
+  /** Packets queued; sent on the JavaScript thread instead (a full queue, too large a packet); waits for room. */
+  queued: number;
+  sentAtOnce: number;
+  fullWaits: number;
+  /** Datagrams the thread sent, and dropped (a socket's buffer full for too long, or an error: `lastError`). */
+  sent: number;
+  dropped: number;
+  lastError: number;
+  /** Batches taken, send system calls (sendmmsg), GSO sends and the datagrams in them. */
+  batches: number;
+  sendCalls: number;
+  gsoSends: number;
+  gsoDatagrams: number;
+  /** The thread's CPU time, ms. */
+  cpuMs: number;
+  /** 1 when the kernel segments UDP (UDP_SEGMENT); 1 while the thread runs. */
+  gso: number;
+  running: number;
+  /** Contexts and sockets not freed yet. */
+  contexts: number;
+  sockets: number;
 }
 
 const loaded = loadNativeSrtp();
@@ -39,6 +82,12 @@ export const nativeSrtp: NativeSrtp | undefined = loaded.addon;
 
 /** Why `nativeSrtp` is undefined, in a few words; undefined when it loaded. */
 export const nativeSrtpProblem: string | undefined = loaded.problem;
+
+/**
+ * Whether viewers' packets go through the addon's send thread (sealed and sent off the JavaScript thread,
+ * batched); `WEBGEAR_SEND_THREAD=0` keeps the addon's synchronous send on the JavaScript thread.
+ */
+export const nativeSendThread: boolean = nativeSrtp !== undefined && process.env.WEBGEAR_SEND_THREAD !== '0';
 
 function loadNativeSrtp(): { addon?: NativeSrtp; problem?: string } {
   if (process.env.WEBGEAR_NATIVE === '0') return { problem: 'turned off with WEBGEAR_NATIVE=0' };
@@ -62,15 +111,17 @@ function packageRoot(): string {
   return dir;
 }
 
-const descriptors = new WeakMap<Socket, number>();
+/** A socket's descriptor (-1: not found) and, once asked for, the addon's own duplicate of it. */
+interface Descriptor {
+  fd: number;
+  handle?: object;
+}
 
-/**
- * The descriptor of a bound dgram socket, for the addon to send from, or undefined (not bound, closed,
- * or not found). Found from what the socket's public `address()` says (lib/native/udp.c), once per socket.
- */
-export function udpSocketFd(socket: Socket): number | undefined {
+const descriptors = new WeakMap<Socket, Descriptor>();
+
+function descriptorOf(socket: Socket): Descriptor | undefined {
   const known = descriptors.get(socket);
-  if (known !== undefined) return known >= 0 ? known : undefined;
+  if (known !== undefined) return known.fd >= 0 ? known : undefined;
   if (!nativeSrtp) return undefined;
   let fd = -1;
   try {
@@ -79,10 +130,38 @@ export function udpSocketFd(socket: Socket): number | undefined {
   } catch {
     return undefined;
   }
-  descriptors.set(socket, fd);
-  // A closed socket's descriptor number is soon another's.
-  socket.once('close', () => descriptors.delete(socket));
-  return fd >= 0 ? fd : undefined;
+  const descriptor: Descriptor = { fd };
+  descriptors.set(socket, descriptor);
+  // A closed socket's descriptor number is soon another's; the duplicate closes once its queued packets are sent.
+  socket.once('close', () => {
+    descriptors.delete(socket);
+    if (descriptor.handle) nativeSrtp?.release(descriptor.handle);
+  });
+  return fd >= 0 ? descriptor : undefined;
+}
+
+/**
+ * The descriptor of a bound dgram socket, for the addon to send from, or undefined (not bound, closed,
+ * or not found). Found from what the socket's public `address()` says (lib/native/udp.c), once per socket.
+ */
+export function udpSocketFd(socket: Socket): number | undefined {
+  return descriptorOf(socket)?.fd;
+}
+
+/**
+ * The addon's own duplicate of a bound dgram socket's descriptor, for the send thread (`queue`), or
+ * undefined as for `udpSocketFd`. One per socket, released when the socket closes: packets still queued
+ * then go out on it, and none goes to whatever reuses the number.
+ */
+export function udpSocketHandle(socket: Socket): object | undefined {
+  const descriptor = descriptorOf(socket);
+  if (!descriptor || !nativeSrtp) return undefined;
+  try {
+    descriptor.handle ??= nativeSrtp.socket(descriptor.fd);
+  } catch {
+    return undefined;
+  }
+  return descriptor.handle;
 }
 
 /** An address the addon can send to: an IP literal (a candidate may name a host that werift resolves). */

@@ -76,6 +76,14 @@ int srtp_protect(srtp_stream *stream, const unsigned char *rtp, size_t length, s
   return seal_in_place(stream, out, header_length, rtp + header_length, length - header_length, roc);
 }
 
+int srtp_seal_in_place(srtp_stream *stream, unsigned char *packet, size_t header_length, size_t payload_length,
+                       uint32_t roc) {
+  if (header_length < 12) return -EINVAL;
+  if (header_length + payload_length + SRTP_TAG_LENGTH > INT32_MAX) return -EMSGSIZE;
+  /* OpenSSL encrypts in place when input and output are the same buffer (not when they only overlap). */
+  return seal_in_place(stream, packet, header_length, packet + header_length, payload_length, roc);
+}
+
 int srtp_seal(srtp_stream *stream, const unsigned char *header, size_t header_length, const unsigned char *payload,
               size_t payload_length, uint32_t roc, unsigned char *out, size_t capacity) {
   size_t total = header_length + payload_length + SRTP_TAG_LENGTH;

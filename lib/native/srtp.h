@@ -32,4 +32,12 @@ int srtp_protect(srtp_stream *stream, const unsigned char *rtp, size_t length, s
 int srtp_seal(srtp_stream *stream, const unsigned char *header, size_t header_length, const unsigned char *payload,
               size_t payload_length, uint32_t roc, unsigned char *out, size_t capacity);
 
+/*
+ * Seals, in place, a packet already in `packet` (its header, then its payload): the payload encrypted where
+ * it is, the tag appended (the caller leaves SRTP_TAG_LENGTH bytes of room after it). What the send thread
+ * does with a queued packet (send-thread.c). Returns the SRTP length, or -EINVAL / -EMSGSIZE.
+ */
+int srtp_seal_in_place(srtp_stream *stream, unsigned char *packet, size_t header_length, size_t payload_length,
+                       uint32_t roc);
+
 #endif

@@ -6,6 +6,7 @@
  * address can be bound by only one socket unless SO_REUSEPORT/SO_REUSEADDR is asked for: if several
  * sockets match, none is used and JavaScript sends.
  */
+#define _GNU_SOURCE /* sendmmsg */
 #include "udp.h"
 
 #include <dirent.h>
@@ -18,6 +19,13 @@
 #include <arpa/inet.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <netinet/udp.h>
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103 /* linux/udp.h: older libc headers lack it */
+#endif
+#endif
 
 /* Descriptors tried where the system cannot list them (no /proc or /dev/fd). */
 #define MAX_SCANNED_FDS 65536
@@ -113,4 +121,61 @@ int udp_find_socket(const struct sockaddr_storage *address) {
 int udp_send(int fd, const unsigned char *data, size_t length, const struct sockaddr *target, socklen_t target_length) {
   ssize_t sent = sendto(fd, data, length, 0, target, target_length);
   return sent < 0 ? -errno : (int)sent;
+}
+
+int udp_send_messages(int fd, struct msghdr *messages, unsigned count) {
+#ifdef __linux__
+  /* sendmmsg takes an array of struct mmsghdr, a msghdr and the count it fills in: built on the stack in
+     chunks, so that callers deal in plain msghdrs. UIO_MAXIOV (1024) is the most it takes in one call. */
+  struct mmsghdr vector[64];
+  unsigned total = 0;
+  while (total < count) {
+    unsigned chunk = count - total < 64 ? count - total : 64;
+    for (unsigned i = 0; i < chunk; i++) {
+      vector[i].msg_hdr = messages[total + i];
+      vector[i].msg_len = 0;
+    }
+    int sent = sendmmsg(fd, vector, chunk, MSG_DONTWAIT);
+    if (sent < 0) return total > 0 ? (int)total : -errno;
+    total += (unsigned)sent;
+    if ((unsigned)sent < chunk) break;
+  }
+  return (int)total;
+#else
+  unsigned total = 0;
+  for (; total < count; total++) {
+    if (sendmsg(fd, &messages[total], MSG_DONTWAIT) < 0) return total > 0 ? (int)total : -errno;
+  }
+  return (int)total;
+#endif
+}
+
+int udp_gso_supported(void) {
+#ifdef __linux__
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) return 0;
+  int size = 1200;
+  int supported = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &size, sizeof size) == 0;
+  close(fd);
+  return supported;
+#else
+  return 0;
+#endif
+}
+
+void udp_gso_control(struct msghdr *message, void *control, uint16_t size) {
+#ifdef __linux__
+  memset(control, 0, UDP_GSO_CONTROL_LENGTH);
+  message->msg_control = control;
+  message->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+  struct cmsghdr *header = CMSG_FIRSTHDR(message);
+  header->cmsg_level = SOL_UDP;
+  header->cmsg_type = UDP_SEGMENT;
+  header->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  memcpy(CMSG_DATA(header), &size, sizeof size);
+#else
+  (void)message;
+  (void)control;
+  (void)size;
+#endif
 }

@@ -4,13 +4,14 @@
  * packet per viewer on top of the encryption and the send (docs/benchmarks.md). This does only what a
  * packet needs: the viewer's header (payload type, SSRC, its own sequence numbers and timestamps, the
  * transport-wide sequence number), AES-GCM (RFC 7714), one UDP send on the connection werift chose — in C
- * when the addon is there (lib/native/), else in JavaScript. It keeps what werift reads elsewhere right
+ * when the addon is there (lib/native/: queued to its send thread, which seals and sends off this thread,
+ * batched), else in JavaScript. It keeps what werift reads elsewhere right
  * (through the adapter, lib/werift/sender-access.ts): the sender report's counters and times, and the
  * transport's counters; and it keeps what it sent, for retransmissions.
  */
 import { performance } from 'node:perf_hooks';
 import type { RTCRtpSender } from 'werift';
-import { isSendableAddress, nativeSrtp, nativeSrtpProblem, udpSocketFd } from '../native/index.ts';
+import { isSendableAddress, nativeSendThread, nativeSrtp, nativeSrtpProblem, udpSocketFd, udpSocketHandle } from '../native/index.ts';
 import { FIXED_HEADER_LENGTH, TRANSPORT_WIDE_EXTENSION_LENGTH, writeHeader } from '../rtp/rtp-header.ts';
 import { rtpHeaderLength, sequenceNumberOf, timestampOf } from '../rtp/rtp-packet.ts';
 import { SenderAccess, type IceRoute } from '../werift/sender-access.ts';
@@ -31,6 +32,8 @@ const ignore = (): void => {};
 interface NativeRoute {
   route: IceRoute;
   fd: number;
+  /** The addon's own duplicate of the socket, for its send thread; undefined: sent on this thread. */
+  socket: object | undefined;
   target: Buffer;
 }
 
@@ -220,14 +223,20 @@ export class DirectRtpSender implements RtpSink {
     const armed = this.#nativeArmed;
     const route = armed && this.#queuedInNode === 0 ? this.#routeForNative() : undefined;
     if (route) {
-      const sent = nativeSrtp!.sendWithHeader(this.#nativeContext!, route.fd, route.target, header, payload, rolloverCounter);
+      // Counted when queued: werift's sender reports and stats read the counts now, not when the thread sends.
+      const sent = route.socket
+        ? nativeSrtp!.queue(this.#nativeContext!, route.socket, route.target, header, payload, rolloverCounter)
+        : nativeSrtp!.sendWithHeader(this.#nativeContext!, route.fd, route.target, header, payload, rolloverCounter);
       if (sent > 0) {
         access.countDirectSend(route.route, sent);
         return sent;
       }
-      // The socket's buffer is full: Node's send below queues the packet (and the ones after it) instead of
-      // dropping it.
+      // The socket's buffer is full (a send on this thread) or the socket closed: Node's send below queues the
+      // packet (and the ones after it) instead of dropping it.
     }
+    // Nothing sent from JavaScript may overtake this viewer's packets still queued for the send thread; one
+    // stuck that long (a socket that takes nothing) loses this packet rather than the order.
+    if (this.#nativeContext && !nativeSrtp!.settle(this.#nativeContext)) return 0;
     const srtp = this.#srtp.seal(Buffer.from(header), payload, rolloverCounter);
     const sending = access.sendThroughWerift(srtp);
     if (this.#nativeContext) {
@@ -267,7 +276,9 @@ function nativeRouteOf(route: IceRoute): NativeRoute | string {
   const fd = udpSocketFd(socket);
   if (fd === undefined) return `werift's UDP socket was not found among the open descriptors`;
   try {
-    return { route, fd, target: nativeSrtp!.target(route.remoteAddress, route.remotePort) };
+    // Without its own duplicate of the socket (none left?) the addon sends on this thread, from werift's.
+    const handle = nativeSendThread ? udpSocketHandle(socket) : undefined;
+    return { route, fd, socket: handle, target: nativeSrtp!.target(route.remoteAddress, route.remotePort) };
   } catch (error) {
     return `the remote address ${route.remoteAddress} port ${route.remotePort} is not one the addon can send to: ${(error as Error).message}`;
   }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GenericNack, MediaStreamTrack, RTCPeerConnection, RtcpSrPacket, RtcpTransportLayerFeedback, useVP8, type RTCRtpSender } from 'werift';
-import { nativeSrtpProblem } from '../../lib/native/index.ts';
+import { nativeSendThread, nativeSrtp, nativeSrtpProblem } from '../../lib/native/index.ts';
 import { DirectRtpSender } from '../../lib/sender/direct-sender.ts';
 import { waitFor } from './helpers.ts';
 
@@ -73,11 +73,18 @@ for (const { native, name, skip } of modes) {
       assert.ok(direct instanceof DirectRtpSender, 'AES-GCM between werift peers: the direct path applies');
       assert.equal(direct.native, native);
       const seqs = [65530, 65531, 65532, 65533, 65534, 65535, 0, 1, 2, 3, 4, 5];
-      seqs.forEach((seq, index) => direct.send(rtpPacket(seq, 1000 + index * 3000, index)));
+      const queuedBefore = nativeSrtp?.sendThreadStats().queued ?? 0;
+      // The first goes through werift (DTLS must be done first); once it has, the rest through the addon.
+      direct.send(rtpPacket(seqs[0]!, 1000, 0));
+      assert.ok(await waitFor(() => pair.received.length >= 1, 3_000));
+      seqs.slice(1).forEach((seq, index) => direct.send(rtpPacket(seq, 1000 + (index + 1) * 3000, index + 1)));
       // A wrong rollover counter after 65535 → 0 would fail authentication: those packets would be dropped.
       assert.ok(await waitFor(() => pair.received.length >= seqs.length, 3_000), `received ${pair.received.length} of ${seqs.length}`);
       assert.deepEqual(pair.received.map(({ seq }) => seq), seqs);
       assert.deepEqual(pair.received.map(({ fill }) => fill), seqs.map((_, index) => index), 'payloads intact');
+      if (native && nativeSendThread) {
+        assert.equal(nativeSrtp!.sendThreadStats().queued - queuedBefore, seqs.length - 1, 'queued to the send thread');
+      }
       for (const packet of pair.received) {
         assert.equal(packet.ssrc, pair.sender.ssrc);
         assert.equal(packet.payloadType, pair.sender.codec!.payloadType);

@@ -1,0 +1,781 @@
+/*
+ * The send thread: the JavaScript thread writes each viewer's RTP header and decides what goes when (the
+ * pacer); it queues the packet here (a copy of the header and payload into a ring slot, a few hundred ns)
+ * and this thread seals it (AES-128-GCM, srtp.c) and sends it, in batches:
+ *
+ *   JavaScript thread ── queue() ──► ring of slots (one producer, one consumer) ──► send thread
+ *                                                                                   seal each slot in place
+ *                                                                                   group by socket
+ *                                                                                   sendmmsg, UDP GSO runs
+ *
+ * Why batches: a sendto(2) of one datagram costs ~2 µs of kernel time; one send of n equal-size datagrams
+ * to one destination with UDP_SEGMENT costs ~0.7 µs each for n = 9 (this machine, loopback). The ring is
+ * taken a batch at a time, its packets grouped by socket (a viewer's packets stay in order), and each
+ * socket's run of same-destination packets of one size (the last may be shorter) goes as one GSO send;
+ * what is left as sendmmsg messages. When the thread wakes up from idle it waits `linger_us` before taking
+ * the batch, so that a frame's packets (ffmpeg sends them back to back) gather.
+ *
+ * Ordering and lifetimes: the producer counts each context's and socket's queued packets, the thread counts
+ * those it is done with (sent or dropped), on a cache line of its own. A context is sealed on this thread
+ * only while packets of it are queued: anything else that sends for the viewer (the synchronous path, or
+ * JavaScript) first waits until none is (send_context_settle), so nothing overtakes and the cipher is never
+ * used by two threads at once. A context or socket released with packets queued goes to the graveyard, and
+ * is freed by the thread once they are gone. Sockets are the addon's own duplicates of werift's: a viewer's
+ * socket closed by werift (and its number soon another's) stays open here until its last queued packet.
+ *
+ * Waking: the thread sleeps on a condition variable when the ring is empty and says so (`sleeping`); the
+ * producer publishes each slot (a release store) and signals only when it sees the thread asleep: one wake
+ * per batch. A thread with nothing to send and no context or socket alive ends (it starts again at the next
+ * packet); the teardown stops and joins it, and so does exit(), before OpenSSL's own exit handler runs.
+ */
+#define _GNU_SOURCE /* pthread_setname_np */
+#include "send-thread.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "udp.h"
+
+/* Slots in the ring (a power of two), and the most the thread takes at once. */
+#define RING_CAPACITY 8192
+#define MAX_BATCH 4096
+/* A slot holds a datagram up to 1472 bytes: the largest UDP payload on a 1500-byte MTU (the server keeps
+   RTP under the path MTU). Anything larger is sent at once. */
+#define SLOT_DATA 1472
+/* A GSO send stays under 64 KB of UDP payload. */
+#define GSO_MAX_BYTES 60000
+/* How long the thread waits, per batch, for a socket whose buffer is full before it drops what is left for it. */
+#define FULL_SOCKET_WAIT_MS 4
+/*
+ * How long a producer waits for room in a full ring, and for a viewer's queued packets to go. Backpressure:
+ * the thread is behind (starved of CPU by a loaded machine: a batch of 8 ms of CPU measured taking 50-100 ms).
+ * Once a wait ran out, the next ones fail at once until the thread frees a slot (`stalled_at`).
+ */
+#define FULL_RING_WAIT_MS 1000
+#define NONE UINT32_MAX
+
+typedef struct tracked tracked;
+struct tracked {
+  /* Packets queued that name it: the JavaScript thread's, final once it is released. */
+  uint64_t queued;
+  send_thread *owner;
+  void (*destroy)(tracked *object);
+  tracked *next_retired;
+  /* Of those, the ones the send thread is done with (sent or dropped): on a cache line of its own. */
+  _Alignas(64) _Atomic uint64_t done;
+};
+
+struct send_context {
+  tracked base;
+  srtp_stream *stream;
+};
+
+struct send_socket {
+  tracked base;
+  int fd;
+  /* A GSO send failed on it (a device that does not segment, IPsec): plain datagrams. The thread's. */
+  int no_gso;
+};
+
+typedef struct {
+  send_context *context;
+  send_socket *socket;
+  union {
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+  } target;
+  uint32_t target_length;
+  uint32_t roc;
+  uint16_t header_length, payload_length;
+  /* The SRTP datagram's length once sealed; 0 when sealing failed. */
+  uint16_t length;
+  _Alignas(64) unsigned char data[SLOT_DATA];
+} job;
+
+/* One socket's packets in a batch: a chain through `next`. */
+typedef struct {
+  send_socket *socket;
+  uint64_t stamp;
+  uint32_t first, last;
+} group;
+
+#define GROUP_TABLE_SIZE (2 * MAX_BATCH)
+
+struct send_thread {
+  unsigned linger_us;
+  int gso;
+  job *ring;
+  /* The batch's scratch: the thread's (or the JavaScript thread's while no thread runs). */
+  job **batch;
+  uint32_t *next, *heads;
+  group *groups;
+  uint64_t stamp;
+  struct msghdr *messages;
+  struct iovec *iovecs;
+  unsigned char (*controls)[UDP_GSO_CONTROL_LENGTH];
+  uint32_t *segments;
+
+  /* Slots published by the producer, and freed by the thread: each written by one side only. */
+  _Alignas(64) _Atomic uint64_t head;
+  _Alignas(64) _Atomic uint64_t tail;
+  _Alignas(64) _Atomic int sleeping;
+  _Atomic int stopping;
+
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  pthread_t thread;
+  /* Under `lock`: a thread runs; one ended and is not joined yet; the teardown happened. */
+  int running, joinable, shut_down;
+  tracked *graveyard;
+
+  _Atomic int contexts, sockets;
+  /* The producer's counters (read on its thread), then the thread's. */
+  uint64_t queued, sent_at_once, full_waits;
+  _Atomic uint64_t sent, dropped, batches, send_calls, gso_sends, gso_datagrams, cpu_ns;
+  _Atomic int last_error;
+  int full_socket_budget_ms;
+  /* The producer's: the tail when a wait for the thread ran out (UINT64_MAX: none did). */
+  uint64_t stalled_at;
+
+  send_thread *next_alive;
+};
+
+/* Every send thread not torn down, for the exit handler. */
+static pthread_mutex_t alive_lock = PTHREAD_MUTEX_INITIALIZER;
+static send_thread *alive;
+static pthread_once_t exit_handler_once = PTHREAD_ONCE_INIT;
+
+static void stop_thread(send_thread *thread);
+
+/* At exit(): no thread may be sealing while OpenSSL's exit handler tears it down. */
+static void stop_all_at_exit(void) {
+  pthread_mutex_lock(&alive_lock);
+  for (send_thread *thread = alive; thread; thread = thread->next_alive) stop_thread(thread);
+  pthread_mutex_unlock(&alive_lock);
+}
+
+static void register_exit_handler(void) {
+  atexit(stop_all_at_exit);
+}
+
+/* Adds n to a counter only this thread writes: a plain store, no locked instruction. */
+static inline void add(_Atomic uint64_t *counter, uint64_t n) {
+  atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+static inline void finished_with(tracked *object) {
+  atomic_store_explicit(&object->done, atomic_load_explicit(&object->done, memory_order_relaxed) + 1,
+                        memory_order_release);
+}
+
+static inline int idle(const tracked *object) {
+  return atomic_load_explicit(&object->done, memory_order_acquire) == object->queued;
+}
+
+static inline job *slot(send_thread *thread, uint64_t sequence) {
+  return &thread->ring[sequence & (RING_CAPACITY - 1)];
+}
+
+static uint64_t now_ns(clockid_t clock) {
+  struct timespec time;
+  clock_gettime(clock, &time);
+  return (uint64_t)time.tv_sec * 1000000000u + (uint64_t)time.tv_nsec;
+}
+
+static void free_thread(send_thread *thread) {
+  pthread_mutex_destroy(&thread->lock);
+  pthread_cond_destroy(&thread->wake);
+  free(thread->ring);
+  free(thread->batch);
+  free(thread->next);
+  free(thread->heads);
+  free(thread->groups);
+  free(thread->messages);
+  free(thread->iovecs);
+  free(thread->controls);
+  free(thread->segments);
+  free(thread);
+}
+
+/*
+ * The last context or socket is gone (freed on the JavaScript thread): the thread, with nothing left to
+ * send, is woken to end; after the teardown the memory goes (no thread runs then).
+ */
+static void object_gone(send_thread *thread) {
+  if (atomic_load(&thread->contexts) + atomic_load(&thread->sockets) > 0) return;
+  pthread_mutex_lock(&thread->lock);
+  int shut_down = thread->shut_down;
+  if (!shut_down && thread->running) pthread_cond_signal(&thread->wake);
+  pthread_mutex_unlock(&thread->lock);
+  if (shut_down) free_thread(thread);
+}
+
+static void destroy_context(tracked *object) {
+  send_context *context = (send_context *)object;
+  send_thread *thread = object->owner;
+  srtp_stream_free(context->stream);
+  free(context);
+  atomic_fetch_sub(&thread->contexts, 1);
+}
+
+static void destroy_socket(tracked *object) {
+  send_socket *socket = (send_socket *)object;
+  send_thread *thread = object->owner;
+  close(socket->fd);
+  free(socket);
+  atomic_fetch_sub(&thread->sockets, 1);
+}
+
+/* Frees what was released and has nothing queued any more. With `lock` held; on the thread, or after it. */
+static void bury(send_thread *thread) {
+  tracked **link = &thread->graveyard;
+  while (*link) {
+    tracked *object = *link;
+    if (idle(object)) {
+      *link = object->next_retired;
+      object->destroy(object);
+    } else {
+      link = &object->next_retired;
+    }
+  }
+}
+
+/*
+ * Chains the batch's packets (the `count` slots from `from`) by socket, in order within each; `heads` gets
+ * each socket's first, in order of appearance. Returns how many sockets.
+ */
+static uint32_t group_by_socket(send_thread *thread, uint64_t from, uint32_t count) {
+  uint64_t stamp = ++thread->stamp;
+  uint32_t groups = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    job *packet = slot(thread, from + i);
+    thread->batch[i] = packet;
+    send_socket *socket = packet->socket;
+    thread->next[i] = NONE;
+    size_t hash = ((uintptr_t)socket >> 6) * 0x9E3779B97F4A7C15u;
+    size_t index = (hash >> 20) & (GROUP_TABLE_SIZE - 1);
+    for (;;) {
+      group *entry = &thread->groups[index];
+      if (entry->stamp != stamp) {
+        *entry = (group){.socket = socket, .stamp = stamp, .first = i, .last = i};
+        thread->heads[groups++] = i;
+        break;
+      }
+      if (entry->socket == socket) {
+        thread->next[entry->last] = i;
+        entry->last = i;
+        break;
+      }
+      index = (index + 1) & (GROUP_TABLE_SIZE - 1);
+    }
+  }
+  return groups;
+}
+
+static void dropped(send_thread *thread, uint32_t datagrams, int error) {
+  add(&thread->dropped, datagrams);
+  atomic_store_explicit(&thread->last_error, error, memory_order_relaxed);
+}
+
+/* A GSO send the path refused: its datagrams one by one. */
+static void send_one_by_one(send_thread *thread, send_socket *socket, const struct msghdr *message) {
+  for (size_t i = 0; i < message->msg_iovlen; i++) {
+    struct msghdr single = {.msg_name = message->msg_name, .msg_namelen = message->msg_namelen,
+                            .msg_iov = &message->msg_iov[i], .msg_iovlen = 1};
+    int sent = udp_send_messages(socket->fd, &single, 1);
+    add(&thread->send_calls, 1);
+    if (sent > 0) add(&thread->sent, 1);
+    else dropped(thread, 1, -sent);
+  }
+}
+
+/* Waits until `fd` can take more, within the batch's budget; 0 when the budget is spent. */
+static int wait_writable(send_thread *thread, int fd) {
+  if (thread->full_socket_budget_ms <= 0) return 0;
+  struct pollfd descriptor = {.fd = fd, .events = POLLOUT};
+  uint64_t start = now_ns(CLOCK_MONOTONIC);
+  int ready = poll(&descriptor, 1, thread->full_socket_budget_ms < 2 ? thread->full_socket_budget_ms : 2);
+  int spent = (int)((now_ns(CLOCK_MONOTONIC) - start) / 1000000u);
+  thread->full_socket_budget_ms -= spent > 0 ? spent : 1;
+  return ready > 0;
+}
+
+static void transmit(send_thread *thread, send_socket *socket, uint32_t count) {
+  uint32_t i = 0;
+  while (i < count) {
+    int sent = udp_send_messages(socket->fd, &thread->messages[i], count - i);
+    add(&thread->send_calls, 1);
+    if (sent > 0) {
+      for (uint32_t k = i; k < i + (uint32_t)sent; k++) {
+        add(&thread->sent, thread->segments[k]);
+        if (thread->segments[k] > 1) {
+          add(&thread->gso_sends, 1);
+          add(&thread->gso_datagrams, thread->segments[k]);
+        }
+      }
+      i += (uint32_t)sent;
+      continue;
+    }
+    int error = -sent;
+    if (error == EINTR) continue;
+    if ((error == EAGAIN || error == EWOULDBLOCK) && wait_writable(thread, socket->fd)) continue;
+    if (thread->segments[i] > 1 && (error == EINVAL || error == EIO || error == ENOPROTOOPT || error == EOPNOTSUPP)) {
+      socket->no_gso = 1;
+      send_one_by_one(thread, socket, &thread->messages[i]);
+    } else {
+      dropped(thread, thread->segments[i], error);
+    }
+    i++;
+  }
+}
+
+/*
+ * Seals one socket's packets of the batch in their slots (just before the kernel copies them: still in the
+ * cache) and sends them in order: runs of one destination and size as GSO sends.
+ */
+static void send_group(send_thread *thread, uint32_t first) {
+  send_socket *socket = thread->batch[first]->socket;
+  int gso = thread->gso && !socket->no_gso;
+  uint32_t messages = 0, iovecs = 0;
+  uint32_t index;
+  for (index = first; index != NONE; index = thread->next[index]) {
+    job *packet = thread->batch[index];
+    int length = srtp_seal_in_place(packet->context->stream, packet->data, packet->header_length,
+                                    packet->payload_length, packet->roc);
+    packet->length = length > 0 ? (uint16_t)length : 0;
+  }
+  index = first;
+  while (index != NONE) {
+    job *packet = thread->batch[index];
+    if (packet->length == 0) {
+      dropped(thread, 1, EINVAL);
+      index = thread->next[index];
+      continue;
+    }
+    struct msghdr *message = &thread->messages[messages];
+    memset(message, 0, sizeof *message);
+    message->msg_name = &packet->target;
+    message->msg_namelen = packet->target_length;
+    message->msg_iov = &thread->iovecs[iovecs];
+    uint16_t size = packet->length;
+    uint32_t segments = 0;
+    size_t bytes = 0;
+    for (;;) {
+      thread->iovecs[iovecs++] = (struct iovec){.iov_base = packet->data, .iov_len = packet->length};
+      segments++;
+      bytes += packet->length;
+      index = thread->next[index];
+      if (!gso || index == NONE || packet->length < size) break; /* a shorter one ends a run */
+      job *following = thread->batch[index];
+      if (following->length == 0 || following->length > size || segments == UDP_GSO_MAX_SEGMENTS ||
+          bytes + following->length > GSO_MAX_BYTES || following->target_length != packet->target_length ||
+          memcmp(&following->target, &packet->target, packet->target_length) != 0) {
+        break;
+      }
+      packet = following;
+    }
+    message->msg_iovlen = segments;
+    if (segments > 1) udp_gso_control(message, thread->controls[messages], size);
+    thread->segments[messages++] = segments;
+  }
+  if (messages > 0) transmit(thread, socket, messages);
+  for (index = first; index != NONE; index = thread->next[index]) {
+    finished_with(&thread->batch[index]->context->base);
+    finished_with(&socket->base);
+  }
+}
+
+static void process(send_thread *thread, uint64_t from, uint32_t count) {
+  thread->full_socket_budget_ms = FULL_SOCKET_WAIT_MS;
+  uint32_t groups = group_by_socket(thread, from, count);
+  for (uint32_t i = 0; i < groups; i++) send_group(thread, thread->heads[i]);
+  add(&thread->batches, 1);
+  atomic_store_explicit(&thread->tail, from + count, memory_order_release);
+}
+
+/*
+ * Sleeps until a packet is queued. Returns 0 when the thread should end instead: the teardown, or nothing
+ * queued and no context or socket alive (a server without viewers keeps no thread).
+ */
+static int wait_for_packets(send_thread *thread, uint64_t tail) {
+  pthread_mutex_lock(&thread->lock);
+  int result = 1;
+  for (;;) {
+    if (thread->graveyard) bury(thread);
+    if (atomic_load(&thread->stopping)) {
+      result = 0;
+      break;
+    }
+    atomic_store(&thread->sleeping, 1);
+    if (atomic_load(&thread->head) != tail) break;
+    if (atomic_load(&thread->contexts) + atomic_load(&thread->sockets) == 0 && !thread->graveyard) {
+      result = 0;
+      break;
+    }
+    pthread_cond_wait(&thread->wake, &thread->lock);
+  }
+  if (result) {
+    atomic_store(&thread->sleeping, 0);
+  } else if (!atomic_load(&thread->stopping)) {
+    /* `sleeping` stays set: the next producer takes the lock, and starts a thread again (joining this one). */
+    thread->running = 0;
+    thread->joinable = 1;
+  }
+  pthread_mutex_unlock(&thread->lock);
+  return result;
+}
+
+static void *run(void *argument) {
+  send_thread *thread = argument;
+#ifdef __linux__
+  pthread_setname_np(pthread_self(), "webgear-send");
+#endif
+  uint64_t cpu = now_ns(CLOCK_THREAD_CPUTIME_ID);
+  for (;;) {
+    uint64_t tail = atomic_load_explicit(&thread->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&thread->head, memory_order_acquire);
+    if (head == tail || atomic_load_explicit(&thread->stopping, memory_order_relaxed)) {
+      if (!wait_for_packets(thread, tail)) break;
+      if (thread->linger_us > 0) {
+        /* Woken by the first packet of a burst: let the rest of it come, so that it goes in a few sends. */
+        struct timespec linger = {.tv_sec = thread->linger_us / 1000000, .tv_nsec = (long)(thread->linger_us % 1000000) * 1000};
+        nanosleep(&linger, NULL);
+      }
+      continue;
+    }
+    uint64_t count = head - tail;
+    process(thread, tail, count > MAX_BATCH ? MAX_BATCH : (uint32_t)count);
+    uint64_t now = now_ns(CLOCK_THREAD_CPUTIME_ID);
+    add(&thread->cpu_ns, now - cpu);
+    cpu = now;
+  }
+  add(&thread->cpu_ns, now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu);
+  return NULL;
+}
+
+/* Starts the thread, with `lock` held. Its signals are blocked: they go to Node's threads, as Node expects. */
+static int start_thread(send_thread *thread) {
+  if (thread->joinable) {
+    pthread_join(thread->thread, NULL); /* it has ended, or is about to return */
+    thread->joinable = 0;
+  }
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  int error = pthread_create(&thread->thread, NULL, run, thread);
+  pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  if (error != 0) return -error;
+  thread->running = 1;
+  return 0;
+}
+
+/*
+ * Gets the queued packets going: wakes the thread, or starts it. Where no thread can be started the
+ * JavaScript thread sends them itself, now.
+ */
+static void kick(send_thread *thread) {
+  pthread_mutex_lock(&thread->lock);
+  if (thread->running) {
+    atomic_store(&thread->sleeping, 0);
+    pthread_cond_signal(&thread->wake);
+  } else if (!thread->shut_down && !atomic_load(&thread->stopping) && start_thread(thread) == 0) {
+    atomic_store(&thread->sleeping, 0);
+  } else {
+    uint64_t tail = atomic_load(&thread->tail), head = atomic_load(&thread->head);
+    while (tail < head) {
+      uint64_t count = head - tail > MAX_BATCH ? MAX_BATCH : head - tail;
+      process(thread, tail, (uint32_t)count);
+      tail += count;
+      thread->sent_at_once += count;
+    }
+    bury(thread);
+  }
+  pthread_mutex_unlock(&thread->lock);
+}
+
+/* Stops the thread and joins it; the packets it did not take are dropped. The JavaScript thread's (or exit's). */
+static void stop_thread(send_thread *thread) {
+  pthread_mutex_lock(&thread->lock);
+  atomic_store(&thread->stopping, 1);
+  pthread_cond_signal(&thread->wake);
+  int join = thread->running || thread->joinable;
+  thread->running = 0;
+  thread->joinable = 0;
+  pthread_mutex_unlock(&thread->lock);
+  if (join) pthread_join(thread->thread, NULL);
+  if (!thread->ring) return;
+  uint64_t tail = atomic_load(&thread->tail), head = atomic_load(&thread->head);
+  for (; tail < head; tail++) {
+    job *packet = slot(thread, tail);
+    finished_with(&packet->context->base);
+    finished_with(&packet->socket->base);
+    add(&thread->dropped, 1);
+  }
+  atomic_store(&thread->tail, head);
+}
+
+send_thread *send_thread_new(unsigned linger_us, int gso) {
+  pthread_once(&exit_handler_once, register_exit_handler);
+  send_thread *thread;
+  if (posix_memalign((void **)&thread, 64, sizeof *thread) != 0) return NULL;
+  memset(thread, 0, sizeof *thread);
+  if (pthread_mutex_init(&thread->lock, NULL) != 0) {
+    free(thread);
+    return NULL;
+  }
+  if (pthread_cond_init(&thread->wake, NULL) != 0) {
+    pthread_mutex_destroy(&thread->lock);
+    free(thread);
+    return NULL;
+  }
+  thread->linger_us = linger_us > 1000000 ? 1000000 : linger_us;
+  thread->stalled_at = UINT64_MAX;
+  thread->gso = gso && udp_gso_supported();
+  /* No thread yet: the first producer takes the lock and starts one. */
+  atomic_store(&thread->sleeping, 1);
+  pthread_mutex_lock(&alive_lock);
+  thread->next_alive = alive;
+  alive = thread;
+  pthread_mutex_unlock(&alive_lock);
+  return thread;
+}
+
+/* The ring and the batch's scratch, at the first packet queued; 0, or -ENOMEM. */
+static int allocate(send_thread *thread) {
+  if (thread->ring) return 0;
+  void *ring;
+  if (posix_memalign(&ring, 64, (size_t)RING_CAPACITY * sizeof(job)) != 0) return -ENOMEM;
+  thread->batch = calloc(MAX_BATCH, sizeof *thread->batch);
+  thread->next = calloc(MAX_BATCH, sizeof *thread->next);
+  thread->heads = calloc(MAX_BATCH, sizeof *thread->heads);
+  thread->groups = calloc(GROUP_TABLE_SIZE, sizeof *thread->groups);
+  thread->messages = calloc(MAX_BATCH, sizeof *thread->messages);
+  thread->iovecs = calloc(MAX_BATCH, sizeof *thread->iovecs);
+  thread->controls = calloc(MAX_BATCH, sizeof *thread->controls);
+  thread->segments = calloc(MAX_BATCH, sizeof *thread->segments);
+  if (!thread->batch || !thread->next || !thread->heads || !thread->groups || !thread->messages || !thread->iovecs ||
+      !thread->controls || !thread->segments) {
+    free(ring);
+    free(thread->batch);
+    free(thread->next);
+    free(thread->heads);
+    free(thread->groups);
+    free(thread->messages);
+    free(thread->iovecs);
+    free(thread->controls);
+    free(thread->segments);
+    thread->batch = NULL;
+    thread->next = thread->heads = NULL;
+    thread->groups = NULL;
+    thread->messages = NULL;
+    thread->iovecs = NULL;
+    thread->controls = NULL;
+    thread->segments = NULL;
+    return -ENOMEM;
+  }
+  thread->ring = ring;
+  return 0;
+}
+
+void send_thread_shutdown(send_thread *thread) {
+  pthread_mutex_lock(&alive_lock);
+  for (send_thread **link = &alive; *link; link = &(*link)->next_alive) {
+    if (*link == thread) {
+      *link = thread->next_alive;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&alive_lock);
+  stop_thread(thread);
+  pthread_mutex_lock(&thread->lock);
+  bury(thread); /* nothing is queued any more: everything released goes */
+  thread->shut_down = 1;
+  pthread_mutex_unlock(&thread->lock);
+  object_gone(thread);
+}
+
+static void track(tracked *object, send_thread *thread, void (*destroy)(tracked *)) {
+  object->owner = thread;
+  object->destroy = destroy;
+  object->queued = 0;
+  object->next_retired = NULL;
+  atomic_init(&object->done, 0);
+}
+
+/* Freed now when nothing of it is queued, else by the thread once its last packet is gone. */
+static void retire(tracked *object) {
+  send_thread *thread = object->owner;
+  if (idle(object)) {
+    object->destroy(object);
+    object_gone(thread);
+    return;
+  }
+  pthread_mutex_lock(&thread->lock);
+  object->next_retired = thread->graveyard;
+  thread->graveyard = object;
+  if (thread->running) pthread_cond_signal(&thread->wake);
+  pthread_mutex_unlock(&thread->lock);
+}
+
+send_context *send_context_new(send_thread *thread, srtp_stream *stream) {
+  send_context *context;
+  if (posix_memalign((void **)&context, 64, sizeof *context) != 0) return NULL;
+  track(&context->base, thread, destroy_context);
+  context->stream = stream;
+  atomic_fetch_add(&thread->contexts, 1);
+  return context;
+}
+
+srtp_stream *send_context_stream(const send_context *context) {
+  return context->stream;
+}
+
+/* Waits until `done(object)`, at most `timeout_ms` (and not at all while the thread is stalled); 0 or -EBUSY. */
+static int wait_for(send_thread *thread, int (*done)(send_thread *, const void *), const void *object, int timeout_ms) {
+  uint64_t tail = atomic_load_explicit(&thread->tail, memory_order_acquire);
+  if (thread->stalled_at == tail) return -EBUSY;
+  thread->stalled_at = UINT64_MAX;
+  kick(thread);
+  uint64_t deadline = now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000u;
+  for (unsigned spin = 0; !done(thread, object); spin++) {
+    if (now_ns(CLOCK_MONOTONIC) >= deadline) {
+      thread->stalled_at = atomic_load_explicit(&thread->tail, memory_order_acquire);
+      return -EBUSY;
+    }
+    if (spin < 64) {
+      sched_yield();
+    } else {
+      struct timespec pause = {.tv_sec = 0, .tv_nsec = 20000};
+      nanosleep(&pause, NULL);
+    }
+  }
+  return 0;
+}
+
+static int context_idle(send_thread *thread, const void *context) {
+  (void)thread;
+  return idle(&((const send_context *)context)->base);
+}
+
+static int ring_has_room(send_thread *thread, const void *head) {
+  return *(const uint64_t *)head - atomic_load_explicit(&thread->tail, memory_order_acquire) < RING_CAPACITY;
+}
+
+int send_context_settle(send_context *context, int timeout_ms) {
+  if (idle(&context->base)) return 0;
+  return wait_for(context->base.owner, context_idle, context, timeout_ms);
+}
+
+void send_context_release(send_context *context) {
+  retire(&context->base);
+}
+
+send_socket *send_socket_new(send_thread *thread, int fd) {
+  send_socket *socket;
+  if (posix_memalign((void **)&socket, 64, sizeof *socket) != 0) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  socket->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (socket->fd < 0) {
+    int error = errno;
+    free(socket);
+    errno = error;
+    return NULL;
+  }
+  socket->no_gso = 0;
+  track(&socket->base, thread, destroy_socket);
+  atomic_fetch_add(&thread->sockets, 1);
+  return socket;
+}
+
+int send_socket_fd(const send_socket *socket) {
+  return socket->fd;
+}
+
+void send_socket_release(send_socket *socket) {
+  retire(&socket->base);
+}
+
+/* Seals and sends on the JavaScript thread, once the viewer's queued packets are gone. */
+static int send_at_once(send_thread *thread, send_context *context, send_socket *socket, const void *target,
+                        socklen_t target_length, const unsigned char *header, size_t header_length,
+                        const unsigned char *payload, size_t payload_length, uint32_t roc) {
+  if (send_context_settle(context, FULL_RING_WAIT_MS) != 0) return -EBUSY;
+  unsigned char datagram[2048];
+  int length = srtp_seal(context->stream, header, header_length, payload, payload_length, roc, datagram, sizeof datagram);
+  if (length > 0) length = udp_send(socket->fd, datagram, (size_t)length, target, target_length);
+  thread->sent_at_once++;
+  return length;
+}
+
+
+int send_thread_queue(send_thread *thread, send_context *context, send_socket *socket, const void *target,
+                      socklen_t target_length, const unsigned char *header, size_t header_length,
+                      const unsigned char *payload, size_t payload_length, uint32_t roc) {
+  if (header_length < 12 || target_length == 0 || target_length > sizeof(((job *)0)->target)) return -EINVAL;
+  size_t length = header_length + payload_length + SRTP_TAG_LENGTH;
+  if (length > SLOT_DATA || thread->shut_down || allocate(thread) != 0) {
+    return send_at_once(thread, context, socket, target, target_length, header, header_length, payload,
+                        payload_length, roc);
+  }
+  uint64_t head = atomic_load_explicit(&thread->head, memory_order_relaxed);
+  if (head - atomic_load_explicit(&thread->tail, memory_order_acquire) >= RING_CAPACITY) {
+    /* The thread is behind. A viewer with nothing queued is sent at once (both threads send); one with
+       packets queued waits for room, so that its packets stay in order. */
+    if (idle(&context->base)) {
+      return send_at_once(thread, context, socket, target, target_length, header, header_length, payload,
+                          payload_length, roc);
+    }
+    thread->full_waits++;
+    if (wait_for(thread, ring_has_room, &head, FULL_RING_WAIT_MS) != 0) return -EBUSY;
+  }
+  job *packet = slot(thread, head);
+  packet->context = context;
+  packet->socket = socket;
+  memcpy(&packet->target, target, target_length);
+  packet->target_length = target_length;
+  packet->roc = roc;
+  packet->header_length = (uint16_t)header_length;
+  packet->payload_length = (uint16_t)payload_length;
+  memcpy(packet->data, header, header_length);
+  memcpy(packet->data + header_length, payload, payload_length);
+  context->base.queued++;
+  socket->base.queued++;
+  thread->queued++;
+  atomic_store_explicit(&thread->head, head + 1, memory_order_release);
+  /* Pairs with the thread's store of `sleeping` and load of `head`: one of the two sees the other. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&thread->sleeping, memory_order_relaxed)) kick(thread);
+  return (int)length;
+}
+
+void send_thread_stats(send_thread *thread, send_stats *stats) {
+  stats->queued = thread->queued;
+  stats->sent_at_once = thread->sent_at_once;
+  stats->full_waits = thread->full_waits;
+  stats->sent = atomic_load(&thread->sent);
+  stats->dropped = atomic_load(&thread->dropped);
+  stats->batches = atomic_load(&thread->batches);
+  stats->send_calls = atomic_load(&thread->send_calls);
+  stats->gso_sends = atomic_load(&thread->gso_sends);
+  stats->gso_datagrams = atomic_load(&thread->gso_datagrams);
+  stats->cpu_ns = atomic_load(&thread->cpu_ns);
+  stats->last_error = atomic_load(&thread->last_error);
+  stats->gso = thread->gso;
+  pthread_mutex_lock(&thread->lock);
+  stats->running = thread->running;
+  pthread_mutex_unlock(&thread->lock);
+  stats->contexts = atomic_load(&thread->contexts);
+  stats->sockets = atomic_load(&thread->sockets);
+}

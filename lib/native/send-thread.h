@@ -1,0 +1,72 @@
+/* The send thread: viewers' packets sealed and sent off the JavaScript thread, in batches (send-thread.c). */
+#ifndef WEBGEAR_SEND_THREAD_H
+#define WEBGEAR_SEND_THREAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "srtp.h"
+
+typedef struct send_thread send_thread;
+/* A viewer's SRTP stream as queued packets name it: freed once released and its queued packets are gone. */
+typedef struct send_context send_context;
+/* The addon's own descriptor of a UDP socket (a dup): closed once released and its queued packets are gone. */
+typedef struct send_socket send_socket;
+
+typedef struct {
+  /* The JavaScript thread's: packets queued; sent at once instead (the queue full and the viewer's own
+     packets all gone, a packet too large for a slot, no thread); waits for room in a full queue. */
+  uint64_t queued, sent_at_once, full_waits;
+  /* The send thread's: datagrams sent, datagrams dropped (the socket's buffer full past the wait, or an
+     error), batches taken, send calls (sendmmsg), GSO sends and the datagrams in them, its CPU time. */
+  uint64_t sent, dropped, batches, send_calls, gso_sends, gso_datagrams, cpu_ns;
+  /* The last error that dropped a datagram (errno), 0 if none. */
+  int last_error;
+  int gso, running;
+  int contexts, sockets;
+} send_stats;
+
+/*
+ * A send queue with no thread yet (it starts at the first packet); NULL when out of memory. `linger_us`: how
+ * long the thread lets a burst gather after it wakes; `gso`: 0 keeps it from UDP GSO even where the kernel
+ * has it (plain sendmmsg).
+ */
+send_thread *send_thread_new(unsigned linger_us, int gso);
+
+/*
+ * Stops the thread and waits for it (packets still queued are dropped): at the environment's teardown.
+ * The memory goes once the last context and socket are released.
+ */
+void send_thread_shutdown(send_thread *thread);
+
+/* A context that owns `stream`; NULL when out of memory (the stream is then the caller's to free). */
+send_context *send_context_new(send_thread *thread, srtp_stream *stream);
+srtp_stream *send_context_stream(const send_context *context);
+
+/*
+ * Waits until none of the context's packets is queued any more (sent, or dropped), at most `timeout_ms`:
+ * before anything else sends for this viewer (JavaScript, or the context's stream on this thread), so that
+ * nothing overtakes a queued packet. 0, or -EBUSY when the time ran out.
+ */
+int send_context_settle(send_context *context, int timeout_ms);
+void send_context_release(send_context *context);
+
+/* The socket with descriptor `fd`, duplicated; NULL and errno set when it cannot be. */
+send_socket *send_socket_new(send_thread *thread, int fd);
+int send_socket_fd(const send_socket *socket);
+void send_socket_release(send_socket *socket);
+
+/*
+ * Queues a packet: `header` (the viewer's, written by the caller) and `payload`, sealed with the context's
+ * stream and rollover counter `roc` and sent from `socket` to `target` by the thread. Returns the bytes the
+ * datagram will have, or -errno: the packet then is not sent (-EAGAIN: sent at once, and the socket's
+ * buffer was full).
+ */
+int send_thread_queue(send_thread *thread, send_context *context, send_socket *socket, const void *target,
+                      socklen_t target_length, const unsigned char *header, size_t header_length,
+                      const unsigned char *payload, size_t payload_length, uint32_t roc);
+
+void send_thread_stats(send_thread *thread, send_stats *stats);
+
+#endif

@@ -1,0 +1,210 @@
+/**
+ * lib/native/send-thread.c through the addon: packets queued to the send thread arrive sealed exactly as the
+ * synchronous path seals them, in order per viewer, batched (UDP GSO or sendmmsg: the same datagrams); nothing
+ * sent after `settle` overtakes them; a context or socket released with packets queued stays until they are
+ * sent (from the same socket, whatever reuses its number); a full queue waits, or sends a viewer with nothing
+ * queued at once; the thread never holds up the end of a process or a worker.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { udpSocketFd, udpSocketHandle, type SendThreadStats } from '../../../../lib/native/index.ts';
+import { addon, boundSocket, closeAll, skipWithoutAddon, unprotectInJs, type Stream } from './fixtures.ts';
+import type { Socket } from 'node:dgram';
+
+const child = join(import.meta.dirname, 'send-thread-child.ts');
+
+/** What send-thread-child.ts prints for `scenario`, in a process with `env`. */
+function runChild<T>(scenario: string, env: Record<string, string> = {}): T {
+  const output = execFileSync(process.execPath, [child, scenario], {
+    env: { ...process.env, WEBGEAR_NATIVE: '', WEBGEAR_SEND_THREAD: '', WEBGEAR_SEND_GSO: '', WEBGEAR_SEND_LINGER_US: '', ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return JSON.parse(output.trim().split('\n').at(-1)!) as T;
+}
+
+/** An RTP header as the viewer's: its SSRC and payload type, sequence number `seq`. */
+function headerOf(stream: Stream, seq: number): Buffer {
+  const header = Buffer.alloc(12);
+  header[0] = 0x80;
+  header[1] = stream.payloadType;
+  header.writeUInt16BE(seq, 2);
+  header.writeUInt32BE(90_000 + seq, 4);
+  header.writeUInt32BE(stream.ssrc >>> 0, 8);
+  return header;
+}
+
+/** Collects what `socket` receives; `until(n)` waits for n datagrams. */
+function collect(socket: Socket): { datagrams: Buffer[]; until: (count: number, timeoutMs?: number) => Promise<Buffer[]> } {
+  const datagrams: Buffer[] = [];
+  socket.on('message', (data: Buffer) => datagrams.push(data));
+  return {
+    datagrams,
+    async until(count, timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (datagrams.length < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      return datagrams;
+    },
+  };
+}
+
+const delta = (after: SendThreadStats, before: SendThreadStats, key: keyof SendThreadStats): number => after[key] - before[key];
+
+test('queued packets arrive sealed as the synchronous path seals them, in order per viewer, several viewers on one socket and on others', { skip: skipWithoutAddon, timeout: 20_000 }, async () => {
+  const native = addon();
+  const [shared, other, toA, toB, toC] = await Promise.all([boundSocket(), boundSocket(), boundSocket(), boundSocket(), boundSocket()]);
+  try {
+    const streams: Stream[] = [0, 1, 2].map((index) => ({ key: randomBytes(16), salt: randomBytes(12), ssrc: 0x1000 + index, payloadType: 96 + index }));
+    const contexts = streams.map((stream) => native.context(stream.key, stream.salt, stream.ssrc, stream.payloadType));
+    const receivers = [toA, toB, toC].map(collect);
+    const routes = [
+      { socket: udpSocketHandle(shared)!, target: native.target('127.0.0.1', toA.address().port) },
+      { socket: udpSocketHandle(shared)!, target: native.target('127.0.0.1', toB.address().port) },
+      { socket: udpSocketHandle(other)!, target: native.target('127.0.0.1', toC.address().port) },
+    ];
+    assert.equal(routes[0]!.socket, routes[1]!.socket, 'one duplicate per socket');
+    // Per viewer: frames of equal-size packets, each ending with a shorter one (what GSO sends at once), and
+    // sizes that end a run; interleaved across viewers, as the fan-out writes them.
+    const sizes = [1100, 1100, 1100, 1100, 700, 1100, 1100, 1100, 1100, 1100, 1100, 1100, 1100, 300, 40, 1200, 40, 1100, 1100, 90];
+    // The thread running and asleep: the first packet below wakes it into its linger, and the rest gather.
+    native.queue(contexts[2]!, routes[2]!.socket, native.target('127.0.0.1', 9), headerOf(streams[2]!, 1), Buffer.alloc(10), 0);
+    native.settle(contexts[2]!);
+    const before = native.sendThreadStats();
+    for (const [seq, size] of sizes.entries()) {
+      streams.forEach((stream, index) => {
+        const queued = native.queue(contexts[index]!, routes[index]!.socket, routes[index]!.target, headerOf(stream, 65530 + seq & 0xffff), Buffer.alloc(size, seq), seq < 6 ? 0 : 1);
+        assert.equal(queued, 12 + size + 16, 'the datagram\'s length');
+      });
+    }
+    for (const context of contexts) assert.equal(native.settle(context), true);
+    for (const [index, stream] of streams.entries()) {
+      const received = await receivers[index]!.until(sizes.length);
+      assert.equal(received.length, sizes.length, `viewer ${index}: every packet`);
+      received.forEach((datagram, seq) => {
+        const rtp = unprotectInJs(stream, datagram, 12, seq < 6 ? 0 : 1); // throws unless it authenticates
+        assert.equal(rtp.readUInt16BE(2), (65530 + seq) & 0xffff, `viewer ${index}: in order`);
+        assert.deepEqual(rtp.subarray(12), Buffer.alloc(sizes[seq]!, seq));
+      });
+    }
+    const after = native.sendThreadStats();
+    assert.equal(delta(after, before, 'sent'), 3 * sizes.length);
+    assert.equal(delta(after, before, 'dropped'), 0);
+    assert.ok(delta(after, before, 'sendCalls') < 3 * sizes.length, 'batched: fewer send calls than datagrams');
+    if (after.gso) assert.ok(delta(after, before, 'gsoDatagrams') > 0, 'runs went as GSO sends');
+
+    // The same packet through the synchronous path: the same bytes (it waits for the queued ones first).
+    const arriving = receivers[0]!.until(sizes.length + 2);
+    native.queue(contexts[0]!, routes[0]!.socket, routes[0]!.target, headerOf(streams[0]!, 7), Buffer.alloc(500, 1), 3);
+    native.sendWithHeader(contexts[0]!, udpSocketFd(shared)!, routes[0]!.target, headerOf(streams[0]!, 7), Buffer.alloc(500, 1), 3);
+    const [queued, synchronous] = (await arriving).slice(sizes.length);
+    assert.ok(queued && synchronous);
+    assert.deepEqual(queued, synchronous);
+  } finally {
+    await closeAll(shared, other, toA, toB, toC);
+  }
+});
+
+test('nothing sent after settle() overtakes the queued packets', { skip: skipWithoutAddon, timeout: 20_000 }, async () => {
+  const native = addon();
+  const from = await boundSocket();
+  const to = await boundSocket();
+  try {
+    const stream: Stream = { key: randomBytes(16), salt: randomBytes(12), ssrc: 42, payloadType: 100 };
+    const context = native.context(stream.key, stream.salt, stream.ssrc, stream.payloadType);
+    const receiver = collect(to);
+    const target = native.target('127.0.0.1', to.address().port);
+    for (let seq = 0; seq < 50; seq++) native.queue(context, udpSocketHandle(from)!, target, headerOf(stream, seq), Buffer.alloc(900, seq), 0);
+    // What the direct sender does before a packet goes through werift's (Node's) socket.
+    assert.equal(native.settle(context), true);
+    from.send(Buffer.from('after'), to.address().port, '127.0.0.1');
+    const received = await receiver.until(51);
+    assert.equal(received.length, 51);
+    assert.equal(received.at(-1)!.toString(), 'after', 'Node\'s datagram last');
+    received.slice(0, 50).forEach((datagram, seq) => assert.equal(unprotectInJs(stream, datagram, 12, 0).readUInt16BE(2), seq));
+  } finally {
+    await closeAll(from, to);
+  }
+});
+
+test('a context and a socket released with packets queued: the packets still go, from that socket, then both are freed', { skip: skipWithoutAddon, timeout: 20_000 }, async () => {
+  const native = addon();
+  const from = await boundSocket();
+  const to = await boundSocket();
+  const sockets: Socket[] = [];
+  try {
+    const stream: Stream = { key: randomBytes(16), salt: randomBytes(12), ssrc: 7, payloadType: 96 };
+    const before = native.sendThreadStats();
+    const context = native.context(stream.key, stream.salt, stream.ssrc, stream.payloadType);
+    const handle = native.socket(udpSocketFd(from)!);
+    assert.equal(native.sendThreadStats().contexts, before.contexts + 1);
+    const received: { data: Buffer; port: number }[] = [];
+    to.on('message', (data: Buffer, from) => received.push({ data, port: from.port }));
+    const port = from.address().port;
+    const target = native.target('127.0.0.1', to.address().port);
+    for (let seq = 0; seq < 100; seq++) native.queue(context, handle, target, headerOf(stream, seq), Buffer.alloc(200, seq), 0);
+    // The viewer goes: its context and socket are given back, werift closes its socket, and its number is
+    // soon another socket's. None of that may lose, or misdirect, what is queued.
+    native.release(context);
+    native.release(handle);
+    native.release(handle); // twice is fine
+    await closeAll(from);
+    for (let index = 0; index < 4; index++) sockets.push(await boundSocket());
+    assert.equal(native.queue(context, handle, target, headerOf(stream, 100), Buffer.alloc(10), 0), -9, 'released: EBADF');
+    assert.equal(native.sendWithHeader(context, 0, target, headerOf(stream, 100), Buffer.alloc(10), 0), -9);
+    const deadline = Date.now() + 5_000;
+    while (received.length < 100 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(received.length, 100);
+    received.forEach(({ data, port: source }, seq) => {
+      assert.equal(source, port, 'from the viewer\'s socket');
+      assert.equal(unprotectInJs(stream, data, 12, 0).readUInt16BE(2), seq);
+    });
+    while ((native.sendThreadStats().contexts > before.contexts || native.sendThreadStats().sockets > before.sockets) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.ok(native.sendThreadStats().contexts <= before.contexts, 'the context is freed');
+    assert.ok(native.sendThreadStats().sockets <= before.sockets, 'the duplicate is closed');
+    assert.throws(() => native.release({}), { name: 'TypeError' });
+  } finally {
+    await closeAll(to, ...sockets);
+  }
+});
+
+test('UDP GSO and sendmmsg send the same datagrams', { skip: skipWithoutAddon, timeout: 60_000 }, () => {
+  type Result = { received: string[]; stats: SendThreadStats };
+  const gso = runChild<Result>('datagrams');
+  const plain = runChild<Result>('datagrams', { WEBGEAR_SEND_GSO: '0' });
+  assert.equal(plain.stats.gso, 0);
+  assert.equal(plain.stats.gsoSends, 0);
+  assert.equal(plain.received.length, 14);
+  assert.deepEqual(gso.received, plain.received, 'byte for byte, in the same order');
+  if (gso.stats.gso) assert.ok(gso.stats.gsoSends >= 2, `GSO sends: ${gso.stats.gsoSends}`);
+});
+
+test('a full queue: a viewer with packets queued waits for room, one with none is sent at once', { skip: skipWithoutAddon, timeout: 60_000 }, () => {
+  const result = runChild<{ filled: SendThreadStats; atOnce: number; afterIdle: SendThreadStats; waited: number; waitedMs: number; arrived: number; end: SendThreadStats }>(
+    'full', { WEBGEAR_SEND_LINGER_US: '1000000' },
+  );
+  assert.equal(result.filled.queued - result.filled.sent, 8192, 'the ring is full');
+  assert.equal(result.atOnce, 12 + 100 + 16);
+  assert.equal(result.afterIdle.sentAtOnce, 1, 'the idle viewer was sent at once');
+  assert.equal(result.arrived, 128);
+  assert.equal(result.waited, 12 + 8 + 16, 'the busy viewer\'s packet was queued once there was room');
+  assert.equal(result.end.fullWaits, 1);
+  assert.ok(result.waitedMs > 10, `it waited for the thread: ${result.waitedMs} ms`);
+  assert.equal(result.end.sent, result.end.queued, 'all sent');
+  assert.equal(result.end.dropped, 0);
+});
+
+test('the thread holds up no end: process.exit() with packets queued, the event loop ending, a worker terminated', { skip: skipWithoutAddon, timeout: 60_000 }, () => {
+  for (const scenario of ['exit', 'end']) {
+    const started = Date.now();
+    assert.deepEqual(runChild(scenario), { running: 1 });
+    assert.ok(Date.now() - started < 15_000, `${scenario}: the process ended`);
+  }
+  const worker = runChild<{ queued: number; main: SendThreadStats }>('worker');
+  assert.equal(worker.queued, 3000);
+  assert.equal(worker.main.queued, 0, 'the worker had a send thread of its own');
+});
