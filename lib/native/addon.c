@@ -262,28 +262,34 @@ static napi_value release(napi_env env, napi_callback_info info) {
 }
 
 /*
- * queue(context, socket, target, header, payload, rolloverCounter): the packet to the send thread, which
- * seals and sends it (send-thread.c). Returns the bytes the datagram will have, or -errno (not sent).
+ * queue(context, socket, target, header, headerLength, packet, payloadOffset, rolloverCounter): the packet
+ * (the first headerLength bytes of `header`, then `packet` from payloadOffset on) to the send thread, which
+ * seals and sends it (send-thread.c). Whole buffers and lengths, not views: a view is an allocation per
+ * packet on the JavaScript side. Returns the bytes the datagram will have, or -errno (not sent).
  */
 static napi_value queue_packet(napi_env env, napi_callback_info info) {
-  size_t argc = 6, target_length, header_length, payload_length;
-  napi_value argv[6], result;
-  void *target, *header, *payload;
-  uint32_t roc;
+  size_t argc = 8, target_length, header_capacity, packet_length;
+  napi_value argv[8], result;
+  void *target, *header, *packet;
+  uint32_t header_length, payload_offset, roc;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  handle *context = argc < 6 ? NULL : unbox(env, argv[0], CONTEXT_TAG);
-  handle *socket = argc < 6 ? NULL : unbox(env, argv[1], SOCKET_TAG);
+  handle *context = argc < 8 ? NULL : unbox(env, argv[0], CONTEXT_TAG);
+  handle *socket = argc < 8 ? NULL : unbox(env, argv[1], SOCKET_TAG);
   if (!context || !socket || napi_get_buffer_info(env, argv[2], &target, &target_length) != napi_ok ||
-      napi_get_buffer_info(env, argv[3], &header, &header_length) != napi_ok ||
-      napi_get_buffer_info(env, argv[4], &payload, &payload_length) != napi_ok ||
-      napi_get_value_uint32(env, argv[5], &roc) != napi_ok || header_length < 12) {
-    napi_throw_type_error(env, NULL, "queue(context, socket, target, header, payload, rolloverCounter): bad arguments");
+      napi_get_buffer_info(env, argv[3], &header, &header_capacity) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], &header_length) != napi_ok ||
+      napi_get_buffer_info(env, argv[5], &packet, &packet_length) != napi_ok ||
+      napi_get_value_uint32(env, argv[6], &payload_offset) != napi_ok ||
+      napi_get_value_uint32(env, argv[7], &roc) != napi_ok || header_length < 12 || header_length > header_capacity ||
+      payload_offset > packet_length) {
+    napi_throw_type_error(env, NULL, "queue(context, socket, target, header, headerLength, packet, payloadOffset, rolloverCounter): bad arguments");
     return NULL;
   }
   int queued = -EBADF;
   if (context->object && socket->object) {
     queued = send_thread_queue(sender_of(env), context->object, socket->object, target, (socklen_t)target_length,
-                               header, header_length, payload, payload_length, roc);
+                               header, header_length, (const unsigned char *)packet + payload_offset,
+                               packet_length - payload_offset, roc);
   }
   CHECK(napi_create_int32(env, queued, &result));
   return result;

@@ -35,9 +35,11 @@ export interface NativeSrtp {
   release(handle: object): void;
   /**
    * Hands a packet to the send thread (lib/native/send-thread.c), which seals it as `sendWithHeader` does and
-   * sends it, batched with others. Returns the bytes the datagram will have, or -errno (it is not sent).
+   * sends it, batched with others: the first `headerLength` bytes of `header`, then `packet` from
+   * `payloadOffset` on (whole buffers: a view would be an allocation per packet). Returns the bytes the
+   * datagram will have, or -errno (it is not sent).
    */
-  queue(context: object, socket: object, target: Buffer, header: Buffer, payload: Buffer, rolloverCounter: number): number;
+  queue(context: object, socket: object, target: Buffer, header: Buffer, headerLength: number, packet: Buffer, payloadOffset: number, rolloverCounter: number): number;
   /**
    * Waits (at most `timeoutMs`, 1000 by default) until none of the context's queued packets is left: before
    * anything else sends for that viewer. Returns whether none is.

@@ -218,15 +218,13 @@ export class DirectRtpSender implements RtpSink {
     const headerLength = writeHeader(this.#header, packet, {
       payloadType: access.payloadType, ssrc: access.ssrc, sequenceNumber: seq, timestamp, transportWide,
     });
-    const header = this.#header.subarray(0, headerLength);
-    const payload = packet.subarray(payloadOffset);
     const armed = this.#nativeArmed;
     const route = armed && this.#queuedInNode === 0 ? this.#routeForNative() : undefined;
     if (route) {
       // Counted when queued: werift's sender reports and stats read the counts now, not when the thread sends.
       const sent = route.socket
-        ? nativeSrtp!.queue(this.#nativeContext!, route.socket, route.target, header, payload, rolloverCounter)
-        : nativeSrtp!.sendWithHeader(this.#nativeContext!, route.fd, route.target, header, payload, rolloverCounter);
+        ? nativeSrtp!.queue(this.#nativeContext!, route.socket, route.target, this.#header, headerLength, packet, payloadOffset, rolloverCounter)
+        : nativeSrtp!.sendWithHeader(this.#nativeContext!, route.fd, route.target, this.#header.subarray(0, headerLength), packet.subarray(payloadOffset), rolloverCounter);
       if (sent > 0) {
         access.countDirectSend(route.route, sent);
         return sent;
@@ -237,7 +235,7 @@ export class DirectRtpSender implements RtpSink {
     // Nothing sent from JavaScript may overtake this viewer's packets still queued for the send thread; one
     // stuck that long (a socket that takes nothing) loses this packet rather than the order.
     if (this.#nativeContext && !nativeSrtp!.settle(this.#nativeContext)) return 0;
-    const srtp = this.#srtp.seal(Buffer.from(header), payload, rolloverCounter);
+    const srtp = this.#srtp.seal(Buffer.from(this.#header.subarray(0, headerLength)), packet.subarray(payloadOffset), rolloverCounter);
     const sending = access.sendThroughWerift(srtp);
     if (this.#nativeContext) {
       // Every packet in werift's (asynchronous) path is counted: the addon sends only once none is left, so

@@ -29,7 +29,7 @@ if (scenario === 'datagrams') {
   const target = native.target('127.0.0.1', to.address().port);
   // Two frames of equal-size packets each ending with a shorter one, then a few of other sizes.
   const sizes = [1100, 1100, 1100, 1100, 1100, 700, 1100, 1100, 1100, 300, 50, 1200, 50, 50];
-  sizes.forEach((size, seq) => native.queue(context, socket, target, header(seq), Buffer.alloc(size, seq), 0));
+  sizes.forEach((size, seq) => native.queue(context, socket, target, header(seq), 12, Buffer.alloc(size, seq), 0, 0));
   native.settle(context);
   const deadline = Date.now() + 5_000;
   while (received.length < sizes.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -45,21 +45,21 @@ if (scenario === 'datagrams') {
   const socket = udpSocketHandle(from)!;
   const sinkTarget = native.target('127.0.0.1', sink.address().port);
   // The thread starts with this one, sends it, and sleeps: the next packet wakes it into its linger.
-  native.queue(busy, socket, sinkTarget, header(0), Buffer.alloc(8), 0);
+  native.queue(busy, socket, sinkTarget, header(0), 12, Buffer.alloc(8), 0, 0);
   native.settle(busy);
   const payload = Buffer.alloc(8);
   let seq = 1;
   // Until the ring is full (or clearly will not fill: a thread that keeps up, the linger not set).
   while (native.sendThreadStats().queued - native.sendThreadStats().sent < 8192 && seq < 50_000) {
-    native.queue(busy, socket, sinkTarget, header(seq++ & 0xffff), payload, 0);
+    native.queue(busy, socket, sinkTarget, header(seq++ & 0xffff), 12, payload, 0, 0);
   }
   const filled = native.sendThreadStats();
   // A viewer with nothing queued is sent at once; one with packets queued waits for room (its order kept).
   const arriving = nextDatagram(to);
-  const atOnce = native.queue(idle, socket, native.target('127.0.0.1', to.address().port), header(1), Buffer.alloc(100, 5), 0);
+  const atOnce = native.queue(idle, socket, native.target('127.0.0.1', to.address().port), header(1), 12, Buffer.alloc(100, 5), 0, 0);
   const afterIdle = native.sendThreadStats();
   const started = performance.now();
-  const waited = native.queue(busy, socket, sinkTarget, header(seq++ & 0xffff), payload, 0);
+  const waited = native.queue(busy, socket, sinkTarget, header(seq++ & 0xffff), 12, payload, 0, 0);
   const waitedMs = performance.now() - started;
   const arrived = (await arriving).data.length;
   native.settle(busy, 5_000);
@@ -72,7 +72,7 @@ if (scenario === 'datagrams') {
   const context = native.context(Buffer.alloc(16, 3), Buffer.alloc(12, 3), 3, 96);
   const socket = udpSocketHandle(from)!;
   const target = native.target('127.0.0.1', to.address().port);
-  for (let seq = 0; seq < 2000; seq++) native.queue(context, socket, target, header(seq), Buffer.alloc(1000), 0);
+  for (let seq = 0; seq < 2000; seq++) native.queue(context, socket, target, header(seq), 12, Buffer.alloc(1000), 0, 0);
   console.log(JSON.stringify({ running: native.sendThreadStats().running }));
   if (scenario === 'exit') process.exit(0);
   from.close();
@@ -87,7 +87,7 @@ if (scenario === 'datagrams') {
     const context = nativeSrtp.context(Buffer.alloc(16), Buffer.alloc(12), 4, 96);
     const target = nativeSrtp.target('127.0.0.1', 9);
     const header = Buffer.alloc(12); header[0] = 0x80;
-    for (let seq = 0; seq < 3000; seq++) nativeSrtp.queue(context, udpSocketHandle(from), target, header, Buffer.alloc(1000), 0);
+    for (let seq = 0; seq < 3000; seq++) nativeSrtp.queue(context, udpSocketHandle(from), target, header, header.length, Buffer.alloc(1000), 0, 0);
     const { parentPort } = await import('node:worker_threads');
     parentPort.postMessage(nativeSrtp.sendThreadStats().queued);
     await new Promise(() => {}); // terminated from outside, packets still queued

@@ -70,12 +70,12 @@ test('queued packets arrive sealed as the synchronous path seals them, in order 
     // sizes that end a run; interleaved across viewers, as the fan-out writes them.
     const sizes = [1100, 1100, 1100, 1100, 700, 1100, 1100, 1100, 1100, 1100, 1100, 1100, 1100, 300, 40, 1200, 40, 1100, 1100, 90];
     // The thread running and asleep: the first packet below wakes it into its linger, and the rest gather.
-    native.queue(contexts[2]!, routes[2]!.socket, native.target('127.0.0.1', 9), headerOf(streams[2]!, 1), Buffer.alloc(10), 0);
+    native.queue(contexts[2]!, routes[2]!.socket, native.target('127.0.0.1', 9), headerOf(streams[2]!, 1), 12, Buffer.alloc(10), 0, 0);
     native.settle(contexts[2]!);
     const before = native.sendThreadStats();
     for (const [seq, size] of sizes.entries()) {
       streams.forEach((stream, index) => {
-        const queued = native.queue(contexts[index]!, routes[index]!.socket, routes[index]!.target, headerOf(stream, 65530 + seq & 0xffff), Buffer.alloc(size, seq), seq < 6 ? 0 : 1);
+        const queued = native.queue(contexts[index]!, routes[index]!.socket, routes[index]!.target, headerOf(stream, 65530 + seq & 0xffff), 12, Buffer.alloc(size, seq), 0, seq < 6 ? 0 : 1);
         assert.equal(queued, 12 + size + 16, 'the datagram\'s length');
       });
     }
@@ -96,8 +96,13 @@ test('queued packets arrive sealed as the synchronous path seals them, in order 
     if (after.gso) assert.ok(delta(after, before, 'gsoDatagrams') > 0, 'runs went as GSO sends');
 
     // The same packet through the synchronous path: the same bytes (it waits for the queued ones first).
+    // Queued as the direct sender does: its header buffer (room for extensions) and the source packet whole.
     const arriving = receivers[0]!.until(sizes.length + 2);
-    native.queue(contexts[0]!, routes[0]!.socket, routes[0]!.target, headerOf(streams[0]!, 7), Buffer.alloc(500, 1), 3);
+    const headerBuffer = Buffer.concat([headerOf(streams[0]!, 7), Buffer.alloc(8, 0xee)]);
+    const sourcePacket = Buffer.concat([Buffer.alloc(12, 0xdd), Buffer.alloc(500, 1)]);
+    assert.throws(() => native.queue(contexts[0]!, routes[0]!.socket, routes[0]!.target, headerBuffer, 21, sourcePacket, 12, 3), { name: 'TypeError' });
+    assert.throws(() => native.queue(contexts[0]!, routes[0]!.socket, routes[0]!.target, headerBuffer, 12, sourcePacket, 513, 3), { name: 'TypeError' });
+    native.queue(contexts[0]!, routes[0]!.socket, routes[0]!.target, headerBuffer, 12, sourcePacket, 12, 3);
     native.sendWithHeader(contexts[0]!, udpSocketFd(shared)!, routes[0]!.target, headerOf(streams[0]!, 7), Buffer.alloc(500, 1), 3);
     const [queued, synchronous] = (await arriving).slice(sizes.length);
     assert.ok(queued && synchronous);
@@ -116,7 +121,7 @@ test('nothing sent after settle() overtakes the queued packets', { skip: skipWit
     const context = native.context(stream.key, stream.salt, stream.ssrc, stream.payloadType);
     const receiver = collect(to);
     const target = native.target('127.0.0.1', to.address().port);
-    for (let seq = 0; seq < 50; seq++) native.queue(context, udpSocketHandle(from)!, target, headerOf(stream, seq), Buffer.alloc(900, seq), 0);
+    for (let seq = 0; seq < 50; seq++) native.queue(context, udpSocketHandle(from)!, target, headerOf(stream, seq), 12, Buffer.alloc(900, seq), 0, 0);
     // What the direct sender does before a packet goes through werift's (Node's) socket.
     assert.equal(native.settle(context), true);
     from.send(Buffer.from('after'), to.address().port, '127.0.0.1');
@@ -144,7 +149,7 @@ test('a context and a socket released with packets queued: the packets still go,
     to.on('message', (data: Buffer, from) => received.push({ data, port: from.port }));
     const port = from.address().port;
     const target = native.target('127.0.0.1', to.address().port);
-    for (let seq = 0; seq < 100; seq++) native.queue(context, handle, target, headerOf(stream, seq), Buffer.alloc(200, seq), 0);
+    for (let seq = 0; seq < 100; seq++) native.queue(context, handle, target, headerOf(stream, seq), 12, Buffer.alloc(200, seq), 0, 0);
     // The viewer goes: its context and socket are given back, werift closes its socket, and its number is
     // soon another socket's. None of that may lose, or misdirect, what is queued.
     native.release(context);
@@ -152,7 +157,7 @@ test('a context and a socket released with packets queued: the packets still go,
     native.release(handle); // twice is fine
     await closeAll(from);
     for (let index = 0; index < 4; index++) sockets.push(await boundSocket());
-    assert.equal(native.queue(context, handle, target, headerOf(stream, 100), Buffer.alloc(10), 0), -9, 'released: EBADF');
+    assert.equal(native.queue(context, handle, target, headerOf(stream, 100), 12, Buffer.alloc(10), 0, 0), -9, 'released: EBADF');
     assert.equal(native.sendWithHeader(context, 0, target, headerOf(stream, 100), Buffer.alloc(10), 0), -9);
     const deadline = Date.now() + 5_000;
     while (received.length < 100 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
