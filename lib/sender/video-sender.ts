@@ -17,7 +17,7 @@ import { ntpMiddle32, readRtcp, roundTripTimeMs, type RtcpSummary } from '../rtp
 import { timestampOf } from '../rtp/rtp-packet.ts';
 import { startsKeyframe } from '../rtp/rtp-payload.ts';
 import type { VideoCodec } from '../types.ts';
-import { BandwidthEstimator, parseTwccFeedback } from './bwe/index.ts';
+import { BandwidthEstimator, parseTwccFeedback, type TwccFeedback } from './bwe/index.ts';
 import type { DirectRtpSender } from './direct-sender.ts';
 import { NackResponder, type NackCounts } from './nack-responder.ts';
 import { OutgoingStream } from './outgoing-stream.ts';
@@ -47,6 +47,8 @@ export interface VideoSenderStats {
   nacks: NackCounts;
   /** Picture loss indications answered (with the current rendition's GOP). */
   keyframeRequests: number;
+  /** Transport-cc feedback packets read, and those that did not parse (most unparsable: no estimate). */
+  feedback: { received: number; malformed: number };
   pacer: { queueMs: number; queuedPackets: number; dropped: number; rate: number | undefined };
 }
 
@@ -97,6 +99,7 @@ export class VideoSender {
   #estimator: BandwidthEstimator | undefined;
   /** Whether the browser has sent transport-wide feedback yet (some negotiate it and never do). */
   #feedbackSeen = false;
+  readonly #feedbackCounts = { received: 0, malformed: 0 };
   #firstFeedbackAtMs = 0;
   #startedAtMs = performance.now();
   /** Sender reports sent: the middle 32 bits of their NTP time → when (ms), for the round-trip time. */
@@ -165,24 +168,36 @@ export class VideoSender {
     if (this.#stopped) return;
     const now = performance.now();
     const summary = readRtcp(rtcp);
-    if (summary.transportFeedback.length > 0 && !this.#feedbackSeen) {
+    // Only feedback that parses counts: werift 0.25's receiver sends transport-cc that mostly does not
+    // (unpadded, lost packets reported received), and an estimator fed a tenth of it decays to its floor.
+    const feedback: TwccFeedback[] = [];
+    for (const packet of summary.transportFeedback) {
+      const parsed = parseTwccFeedback(packet.fci);
+      if (parsed) feedback.push(parsed);
+      else this.#feedbackCounts.malformed++;
+    }
+    this.#feedbackCounts.received += feedback.length;
+    if (feedback.length > 0 && !this.#feedbackSeen) {
       this.#feedbackSeen = true;
       this.#firstFeedbackAtMs = now;
     }
-    if (this.#estimator) this.#feedEstimator(this.#estimator, summary, now);
+    if (this.#estimator) this.#feedEstimator(this.#estimator, feedback, summary, now);
     const ssrc = this.#writer.access.ssrc;
     if (summary.keyframeRequests.some((request) => request.mediaSsrc === ssrc)) this.#onPictureLoss(now);
     if (!this.#estimator) return;
-    if (this.#feedbackSeen) this.#adapt(this.#estimator, now);
-    else if (now - this.#startedAtMs > NO_FEEDBACK_GIVE_UP_MS) this.#withoutEstimate();
+    const unusable = !this.#feedbackSeen || this.#feedbackCounts.malformed > this.#feedbackCounts.received;
+    if (unusable && now - this.#startedAtMs > NO_FEEDBACK_GIVE_UP_MS) this.#withoutEstimate();
+    else if (this.#feedbackSeen) this.#adapt(this.#estimator, now);
   }
 
   /**
-   * The browser negotiated transport-cc but sends no feedback (werift's receiver, for one): without an
-   * estimate the viewer gets the top rendition, unpaced, as one that did not negotiate it.
+   * The browser negotiated transport-cc but sends no feedback, or mostly feedback that does not parse
+   * (werift's receiver, for one): without an estimate the viewer gets the top rendition, unpaced, as one
+   * that did not negotiate it.
    */
   #withoutEstimate(): void {
-    this.#options.debug?.('no transport-wide feedback: the top rendition, unpaced');
+    const { received, malformed } = this.#feedbackCounts;
+    this.#options.debug?.(`no usable transport-wide feedback (${received} read, ${malformed} malformed): the top rendition, unpaced`);
     this.#estimator = undefined;
     this.#pacer.rate = UNPACED;
     this.#pacer.linkRate = UNPACED;
@@ -205,6 +220,7 @@ export class VideoSender {
       switches: this.#switches,
       nacks: { ...this.#nacks.counts },
       keyframeRequests: this.#keyframeRequests,
+      feedback: { ...this.#feedbackCounts },
       pacer: {
         queueMs: Math.round(this.#pacer.queueMs),
         queuedPackets: this.#pacer.queuedPackets,
@@ -331,11 +347,8 @@ export class VideoSender {
     for (const seq of again) this.#pacer.retransmit(seq);
   }
 
-  #feedEstimator(estimator: BandwidthEstimator, summary: RtcpSummary, now: number): void {
-    for (const packet of summary.transportFeedback) {
-      const feedback = parseTwccFeedback(packet.fci);
-      if (feedback) estimator.onFeedback(feedback, now);
-    }
+  #feedEstimator(estimator: BandwidthEstimator, feedback: readonly TwccFeedback[], summary: RtcpSummary, now: number): void {
+    for (const parsed of feedback) estimator.onFeedback(parsed, now);
     const ssrc = this.#writer.access.ssrc;
     for (const block of summary.reports) {
       if (block.ssrc !== ssrc) continue;

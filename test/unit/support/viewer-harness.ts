@@ -243,8 +243,11 @@ export interface LinkOptions {
 }
 
 export interface BrowserOptions {
-  /** Sends transport-cc feedback (it negotiated it and uses it). Default true. */
-  feedback?: boolean;
+  /**
+   * Sends transport-cc feedback (it negotiated it and uses it). Default true. 'malformed': feedback whose
+   * packet status count runs past its chunks (unparsable, as most of werift 0.25's receiver's).
+   */
+  feedback?: boolean | 'malformed';
   /** Sends NACKs. Default true. */
   nacks?: boolean;
   /**
@@ -454,6 +457,7 @@ export class ViewerLink {
       for (let s = from; s <= this.#highestTw && packets.length < 2000; s++) packets.push({ sequence: s & 0xffff, arrivalUs: this.#usOf(this.#arrivals.get(s)) });
       const fci = encodeTwcc(packets, this.#feedbackCount++);
       if (!fci) break;
+      if (this.#browser.feedback === 'malformed') fci.writeUInt16BE(0xffff, 2);
       const rtcp = transportFeedback(BROWSER_SSRC, writer.access.ssrc, fci);
       this.counts.feedbacks++;
       this.#send(t, () => this.#sender?.onRtcp(rtcp));

@@ -96,6 +96,20 @@ describe('VideoSender', () => {
     assertBindings(h);
   });
 
+  test('transport-cc feedback that does not parse is no feedback: the top rendition, unpaced, after 3 s; counted in stats', (t) => {
+    const h = harness(t, { startBitrate: 2_000_000, browser: { feedback: 'malformed' } });
+    h.start();
+    h.run(2000);
+    assert.equal(h.sender.stats().rendition, 1, 'the start rung while it waits');
+    assert.ok(h.sender.stats().feedback.malformed > 10 && h.sender.stats().feedback.received === 0, JSON.stringify(h.sender.stats().feedback));
+    h.run(1500);
+    const stats = h.sender.stats();
+    assert.equal(stats.rendition, 0);
+    assert.equal(stats.estimate, undefined);
+    assert.equal(stats.pacer.rate, undefined);
+    assertContinuous(h);
+  });
+
   test('a PLI replays the current GOP (what waited is dropped), at most every 250 ms; a FIR too; another SSRC\'s is not ours', (t) => {
     const h = harness(t, { startBitrate: 2_000_000, browserRuns: false, prefillFrames: 1 });
     const ssrc = h.writer.access.ssrc;
