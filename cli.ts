@@ -13,7 +13,8 @@ const integer = (name: string) => (value: string): number => {
 const program = new Command()
   .name('webgear-rtc')
   .description('Stream a video source to every browser over WebRTC.')
-  .option('--source <source>', 'file, URL, camera index or device path, or "testsrc"', 'testsrc')
+  .option('--source <source>', 'file, URL, camera index or device path, "testsrc", "whip" (take a WHIP publisher), or "whep+http://host/path" (pull a WHEP stream)', 'testsrc')
+  .option('--whip-token <token>', 'with --source whip: the Bearer token a publisher must send')
   .option('--port <n>', 'HTTP port', integer('--port'), 8000)
   .option('--host <address>', 'address to listen on (0.0.0.0 for the LAN)', '127.0.0.1')
   .addOption(new Option('--codec <codec>', 'video codec').choices(['vp8', 'h264']).default('vp8'))
@@ -34,7 +35,7 @@ program.parse();
 const flags = program.opts<{
   source: string; port: number; host: string; codec: 'vp8' | 'h264'; logging: boolean;
   frameSizeReduction: number; maxViewers: number; bitrate?: number; loop: boolean; ffmpegPath?: string; iceHost?: string[];
-  infiniteFrames: boolean; transcode: 'auto' | 'always' | 'never'; audio?: string | boolean;
+  infiniteFrames: boolean; transcode: 'auto' | 'always' | 'never'; audio?: string | boolean; whipToken?: string;
 }>();
 
 let rtc: WebGearRtc;
@@ -51,6 +52,7 @@ try {
     ...(flags.bitrate !== undefined && { bitrate: flags.bitrate }),
     ...(flags.audio !== undefined && { audio: flags.audio }),
     ...(flags.ffmpegPath !== undefined && { ffmpegPath: flags.ffmpegPath }),
+    ...(flags.whipToken !== undefined && { whipToken: flags.whipToken }),
     // Loopback is no ICE host candidate by default; announce it so a browser on this machine connects.
     iceAdditionalHostAddresses: ['127.0.0.1', ...(flags.iceHost ?? [])],
   });
@@ -67,7 +69,9 @@ app.use((ctx) => {
   rtc.render(ctx, '404.html', { path: ctx.path });
 });
 const server = app.listen(flags.port, flags.host, () => {
-  console.log(`webgear-rtc: streaming ${flags.source} at http://${flags.host.includes(':') ? `[${flags.host}]` : flags.host}:${flags.port}/`);
+  const origin = `http://${flags.host.includes(':') ? `[${flags.host}]` : flags.host}:${flags.port}`;
+  console.log(`webgear-rtc: streaming ${flags.source} at ${origin}/`);
+  if (flags.source === 'whip') console.log(`webgear-rtc: publish at ${origin}/publish, or with OBS (WHIP) to ${origin}/whip`);
 });
 server.on('error', (error) => {
   console.error(`webgear-rtc: ${error.message}`);

@@ -16,12 +16,16 @@ import type { WebGearRtcOptions } from '../options/option-table.ts';
 import { renderNotFound, renderServerError, statusOf } from './error-pages.ts';
 import { addDefaultRoutes } from './routes.ts';
 import { addWhepRoutes, allowCrossOriginError } from './whep.ts';
+import { addWhipRoutes } from './whip.ts';
 import { createViews } from './views.ts';
 import { requestBasePath } from './base-path.ts';
 
 /** The middleware `webgearRtc()` returns: use it with `app.use()`, extend it, close it. */
 export interface WebGearRtc extends Middleware {
-  /** The @koa/router instance serving `/`, `/offer`, `/close_connection`, `/whep`, `/stats`: add your own routes to it. */
+  /**
+   * The @koa/router instance serving `/`, `/offer`, `/close_connection`, `/whep`, `/stats` (and `/whip`,
+   * `/publish` for a `'whip'` source): add your own routes to it.
+   */
   readonly router: Router;
   /** True once `close()` was called. */
   readonly closed: boolean;
@@ -47,8 +51,10 @@ const START_BITRATE = 1_000_000;
 
 /** Routes whose errors are answered as JSON `{error}` rather than as pages. */
 const JSON_PATHS = new Set(['/offer', '/close_connection', '/stats']);
-const isWhepPath = (path: string): boolean => path === '/whep' || path.startsWith('/whep/');
-/** Paths other sites may call (CORS): WHEP and stats. */
+/** WHEP (viewers) and WHIP (a publisher, for a `'whip'` source): plain-text errors, callable from other sites. */
+const isWhepPath = (path: string): boolean =>
+  path === '/whep' || path.startsWith('/whep/') || path === '/whip' || path.startsWith('/whip/');
+/** Paths other sites may call (CORS): WHEP, WHIP and stats. */
 const isCrossOriginApi = (path: string): boolean => isWhepPath(path) || path === '/stats';
 /** How an error on this path is answered: WHEP clients read plain text, ours JSON, people pages. */
 const errorStyle = (path: string): 'json' | 'text' | 'page' =>
@@ -89,6 +95,7 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
   const staticDirs = [...settings.static, dataFiles.staticDir, join(DEFAULT_THEME_DIR, 'static')];
   addDefaultRoutes(router, { broadcast, views, ...settings });
   addWhepRoutes(router, { broadcast, views, ...settings });
+  if (settings.source.kind === 'whip') addWhipRoutes(router, { broadcast, views, ...settings });
 
   // koa-static serves `ctx.path`, so under koa-mount it sees `/css/x.css`. The package's own static
   // folder comes last so a theme folder missing a file still works. Options objects are not

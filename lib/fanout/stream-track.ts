@@ -23,6 +23,11 @@ export interface Rendition {
    * a busy one may send above it).
    */
   readonly rate: number;
+  /**
+   * A viewer of this rendition lost its picture: asks the rendition's sender for a keyframe, where it can
+   * be asked (a WebRTC publisher or origin; the ffmpeg CLI cannot). Rate-limited by the sender's side.
+   */
+  requestKeyframe?(): void;
 }
 
 export class StreamTrack {
