@@ -22,8 +22,8 @@ export interface LayerRouterOptions {
   /** How many streams the ladder has. */
   streams: number;
   /**
-   * Frames after a keyframe when the next one is asked for (the `gop` option): browsers send keyframes
-   * only when asked, and joiners replay the packets since the last one. 0: never asked for that.
+   * Frames after a keyframe past which the next one is asked for (the `gop` option): browsers send
+   * keyframes only when asked, and joiners replay the packets since the last one. 0: never asked for that.
    */
   gop: number;
   /** Hands `packet` to stream `index`: a buffer of its own (the stream rewrites it in place). */
@@ -118,7 +118,7 @@ export class LayerRouter {
     if (reassigned) this.#requestPending(now);
     if (!layer.keyframed && this.#requests.due(layer.id, now)) this.#request(layer, now);
     const { gop } = this.#options;
-    if (taken && gop > 0 && layer.framesSinceKeyframe >= gop && this.#requests.due(layer.id, now)) this.#request(layer, now);
+    if (taken && gop > 0 && layer.framesSinceKeyframe > gop && this.#requests.due(layer.id, now)) this.#request(layer, now);
     return taken;
   }
 
