@@ -44,14 +44,13 @@ export class TransportFeedback {
     if (this.#nextBase !== undefined && unwrapped < this.#nextBase) return; // reported lost already
     this.#nextBase ??= unwrapped;
     this.#arrivals.set(unwrapped, arrivalUs);
-    this.#timer ??= setTimeout(() => {
-      this.#timer = undefined;
-      this.flush();
-    }, this.#options.intervalMs ?? FEEDBACK_INTERVAL_MS);
+    this.#timer ??= setTimeout(() => this.flush(), this.#options.intervalMs ?? FEEDBACK_INTERVAL_MS);
   }
 
   /** Reports what arrived since the last feedback (called by the timer; tests call it directly). */
   flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     if (this.#nextBase === undefined || this.#arrivals.size === 0) return;
     let base = this.#nextBase;
     const end = this.#highest + 1;

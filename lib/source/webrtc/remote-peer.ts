@@ -122,7 +122,8 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
   static async offer(settings: RemotePeerSettings, logger: Logger): Promise<RemotePeer> {
     const pc = new RTCPeerConnection({
       ...peerConfig(settings),
-      codecs: { video: [videoCodec(settings.codec, false)], audio: settings.audio ? [opusCodecParameters()] : [] },
+      codecs: { video: [videoCodec(settings.codec, true)], audio: settings.audio ? [opusCodecParameters()] : [] },
+      headerExtensions: { video: [useTransportWideCC()], audio: [] },
       bundlePolicy: 'max-bundle',
     });
     pc.addTransceiver('video', { direction: 'recvonly' });
@@ -141,7 +142,7 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
     await this.#pc.setRemoteDescription({ type: 'answer', sdp: answerSdp });
     const video = this.#pc.getTransceivers().find((transceiver) => transceiver.kind === 'video');
     if (!video || video.rejected || video.stopped) throw new Error('the origin sends no video this server can take');
-    this.#receive(false);
+    this.#receive(true);
   }
 
   get state(): RemotePeerState {
