@@ -329,8 +329,6 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
       });
       this.#videoSender = videoSender;
       tapRtcp(sender, (rtcp) => videoSender.onRtcp(rtcp));
-      // Its sender answers a picture loss with its GOP; a WebRTC source's own sender is asked for a keyframe too.
-      sender.onPictureLossIndication.subscribe(() => renditions[videoSender.stats().rendition]?.requestKeyframe?.());
       videoSender.start();
     }
   }

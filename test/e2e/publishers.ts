@@ -1,9 +1,10 @@
 /**
  * Test publishers for the WebRTC sources: a werift peer that publishes ffmpeg's test pattern over WHIP, as
- * OBS or any WHIP client would. Real ffmpeg, real werift, real HTTP; nothing here is a mock.
+ * OBS or any WHIP client would. Real ffmpeg (recorded once, replayed in real time), real werift, real HTTP;
+ * nothing here is a mock.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import { MediaStream, MediaStreamTrack, RTCPeerConnection, useH264, useNACK, useOPUS, usePLI, useVP8, type RTCRtpSender } from 'werift';
 
 export interface WeriftPublisher {
@@ -41,37 +42,93 @@ export async function closePublishers(): Promise<void> {
   await Promise.all([...open].map((publisher) => publisher.kill()));
 }
 
-/** ffmpeg sending the test pattern (and a tone) as RTP to a UDP socket of ours, fed into werift tracks. */
-function ffmpegRtp(codec: 'vp8' | 'h264', [width, height]: [number, number], audio: boolean, video: MediaStreamTrack, sound: MediaStreamTrack | undefined, count: () => void) {
-  const videoSocket = createSocket('udp4');
-  const audioSocket = createSocket('udp4');
-  videoSocket.on('message', (packet) => {
-    count();
-    video.writeRtp(packet);
-  });
-  audioSocket.on('message', (packet) => sound?.writeRtp(packet));
-  const bound = Promise.all([videoSocket, audioSocket].map((socket) => new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))));
-  let ffmpeg: ChildProcess | undefined;
-  const started = bound.then(() => {
-    const port = (socket: Socket) => socket.address().port;
-    const encoder = codec === 'vp8'
-      ? ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '800k', '-g', '30', '-error-resilient', '1']
-      : ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-bf', '0', '-g', '30', '-b:v', '800k'];
-    ffmpeg = spawn('ffmpeg', [
-      '-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=30`,
-      ...(audio ? ['-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'] : []),
-      '-map', '0:v', ...encoder, '-an', '-payload_type', '96', '-f', 'rtp', `rtp://127.0.0.1:${port(videoSocket)}?pkt_size=1200`,
-      ...(audio ? ['-map', '1:a', '-c:a', 'libopus', '-ar', '48000', '-ac', '2', '-vn', '-payload_type', '111', '-f', 'rtp', `rtp://127.0.0.1:${port(audioSocket)}`] : []),
-    ], { stdio: 'ignore' });
-  });
-  return {
-    started,
-    stop() {
-      ffmpeg?.kill('SIGKILL');
-      videoSocket.close();
-      audioSocket.close();
-    },
-  };
+/** One recorded RTP packet and when it is due, in ms from the clip's start (from its RTP timestamp). */
+interface Recorded {
+  packet: Buffer;
+  atMs: number;
+}
+
+/** A few seconds of RTP, recorded once per kind and replayed in a loop: no encoder runs while a test does. */
+interface Clip {
+  packets: Recorded[];
+  /** The clip's length: the next turn starts this long after the previous one. */
+  durationMs: number;
+  clockRate: number;
+}
+
+const CLIP_SECONDS = 3;
+const clips = new Map<string, Promise<Clip>>();
+
+/**
+ * ffmpeg's RTP for `seconds` of the test pattern (VP8 or H.264, a keyframe every 30 frames, so that every
+ * turn starts with one) or of a 440 Hz tone (Opus), received on a socket of ours as fast as ffmpeg
+ * encodes. Replaying it costs no encoding, so a publisher keeps its 30 fps on a busy machine.
+ */
+function recordClip(kind: 'vp8' | 'h264' | 'opus', [width, height]: [number, number]): Promise<Clip> {
+  const key = `${kind} ${width}x${height}`;
+  let clip = clips.get(key);
+  if (!clip) {
+    clip = new Promise<Clip>((resolve, reject) => {
+      const socket = createSocket('udp4');
+      const packets: Buffer[] = [];
+      socket.on('message', (packet) => packets.push(packet));
+      socket.bind(0, '127.0.0.1', () => {
+        try {
+          socket.setRecvBufferSize(16 * 1024 * 1024);
+        } catch {
+          // the kernel's cap; a few seconds still fit
+        }
+        const target = `rtp://127.0.0.1:${socket.address().port}?pkt_size=1200`;
+        const input = kind === 'opus'
+          ? ['-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${CLIP_SECONDS}`, '-c:a', 'libopus', '-ac', '2', '-payload_type', '111']
+          : ['-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=30:duration=${CLIP_SECONDS}`, ...(kind === 'vp8'
+            ? ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '800k', '-g', '30', '-keyint_min', '30']
+            : ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-bf', '0', '-g', '30', '-b:v', '800k']),
+          '-payload_type', '96'];
+        const ffmpeg: ChildProcess = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', ...input, '-f', 'rtp', target], { stdio: 'ignore' });
+        ffmpeg.once('exit', (code) => {
+          setTimeout(() => {
+            socket.close();
+            if (code !== 0 || packets.length === 0) return reject(new Error(`ffmpeg could not record the ${key} clip (exit ${code})`));
+            const clockRate = kind === 'opus' ? 48_000 : 90_000;
+            const first = packets[0]!.readUInt32BE(4);
+            const recorded = packets.map((packet) => ({ packet, atMs: (((packet.readUInt32BE(4) - first) >>> 0) * 1000) / clockRate }));
+            const frameMs = kind === 'opus' ? 20 : 1000 / 30;
+            resolve({ packets: recorded, durationMs: recorded.at(-1)!.atMs + frameMs, clockRate });
+          }, 100); // the last datagrams
+        });
+      });
+    });
+    clips.set(key, clip);
+  }
+  return clip;
+}
+
+/** Plays a clip into `track` in real time, turn after turn, as one continuous stream (sequence numbers and timestamps go on). */
+function replay(clip: Clip, track: MediaStreamTrack, count: () => void): () => void {
+  const started = performance.now();
+  let index = 0;
+  let turn = 0;
+  let seq = 0;
+  const ssrc = (Math.random() * 2 ** 32) >>> 0;
+  const timer = setInterval(() => {
+    const elapsed = performance.now() - started;
+    while (turn * clip.durationMs + clip.packets[index]!.atMs <= elapsed) {
+      const { packet, atMs } = clip.packets[index]!;
+      const copy = Buffer.from(packet);
+      copy.writeUInt16BE(seq++ & 0xffff, 2);
+      const timestamp = Math.round(((turn * clip.durationMs + atMs) * clip.clockRate) / 1000);
+      copy.writeUInt32BE(timestamp >>> 0, 4);
+      copy.writeUInt32BE(ssrc, 8);
+      track.writeRtp(copy);
+      count();
+      if (++index === clip.packets.length) {
+        index = 0;
+        turn++;
+      }
+    }
+  }, 5);
+  return () => clearInterval(timer);
 }
 
 /** A werift publisher: its offer POSTed to `whipUrl`, the test pattern sent once connected. */
@@ -96,7 +153,9 @@ export async function publishWithWerift(whipUrl: string, options: PublisherOptio
   if (sound) pc.addTransceiver(sound, { direction: 'sendonly', streams: [stream] });
   const plis: number[] = [];
   sender.onPictureLossIndication.subscribe(() => plis.push(performance.now()));
-  let media: ReturnType<typeof ffmpegRtp> | undefined;
+  const size = options.size ?? [640, 360];
+  const clipsReady = Promise.all([recordClip(codec, size), options.audio ? recordClip('opus', [0, 0]) : undefined]);
+  const stops: Array<() => void> = [];
   const publisher: WeriftPublisher = {
     pc,
     sender,
@@ -121,7 +180,7 @@ export async function publishWithWerift(whipUrl: string, options: PublisherOptio
     },
     async kill() {
       open.delete(publisher);
-      media?.stop();
+      for (const stop of stops.splice(0)) stop();
       await pc.close();
     },
   };
@@ -142,10 +201,11 @@ export async function publishWithWerift(whipUrl: string, options: PublisherOptio
   publisher.etag = response.headers.get('etag');
   publisher.answerSdp = body;
   await pc.setRemoteDescription({ type: 'answer', sdp: body });
-  void publisher.connected.then(async () => {
+  const [videoClip, audioClip] = await clipsReady;
+  void publisher.connected.then(() => {
     if (!open.has(publisher)) return;
-    media = ffmpegRtp(codec, options.size ?? [640, 360], !!options.audio, video, sound, () => publisher.packets++);
-    await media.started;
+    stops.push(replay(videoClip, video, () => publisher.packets++));
+    if (audioClip && sound) stops.push(replay(audioClip, sound, () => {}));
   });
   return publisher;
 }

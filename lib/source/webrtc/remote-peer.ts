@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
-  MediaStreamTrack, RTCPeerConnection, useH264, useNACK, usePLI, useRepairedRtpStreamId, useSdesMid,
+  MediaStreamTrack, RTCPeerConnection, SessionDescription, useH264, useNACK, usePLI, useRepairedRtpStreamId, useSdesMid,
   useSdesRTPStreamId, useTransportWideCC, useTWCC, useVP8, type RTCRtpTransceiver, type RtpPacket,
 } from 'werift';
 import { SignalingError } from '../../errors.ts';
@@ -92,15 +92,18 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
     const peer = new RemotePeer(pc, logger);
     try {
       peer.#remoteUfrag = iceUfragOf(offerSdp);
+      let offered: SessionDescription;
       try {
+        offered = SessionDescription.parse(offerSdp);
         await pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
       } catch (error) {
         throw new SignalingError(400, `the offer's SDP could not be used: ${(error as Error).message}`);
       }
       const video = pc.getTransceivers().find((transceiver) => transceiver.kind === 'video');
       if (!video) throw new SignalingError(400, 'the offer has no video section: publish a video track');
-      if (!['recvonly', 'sendrecv'].includes(video.direction)) {
-        throw new SignalingError(400, 'the offer sends no video (it is recvonly or inactive): WHIP publishes, WHEP (/whep) watches');
+      const direction = offered.media.find((media) => media.kind === 'video')?.direction ?? 'sendrecv';
+      if (direction !== 'sendonly' && direction !== 'sendrecv') {
+        throw new SignalingError(400, `the offer's video is ${direction}, it sends nothing: WHIP publishes, WHEP (/whep) watches`);
       }
       prepareDtls(pc, video);
       await pc.setLocalDescription(await pc.createAnswer());
