@@ -250,6 +250,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
       ? planLadder(settings.renditions, settings.bitrate, undefined)
       : [{ scale: undefined, bitrate: settings.bitrate }];
     this.#createRenditions(ladder);
+    void this.hasAudio(); // known at once (the option): the stats count the sender's Opus from the start
     const streams = { videos: this.#videos, audio: this.#audio };
     const inputSettings = { ...settings, audio: settings.audio.kind === 'source' };
     let input: WhipInput | WhepInput;

@@ -31,8 +31,10 @@ export interface PublisherOptions {
   token?: string;
   /** Also an Opus track (ffmpeg's sine). */
   audio?: boolean;
-  /** Extra bytes in the offer's codec list: e.g. only H.264 offered to a VP8 server. */
+  /** The codec the offer lists, when not `codec`: e.g. only H.264 offered to a VP8 server. */
   offerCodec?: 'vp8' | 'h264';
+  /** The video's bitrate, bit/s (default 800 000). */
+  bitrate?: number;
 }
 
 const open = new Set<WeriftPublisher>();
@@ -64,8 +66,8 @@ const clips = new Map<string, Promise<Clip>>();
  * turn starts with one) or of a 440 Hz tone (Opus), received on a socket of ours as fast as ffmpeg
  * encodes. Replaying it costs no encoding, so a publisher keeps its 30 fps on a busy machine.
  */
-function recordClip(kind: 'vp8' | 'h264' | 'opus', [width, height]: [number, number]): Promise<Clip> {
-  const key = `${kind} ${width}x${height}`;
+function recordClip(kind: 'vp8' | 'h264' | 'opus', [width, height]: [number, number], bitrate = 800_000): Promise<Clip> {
+  const key = `${kind} ${width}x${height} ${bitrate}`;
   let clip = clips.get(key);
   if (!clip) {
     clip = new Promise<Clip>((resolve, reject) => {
@@ -82,8 +84,8 @@ function recordClip(kind: 'vp8' | 'h264' | 'opus', [width, height]: [number, num
         const input = kind === 'opus'
           ? ['-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${CLIP_SECONDS}`, '-c:a', 'libopus', '-ac', '2', '-payload_type', '111']
           : ['-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=30:duration=${CLIP_SECONDS}`, ...(kind === 'vp8'
-            ? ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '800k', '-g', '30', '-keyint_min', '30']
-            : ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-bf', '0', '-g', '30', '-b:v', '800k']),
+            ? ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', String(bitrate), '-g', '30', '-keyint_min', '30']
+            : ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-bf', '0', '-g', '30', '-b:v', String(bitrate)]),
           '-payload_type', '96'];
         const ffmpeg: ChildProcess = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', ...input, '-f', 'rtp', target], { stdio: 'ignore' });
         ffmpeg.once('exit', (code) => {
@@ -154,7 +156,7 @@ export async function publishWithWerift(whipUrl: string, options: PublisherOptio
   const plis: number[] = [];
   sender.onPictureLossIndication.subscribe(() => plis.push(performance.now()));
   const size = options.size ?? [640, 360];
-  const clipsReady = Promise.all([recordClip(codec, size), options.audio ? recordClip('opus', [0, 0]) : undefined]);
+  const clipsReady = Promise.all([recordClip(codec, size, options.bitrate), options.audio ? recordClip('opus', [0, 0]) : undefined]);
   const stops: Array<() => void> = [];
   const publisher: WeriftPublisher = {
     pc,

@@ -1,0 +1,99 @@
+/**
+ * WHIP ingest from a browser (issue #11 item 2): Chromium's /publish page with a fake 720p camera publishes
+ * three simulcast encodings; they become the ladder's three renditions, top first; viewers in Chromium
+ * play the top one at ≥ 25 fps; the publisher killed and back, the viewers recover by themselves.
+ * Viewers on other renditions through real capped links: whip-browser-links.test.ts (root).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { WhipStats } from 'webgear-rtc';
+import {
+  CHROMIUM_ARGS, CHROMIUM_PATH, launchChromium, listProcesses, measureFrames, measurePlayback, sleep, startServer, tempDir,
+  testOptions, waitFor, type TestServer,
+} from './helpers.ts';
+
+/** Chromium with a fake camera and microphone (a moving test pattern, a beep) it may use without asking. */
+export const PUBLISHER_ARGS = ['--use-fake-device-for-media-stream=fps=30', '--use-fake-ui-for-media-stream'];
+
+export function launchPublisher(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...PUBLISHER_ARGS], headless: true });
+}
+
+/** Opens /publish and publishes the fake camera (simulcast, sound), as a person clicking "Publish" would. */
+export async function publishFromPage(page: Page, url: string): Promise<void> {
+  await page.goto(`${url}/publish`);
+  await page.click('#start');
+  await page.waitForFunction(() => (window as unknown as { webgearPublish: { state: string } }).webgearPublish.state === 'connected', undefined, { timeout: 15_000 });
+}
+
+export function whipStats(server: { rtc: TestServer['rtc'] }): WhipStats {
+  const stats = server.rtc.stats().source.webrtc;
+  assert.equal(stats?.kind, 'whip');
+  return stats as WhipStats;
+}
+
+/** The layers as `id width x height → streams`, top first. */
+const layout = (stats: WhipStats): string[] =>
+  [...stats.layers].sort((a, b) => a.streams[0]! - b.streams[0]!).map(({ width, height, streams }) => `${width}x${height}→${streams.join(',')}`);
+
+describe('WHIP ingest from Chromium (/publish, fake camera, simulcast)', { timeout: 120_000 }, () => {
+  const data = tempDir();
+  let server: TestServer;
+  let publisher: Browser | undefined;
+  let viewer: Browser;
+  before(async () => {
+    server = await startServer(testOptions(data.path, { source: 'whip', enableInfiniteFrames: true }));
+    [publisher, viewer] = await Promise.all([launchPublisher(), launchChromium()]);
+  });
+  after(async () => {
+    await publisher?.close().catch(() => undefined);
+    await viewer?.close();
+    await server?.close();
+    data.cleanup();
+  });
+
+  test('three encodings → three renditions, top first (1280x720, 640x360, 320x180), each at ≥ 25 fps', async () => {
+    await publishFromPage(await publisher!.newPage(), server.url);
+    const expected = ['1280x720→0', '640x360→1', '320x180→2'];
+    assert.ok(await waitFor(() => layout(whipStats(server)).join() === expected.join(), 20_000), `layers: ${layout(whipStats(server))}`);
+    assert.ok(await waitFor(() => server.rtc.stats().source.renditions.every((rendition) => rendition.framesPerSecond >= 25), 10_000),
+      `renditions: ${JSON.stringify(server.rtc.stats().source.renditions)}`);
+    const { source } = server.rtc.stats();
+    assert.deepEqual(source.renditions.map(({ width, height }) => `${width}x${height}`), ['1280x720', '640x360', '320x180']);
+    assert.equal(source.state, 'running');
+    assert.ok(source.audio && source.audio.packets > 0, "the page's sound (Opus) arrives too");
+    assert.deepEqual(whipStats(server).layers.map((layer) => layer.id).sort(), ['h', 'l', 'm'], 'by their RIDs');
+  });
+
+  test('a viewer in Chromium plays the top rendition at ≥ 25 fps', async () => {
+    const page = await viewer.newPage();
+    const report = await measurePlayback(page, `${server.url}/`, 3_000, { size: [1280, 720] });
+    assert.deepEqual([report.width, report.height], [1280, 720]);
+    assert.ok(report.fps >= 25, `${report.fps.toFixed(1)} fps`);
+    assert.equal(report.state, 'connected');
+    await page.close();
+  });
+
+  test('the publishing browser killed: "No Input"; a new one publishes: the viewer recovers by itself', async () => {
+    const page = await viewer.newPage();
+    await measurePlayback(page, `${server.url}/`, 1_000);
+    const [pid] = listProcesses()
+      .filter((info) => info.ppid === process.pid && info.cmdline.includes('use-fake-device-for-media-stream'))
+      .map((info) => info.pid);
+    assert.ok(pid, 'the publishing browser\'s process');
+    process.kill(pid, 'SIGKILL');
+    publisher = undefined;
+    assert.ok(await waitFor(() => server.rtc.stats().source.state === 'waiting', 10_000), `state ${server.rtc.stats().source.state}`);
+    assert.ok(await waitFor(() => server.rtc.stats().source.slate === 'No Input', 5_000));
+    publisher = await launchPublisher();
+    await publishFromPage(await publisher.newPage(), server.url);
+    assert.ok(await waitFor(() => server.rtc.stats().source.state === 'running' && !server.rtc.stats().source.slate, 15_000));
+    await sleep(3_000); // the new publisher's encoder and estimate settle
+    const after = await measureFrames(page);
+    assert.ok(after.fps >= 25, `${after.fps.toFixed(1)} fps after`);
+    assert.equal(await page.evaluate(() => (window as unknown as { webgear: { attempts: number } }).webgear.attempts), 0,
+      'the viewer never had to reconnect');
+    await page.close();
+  });
+});
