@@ -1,10 +1,14 @@
 /**
  * Test publishers for the WebRTC sources: a werift peer that publishes ffmpeg's test pattern over WHIP, as
- * OBS or any WHIP client would. Real ffmpeg (recorded once, replayed in real time), real werift, real HTTP;
+ * OBS or any WHIP client would, and Chromium's /publish page with a fake camera. Real ffmpeg (recorded once, replayed in real time), real werift, real HTTP;
  * nothing here is a mock.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { WhipStats, WebGearRtc } from 'webgear-rtc';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './helpers.ts';
 import { MediaStream, MediaStreamTrack, RTCPeerConnection, useH264, useNACK, useOPUS, usePLI, useVP8, type RTCRtpSender } from 'werift';
 
 export interface WeriftPublisher {
@@ -213,3 +217,23 @@ export async function publishWithWerift(whipUrl: string, options: PublisherOptio
 }
 
 const authorization = (token: string | undefined): Record<string, string> => (token ? { Authorization: `Bearer ${token}` } : {});
+
+/** Chromium with a fake camera and microphone (a moving test pattern, a beep) it may use without asking. */
+export const PUBLISHER_ARGS = ['--use-fake-device-for-media-stream=fps=30', '--use-fake-ui-for-media-stream'];
+
+export function launchPublisher(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...PUBLISHER_ARGS], headless: true });
+}
+
+/** Opens /publish and publishes the fake camera (simulcast, sound), as a person clicking "Publish" would. */
+export async function publishFromPage(page: Page, url: string): Promise<void> {
+  await page.goto(`${url}/publish`);
+  await page.click('#start');
+  await page.waitForFunction(() => (window as unknown as { webgearPublish: { state: string } }).webgearPublish.state === 'connected', undefined, { timeout: 15_000 });
+}
+
+export function whipStats(server: { rtc: WebGearRtc }): WhipStats {
+  const stats = server.rtc.stats().source.webrtc;
+  assert.equal(stats?.kind, 'whip');
+  return stats as WhipStats;
+}

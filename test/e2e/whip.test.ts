@@ -12,18 +12,10 @@ import {
   connectWeriftViewer, ffmpegChildrenOf, recentFps, sleep, startServer, tempDir, testOptions, vp8KeyframeSize, waitFor,
   type TestServer, type WeriftViewer,
 } from './helpers.ts';
-import type { WhipStats } from 'webgear-rtc';
-import { closePublishers, publishWithWerift } from './publishers.ts';
+import { closePublishers, publishWithWerift, whipStats } from './publishers.ts';
 
 const SDP = 'application/sdp';
 const TOKEN = 'open sesame';
-
-/** The WHIP part of a server's /stats. */
-function whipStats(server: TestServer): WhipStats {
-  const stats = server.rtc.stats().source.webrtc;
-  assert.equal(stats?.kind, 'whip');
-  return stats as WhipStats;
-}
 
 /** The size of the VP8 keyframes a viewer received last. */
 function keyframeSizes(viewer: WeriftViewer): Array<string> {
