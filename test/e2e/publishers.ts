@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { WhipStats, WebGearRtc } from 'webgear-rtc';
@@ -22,6 +23,8 @@ export interface WeriftPublisher {
   readonly plis: number[];
   /** RTP packets written into the track. */
   packets: number;
+  /** The video it sends, frame by frame: each frame's packet payloads, as hashes (a keyframe every 30 frames). */
+  frames: string[][];
   connected: Promise<void>;
   /** DELETE, then close. */
   close(): Promise<void>;
@@ -39,6 +42,11 @@ export interface PublisherOptions {
   offerCodec?: 'vp8' | 'h264';
   /** The video's bitrate, bit/s (default 800 000). */
   bitrate?: number;
+  /**
+   * Share of its outgoing packets (RTP, RTCP, DTLS) lost on the way, in percent: werift's own loss
+   * simulation, after its retransmission buffer (a NACK can still recover them).
+   */
+  lossPercent?: number;
 }
 
 const open = new Set<WeriftPublisher>();
@@ -110,6 +118,20 @@ function recordClip(kind: 'vp8' | 'h264' | 'opus', [width, height]: [number, num
   return clip;
 }
 
+/** A payload's fingerprint. */
+export const payloadHash = (payload: Uint8Array): string => createHash('sha1').update(payload).digest('base64');
+
+/** A video clip's frames (packets sharing a timestamp), each as its payloads' hashes in order. */
+function framesOf(clip: Clip): string[][] {
+  const frames = new Map<number, string[]>();
+  for (const { packet } of clip.packets) {
+    const timestamp = packet.readUInt32BE(4);
+    if (!frames.has(timestamp)) frames.set(timestamp, []);
+    frames.get(timestamp)!.push(payloadHash(packet.subarray(12)));
+  }
+  return [...frames.values()];
+}
+
 /** Plays a clip into `track` in real time, turn after turn, as one continuous stream (sequence numbers and timestamps go on). */
 function replay(clip: Clip, track: MediaStreamTrack, count: () => void): () => void {
   const started = performance.now();
@@ -151,6 +173,8 @@ export async function publishWithWerift(whipUrl: string, options: PublisherOptio
     iceServers: [],
     iceAdditionalHostAddresses: ['127.0.0.1'],
     iceUseIpv6: false,
+    // werift drops when `outboundPacketLoss / 100 < Math.random()`: 97 loses 3 %.
+    ...(options.lossPercent ? { debug: { outboundPacketLoss: 100 - options.lossPercent } } : {}),
   });
   const video = new MediaStreamTrack({ kind: 'video' });
   const sound = options.audio ? new MediaStreamTrack({ kind: 'audio' }) : undefined;
@@ -170,6 +194,7 @@ export async function publishWithWerift(whipUrl: string, options: PublisherOptio
     answerSdp: '',
     plis,
     packets: 0,
+    frames: [],
     connected: new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the publisher did not connect within 10 s')), 10_000);
       pc.connectionStateChange.subscribe((state) => {
@@ -208,6 +233,7 @@ export async function publishWithWerift(whipUrl: string, options: PublisherOptio
   publisher.answerSdp = body;
   await pc.setRemoteDescription({ type: 'answer', sdp: body });
   const [videoClip, audioClip] = await clipsReady;
+  publisher.frames = framesOf(videoClip);
   void publisher.connected.then(() => {
     if (!open.has(publisher)) return;
     stops.push(replay(videoClip, video, () => publisher.packets++));

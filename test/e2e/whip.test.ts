@@ -12,7 +12,7 @@ import {
   connectWeriftViewer, ffmpegChildrenOf, recentFps, sleep, startServer, tempDir, testOptions, vp8KeyframeSize, waitFor,
   type TestServer, type WeriftViewer,
 } from './helpers.ts';
-import { closePublishers, publishWithWerift, whipStats } from './publishers.ts';
+import { closePublishers, payloadHash, publishWithWerift, whipStats } from './publishers.ts';
 
 const SDP = 'application/sdp';
 const TOKEN = 'open sesame';
@@ -224,6 +224,51 @@ describe('WHIP ingest: the publisher\'s RTP to the viewers', { timeout: 90_000 }
     assert.ok(viewer.frames - back >= 25, `${viewer.frames - back} frames in the second after`);
     await viewer.close();
     await third.close();
+  });
+});
+
+describe('WHIP ingest from a publisher that loses packets', { timeout: 60_000 }, () => {
+  const data = tempDir();
+  after(async () => {
+    await closePublishers();
+    data.cleanup();
+  });
+
+  test('3 % lost on the way: every frame a viewer gets is whole and in order (holes filled by NACK, or skipped to a keyframe)', async () => {
+    const server = await startServer(testOptions(data.path, { source: 'whip' }));
+    const publisher = await publishWithWerift(`${server.url}/whip`, { size: [640, 360], bitrate: 1_500_000, lossPercent: 3 });
+    const viewer = await connectWeriftViewer(`${server.url}/whep`, 'vp8', { whep: true });
+    try {
+      // The frames the viewer receives, as the payloads of their packets in arrival order.
+      const received: Array<{ payloads: string[]; whole: boolean }> = [];
+      let current: { timestamp: number; payloads: string[]; whole: boolean } | undefined;
+      viewer.rtpListeners.push((rtp) => {
+        if (current?.timestamp !== rtp.header.timestamp) {
+          if (current) received.push(current);
+          current = { timestamp: rtp.header.timestamp, payloads: [], whole: false };
+        }
+        current.payloads.push(payloadHash(rtp.payload));
+        current.whole = rtp.header.marker;
+      });
+      await Promise.all([publisher.connected, viewer.connected]);
+      assert.ok(await waitFor(() => received.length >= 150, 20_000), `${received.length} frames`);
+      const clip = new Map(publisher.frames.map((frame) => [frame[0]!, frame]));
+      const broken = received.filter(({ payloads, whole }) => {
+        const sent = clip.get(payloads[0]!);
+        if (!sent) return true; // starts with a packet that starts no frame: a frame's head was lost
+        // A frame cut short (a hole given up) may come without its end; never with a hole or another's packet.
+        const prefix = payloads.every((payload, i) => payload === sent[i]);
+        return !prefix || (whole && payloads.length !== sent.length);
+      });
+      const { losses } = whipStats(server);
+      assert.equal(broken.length, 0, `${broken.length} of ${received.length} frames with a hole or out of order (${JSON.stringify(losses)})`);
+      assert.ok(losses.recovered + losses.givenUp > 0, `packets were lost on the way: ${JSON.stringify(losses)}`);
+      console.log(`3 % loss: ${received.length} frames, all whole; holes ${JSON.stringify(losses)}`);
+    } finally {
+      await viewer.close();
+      await publisher.close();
+      await server.close();
+    }
   });
 });
 

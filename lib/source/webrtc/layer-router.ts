@@ -128,6 +128,12 @@ export class LayerRouter {
     if (layer) this.#request(layer, now);
   }
 
+  /** Layer `id` needs a keyframe (its packets were lost): asked for, within the rate limit. */
+  requestLayerKeyframe(id: string, now: number): void {
+    const layer = this.#layers.get(id);
+    if (layer) this.#request(layer, now);
+  }
+
   /** Once a second: the rates; layers gone silent are no longer used; keyframes still awaited are asked for again. */
   sample(now: number): void {
     let silenced = false;

@@ -5,6 +5,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type { IngestStream } from '../../ingest/ingest-stream.ts';
+import { SequenceGate, type SequenceGateCounts } from '../../ingest/sequence-gate.ts';
+import { ssrcOf } from '../../rtp/rtp-packet.ts';
 import type { Logger } from '../../logger.ts';
 import type { PictureSize, VideoCodec } from '../../types.ts';
 import type { Slate } from '../slate.ts';
@@ -31,6 +33,8 @@ export interface RemoteFeedStats {
   layers: LayerStats[];
   /** Keyframe requests sent to the sender (viewers', ours), and viewers' held back by the rate limit. */
   keyframeRequests: { sent: number; suppressed: number };
+  /** Its video's holes (lost packets) filled in time by retransmissions, given up (then from a keyframe), and packets dropped. */
+  losses: SequenceGateCounts;
 }
 
 export class RemoteFeed extends EventEmitter<{ flowing: [boolean] }> {
@@ -39,6 +43,9 @@ export class RemoteFeed extends EventEmitter<{ flowing: [boolean] }> {
   readonly #slate: Slate;
   readonly #logger: Logger;
   readonly #router: LayerRouter;
+  /** Per layer: its packets in order (the SSRC they are numbered under). */
+  readonly #gates = new Map<string, { ssrc: number; gate: SequenceGate }>();
+  readonly #losses: SequenceGateCounts = { recovered: 0, givenUp: 0, dropped: 0 };
   #peer: RemotePeer | undefined;
   #flowing = false;
   #everDelivered = false;
@@ -79,12 +86,9 @@ export class RemoteFeed extends EventEmitter<{ flowing: [boolean] }> {
   attach(peer: RemotePeer): void {
     if (this.#peer) this.#peer.handlers = undefined;
     this.#peer = peer;
-    this.#router.reset(); // the streams change to the new sender's layers at their first keyframes
+    this.#reset(); // the streams change to the new sender's layers at their first keyframes
     peer.handlers = {
-      video: (layer, packet, now) => {
-        this.#lastVideoAt = now;
-        this.#router.push(layer, packet, now);
-      },
+      video: (layer, packet, now) => this.#gate(layer, ssrcOf(packet)).push(packet, now),
       audio: (packet) => this.#streams.audio.push(packet),
     };
   }
@@ -94,7 +98,7 @@ export class RemoteFeed extends EventEmitter<{ flowing: [boolean] }> {
     if (peer !== this.#peer) return;
     peer.handlers = undefined;
     this.#peer = undefined;
-    this.#router.reset();
+    this.#reset();
     this.#setFlowing(false);
   }
 
@@ -103,13 +107,52 @@ export class RemoteFeed extends EventEmitter<{ flowing: [boolean] }> {
     this.#router.sample(now);
     if (this.#flowing && now - this.#lastVideoAt > MEDIA_STALL_MS) {
       this.#logger.info(`no picture from the WebRTC sender for ${MEDIA_STALL_MS} ms`);
-      this.#router.reset(); // when it comes back, from a keyframe (asked for), not mid-picture after the slate
+      this.#reset(); // when it comes back, from a keyframe (asked for), not mid-picture after the slate
       this.#setFlowing(false);
     }
   }
 
   stats(): RemoteFeedStats {
-    return { layers: this.#router.stats(), keyframeRequests: this.#router.keyframeRequests };
+    const losses = { ...this.#losses };
+    for (const { gate } of this.#gates.values()) {
+      losses.recovered += gate.counts.recovered;
+      losses.givenUp += gate.counts.givenUp;
+      losses.dropped += gate.counts.dropped;
+    }
+    return { layers: this.#router.stats(), keyframeRequests: this.#router.keyframeRequests, losses };
+  }
+
+  /** Layer `layer`'s gate, a new one when its SSRC changed (a restarted encoder numbers afresh). */
+  #gate(layer: string, ssrc: number): SequenceGate {
+    let entry = this.#gates.get(layer);
+    if (entry?.ssrc !== ssrc) {
+      if (entry) this.#retire(entry.gate);
+      const gate = new SequenceGate({
+        codec: this.#settings.codec,
+        release: (packet, now) => {
+          this.#lastVideoAt = now;
+          this.#router.push(layer, packet, now);
+        },
+        requestKeyframe: () => this.#router.requestLayerKeyframe(layer, Date.now()),
+      });
+      entry = { ssrc, gate };
+      this.#gates.set(layer, entry);
+    }
+    return entry.gate;
+  }
+
+  /** A gate no longer used: its timer stopped, its counts kept. */
+  #retire(gate: SequenceGate): void {
+    gate.reset();
+    this.#losses.recovered += gate.counts.recovered;
+    this.#losses.givenUp += gate.counts.givenUp;
+    this.#losses.dropped += gate.counts.dropped;
+  }
+
+  #reset(): void {
+    for (const { gate } of this.#gates.values()) this.#retire(gate);
+    this.#gates.clear();
+    this.#router.reset();
   }
 
   #deliver(index: number, packet: Buffer, now: number): void {
