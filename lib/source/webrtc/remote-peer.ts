@@ -62,8 +62,6 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
   #remoteUfrag: string | undefined;
   #state: RemotePeerState = 'new';
   #closed = false;
-  /** Video and audio packets received. */
-  packets = 0;
 
   private constructor(pc: RTCPeerConnection, logger: Logger) {
     super();
@@ -234,13 +232,11 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
       this.#feedback.onPacket(sequence, performance.now() * 1000);
     }
     if (rtp.payload.length === 0) return; // padding only: a bandwidth probe
-    this.packets++;
     this.#handlers?.video(layer, buildRtpPacket(rtp.header, rtp.payload), Date.now());
   }
 
   #onAudio(rtp: RtpPacket): void {
     if (rtp.payload.length === 0) return;
-    this.packets++;
     this.#handlers?.audio(buildRtpPacket(rtp.header, rtp.payload));
   }
 }
