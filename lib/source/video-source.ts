@@ -77,7 +77,8 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   #remote: WhipInput | WhepInput | undefined;
   #rateTimer: NodeJS.Timeout | undefined;
   #hasAudio: boolean | undefined;
-  #starting = false;
+  /** The start, once begun: every caller waits for the same one (a WHIP publisher needs its input). */
+  #started: Promise<void> | undefined;
   #closed = false;
   /** The current run's SSRCs, routed in the socket until the next run. */
   #run: RunSsrcs | undefined;
@@ -186,9 +187,13 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   }
 
   /** Starts reading the source if it is not running yet. Safe to call for every viewer. */
-  async start(): Promise<void> {
-    if (this.#starting || this.#closed) return;
-    this.#starting = true;
+  start(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#started ??= this.#start();
+    return this.#started;
+  }
+
+  async #start(): Promise<void> {
     const socket = await RtpSocket.open(this.#logger);
     if (this.#closed) {
       socket.close(); // closed while binding

@@ -44,7 +44,9 @@ export class WhepInput extends EventEmitter<{ state: [VideoSourceState]; error: 
   #sessions = 0;
   #lastError: Error | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
-  #peerTimer: NodeJS.Timeout | undefined;
+  /** A session's deadline for its first picture, and for a disconnected connection to come back. */
+  #firstPictureTimer: NodeJS.Timeout | undefined;
+  #disconnectTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(settings: WhepInputSettings, streams: FeedStreams, slate: Slate, logger: Logger) {
@@ -55,7 +57,7 @@ export class WhepInput extends EventEmitter<{ state: [VideoSourceState]; error: 
     this.#feed.on('flowing', (flowing) => {
       if (flowing) {
         this.#failures = 0;
-        clearTimeout(this.#peerTimer);
+        clearTimeout(this.#firstPictureTimer);
         this.#setState('running');
       } else if (this.#peer) {
         this.#lost(this.#peer, 'its picture stopped');
@@ -107,7 +109,7 @@ export class WhepInput extends EventEmitter<{ state: [VideoSourceState]; error: 
     this.#closed = true;
     this.#setState('closed');
     clearTimeout(this.#retryTimer);
-    clearTimeout(this.#peerTimer);
+    this.#clearPeerTimers();
     const peer = this.#peer;
     this.#peer = undefined;
     if (peer) this.#feed.detach(peer);
@@ -133,24 +135,29 @@ export class WhepInput extends EventEmitter<{ state: [VideoSourceState]; error: 
     this.#peer = peer;
     this.#feed.attach(peer);
     peer.on('state', (state) => this.#onPeerState(peer, state));
-    this.#peerTimer = setTimeout(() => this.#lost(peer, `no picture ${FIRST_PICTURE_TIMEOUT_MS} ms after its answer`), FIRST_PICTURE_TIMEOUT_MS);
+    this.#firstPictureTimer = setTimeout(() => this.#lost(peer, `no picture ${FIRST_PICTURE_TIMEOUT_MS} ms after its answer`), FIRST_PICTURE_TIMEOUT_MS);
   }
 
   #onPeerState(peer: RemotePeer, state: RemotePeerState): void {
     if (peer !== this.#peer) return;
+    clearTimeout(this.#disconnectTimer);
     if (state === 'failed' || state === 'closed') {
       this.#lost(peer, `the connection ${state}`);
     } else if (state === 'disconnected') {
-      clearTimeout(this.#peerTimer);
-      this.#peerTimer = setTimeout(() => this.#lost(peer, `disconnected for ${DISCONNECTED_GRACE_MS} ms`), DISCONNECTED_GRACE_MS);
+      this.#disconnectTimer = setTimeout(() => this.#lost(peer, `disconnected for ${DISCONNECTED_GRACE_MS} ms`), DISCONNECTED_GRACE_MS);
     }
+  }
+
+  #clearPeerTimers(): void {
+    clearTimeout(this.#firstPictureTimer);
+    clearTimeout(this.#disconnectTimer);
   }
 
   /** The session with the origin is over: leave it, and connect again after a while. */
   #lost(peer: RemotePeer, why: string): void {
     if (peer !== this.#peer || this.#closed) return;
     this.#peer = undefined;
-    clearTimeout(this.#peerTimer);
+    this.#clearPeerTimers();
     this.#feed.detach(peer);
     void peer.close();
     void this.#leave();
