@@ -59,7 +59,10 @@ export interface VideoSourceStats {
 }
 
 
-export interface VideoSourceSettings extends SupervisorSettings, SourcePlanSettings, PeerSettings {}
+export interface VideoSourceSettings extends SupervisorSettings, SourcePlanSettings, PeerSettings {
+  /** Seconds a WHIP publisher has to connect after its offer (the viewers' `connectTimeout`). */
+  connectTimeout: number;
+}
 
 export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error: [Error]; failed: [Error] }> {
   readonly #settings: VideoSourceSettings;

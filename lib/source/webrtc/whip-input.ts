@@ -13,7 +13,10 @@ import type { Slate } from '../slate.ts';
 import { RemoteFeed, type FeedStreams, type RemoteFeedSettings, type RemoteFeedStats } from './remote-feed.ts';
 import { RemotePeer, type RemotePeerSettings, type RemotePeerState } from './remote-peer.ts';
 
-export interface WhipInputSettings extends RemoteFeedSettings, RemotePeerSettings {}
+export interface WhipInputSettings extends RemoteFeedSettings, RemotePeerSettings {
+  /** Seconds a publisher has to connect (ICE + DTLS) after its offer, as a viewer has. */
+  connectTimeout: number;
+}
 
 /** A publisher `disconnected` this long is gone (ICE itself waits ~30 s). */
 const DISCONNECTED_GRACE_MS = 5_000;
@@ -32,6 +35,7 @@ export class WhipInput extends EventEmitter<{ state: [VideoSourceState] }> {
   readonly #feed: RemoteFeed;
   #publisher: RemotePeer | undefined;
   #disconnectTimer: NodeJS.Timeout | undefined;
+  #connectTimer: NodeJS.Timeout | undefined;
   #publications = 0;
   /** Whether the current publisher's picture has flowed (before: `starting`; after, when it stops: `waiting`). */
   #publisherDelivered = false;
@@ -79,7 +83,7 @@ export class WhipInput extends EventEmitter<{ state: [VideoSourceState] }> {
     if (previous) {
       // Not detached first: the picture goes on from the new publisher's first keyframe, no slate between.
       this.#logger.info('a new publisher replaces the current one');
-      clearTimeout(this.#disconnectTimer);
+      this.#clearTimers();
       void previous.close();
     }
     this.#publisher = peer;
@@ -87,6 +91,10 @@ export class WhipInput extends EventEmitter<{ state: [VideoSourceState] }> {
     this.#publications++;
     this.#feed.attach(peer);
     peer.on('state', (state) => this.#onPeerState(peer, state));
+    this.#connectTimer = setTimeout(() => {
+      this.#logger.info(`the publisher did not connect within ${this.#settings.connectTimeout} s`);
+      this.#end(peer);
+    }, this.#settings.connectTimeout * 1000);
     this.#logger.info('a publisher joined');
     this.#updateState();
     return { peer, answer };
@@ -125,7 +133,7 @@ export class WhipInput extends EventEmitter<{ state: [VideoSourceState] }> {
     if (this.#closed) return;
     this.#closed = true;
     this.#setState('closed');
-    clearTimeout(this.#disconnectTimer);
+    this.#clearTimers();
     const publisher = this.#publisher;
     this.#publisher = undefined;
     if (publisher) {
@@ -137,6 +145,7 @@ export class WhipInput extends EventEmitter<{ state: [VideoSourceState] }> {
   #onPeerState(peer: RemotePeer, state: RemotePeerState): void {
     if (peer !== this.#publisher) return;
     clearTimeout(this.#disconnectTimer);
+    if (state === 'connected') clearTimeout(this.#connectTimer);
     if (state === 'failed' || state === 'closed') {
       this.#logger.info(`the publisher's connection ${state}`);
       this.#end(peer);
@@ -152,11 +161,16 @@ export class WhipInput extends EventEmitter<{ state: [VideoSourceState] }> {
   #end(peer: RemotePeer): void {
     if (peer === this.#publisher) {
       this.#publisher = undefined;
-      clearTimeout(this.#disconnectTimer);
+      this.#clearTimers();
     }
     this.#feed.detach(peer);
     void peer.close();
     this.#updateState();
+  }
+
+  #clearTimers(): void {
+    clearTimeout(this.#disconnectTimer);
+    clearTimeout(this.#connectTimer);
   }
 
   #updateState(): void {
