@@ -247,8 +247,10 @@ const authorization = (token: string | undefined): Record<string, string> => (to
 /** Chromium with a fake camera and microphone (a moving test pattern, a beep) it may use without asking. */
 export const PUBLISHER_ARGS = ['--use-fake-device-for-media-stream=fps=30', '--use-fake-ui-for-media-stream'];
 
-export function launchPublisher(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...PUBLISHER_ARGS], headless: true });
+/** `origin`: a page origin other than localhost allowed a camera (browsers allow one only to secure origins). */
+export function launchPublisher(origin?: string): Promise<Browser> {
+  const secure = origin ? [`--unsafely-treat-insecure-origin-as-secure=${origin}`] : [];
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...PUBLISHER_ARGS, ...secure], headless: true });
 }
 
 /** Opens /publish and publishes the fake camera (simulcast, sound), as a person clicking "Publish" would. */
