@@ -29,14 +29,19 @@ const program = new Command()
   .option('--no-audio', 'send no audio, even if the source has some')
   .option('--ffmpeg-path <path>', 'ffmpeg binary to use')
   .option('--ice-host <address...>', 'extra host addresses to announce in ICE (e.g. a public or Docker host IP)')
+  .option('--publish <url>', 'push the stream to this WHIP endpoint (an SFU or a CDN) and keep it there')
+  .option('--publish-token <token>', 'the Bearer token of the --publish endpoint')
+  .option('--metrics', 'serve GET /metrics in Prometheus text format', false)
   .showHelpAfterError();
 
 program.parse();
 const flags = program.opts<{
   source: string; port: number; host: string; codec: 'vp8' | 'h264'; logging: boolean;
   frameSizeReduction: number; maxViewers: number; bitrate?: number; loop: boolean; ffmpegPath?: string; iceHost?: string[];
-  infiniteFrames: boolean; transcode: 'auto' | 'always' | 'never'; audio?: string | boolean; whipToken?: string;
+  infiniteFrames: boolean; transcode: 'auto' | 'always' | 'never'; audio?: string | boolean;
+  publish?: string; publishToken?: string; metrics: boolean; whipToken?: string;
 }>();
+if (flags.publishToken !== undefined && flags.publish === undefined) program.error('error: --publish-token needs --publish <url>');
 
 let rtc: WebGearRtc;
 try {
@@ -52,6 +57,8 @@ try {
     ...(flags.bitrate !== undefined && { bitrate: flags.bitrate }),
     ...(flags.audio !== undefined && { audio: flags.audio }),
     ...(flags.ffmpegPath !== undefined && { ffmpegPath: flags.ffmpegPath }),
+    ...(flags.publish !== undefined && { publish: { url: flags.publish, ...(flags.publishToken !== undefined && { token: flags.publishToken }) } }),
+    metrics: flags.metrics,
     ...(flags.whipToken !== undefined && { whipToken: flags.whipToken }),
     // Loopback is no ICE host candidate by default; announce it so a browser on this machine connects.
     iceAdditionalHostAddresses: ['127.0.0.1', ...(flags.iceHost ?? [])],

@@ -9,6 +9,8 @@ export type { WhipStats } from './lib/source/webrtc/whip-input.ts';
 export type { WhepStats } from './lib/source/webrtc/whep-input.ts';
 export type { LayerStats } from './lib/source/webrtc/layer-router.ts';
 export type { ViewerStats, ViewerState } from './lib/session/viewer.ts';
+export type { PublishStats, PublishState } from './lib/publish/publisher.ts';
+export type { PublishOption } from './options/scale-options.ts';
 export { WebGearRtcOptionError, SignalingError, FfmpegNotFoundError } from './lib/errors.ts';
 export { resolveFfmpegPath } from './lib/source/ffmpeg/ffmpeg-path.ts';
 export { VideoCapture, type VideoCaptureOptions } from './lib/source/video-capture.ts';

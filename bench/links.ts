@@ -114,7 +114,7 @@ const results: Result[] = [];
  * Watches one 25 s window; `during` runs alongside it (the mid-stream cap) and may return a note for the
  * table, made once the window is over (`after`), when the page has recorded it all.
  */
-type During = (link: Link, page: ProbePage, from: number) => Promise<(() => Promise<string>) | undefined>;
+type During = (link: Link, page: ProbePage, from: number) => Promise<{ note: () => Promise<string>; capDropped: number } | undefined>;
 async function watchWindow(name: string, label: string, options: LinkOptions, during?: During) {
   const setup = await setUp(options);
   try {
@@ -134,10 +134,12 @@ async function watchWindow(name: string, label: string, options: LinkOptions, du
     const sampler = setInterval(() => sourceFps.push(setup.server.rtc.stats().source.framesPerSecond), 1_000);
     const [after] = await Promise.all([during?.(setup.link, page, from), sleep(WINDOW_MS)]);
     clearInterval(sampler);
-    const note = await after?.();
+    const note = await after?.note();
     const report = await readProbe(page, from, from + WINDOW_MS);
     const result: Result = {
-      scenario: name, link: label, report, linkStats: linkDelta(linkBefore, await setup.link.stats()), sourceFps: median(sourceFps),
+      scenario: name, link: label, report, sourceFps: median(sourceFps),
+      // A cap lifted during the window took its counters with it: `during` reports them.
+      linkStats: { ...linkDelta(linkBefore, await setup.link.stats()), ...(after ? { capDropped: after.capDropped } : {}) },
       load: loadavg()[0]!, note: note ?? undefined,
     };
     results.push(result);
@@ -174,7 +176,7 @@ const scenarios: Record<string, () => Promise<void>> = {
       const { capDropped } = await link.stats();
       const lifted = await pageNow(page);
       await link.setRate(undefined);
-      return async () => {
+      const note = async () => {
         const phase = async (start: number, end: number) => {
           const r = await readProbe(page, start, end);
           return `${r.fps.toFixed(1)} fps, longest gap ${(r.longestGapMs / 1000).toFixed(1)} s`;
@@ -187,9 +189,10 @@ const scenarios: Record<string, () => Promise<void>> = {
             break;
           }
         }
-        return `before: ${await phase(from, capped)}; capped: ${await phase(capped, lifted)}, ${capDropped} packets dropped at the cap; ` +
+        return `before: ${await phase(from, capped)}; capped: ${await phase(capped, lifted)}; ` +
           `after the lift: ${await phase(lifted, from + WINDOW_MS)}, smooth again (25 frames in a second) after ${recovered}`;
       };
+      return { note, capDropped };
     }),
   firstFrame,
 };

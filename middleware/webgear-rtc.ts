@@ -4,6 +4,8 @@ import compose from 'koa-compose';
 import mount from 'koa-mount';
 import serve from 'koa-static';
 import { join } from 'node:path';
+import type { Registry } from 'prom-client';
+import { createBroadcastMetrics } from '../lib/metrics/broadcast-metrics.ts';
 import { Broadcast, type BroadcastStats } from '../lib/session/broadcast.ts';
 import { DEFAULT_THEME_DIR, prepareDataFiles } from './data-files.ts';
 import { resolveFfmpegPath } from '../lib/source/ffmpeg/ffmpeg-path.ts';
@@ -15,6 +17,7 @@ import { resolveOptions } from '../options/resolve-options.ts';
 import type { WebGearRtcOptions } from '../options/option-table.ts';
 import { renderNotFound, renderServerError, statusOf } from './error-pages.ts';
 import { addDefaultRoutes } from './routes.ts';
+import { addMetricsRoute } from './metrics.ts';
 import { addWhepRoutes, allowCrossOriginError } from './whep.ts';
 import { addWhipRoutes } from './whip.ts';
 import { createViews } from './views.ts';
@@ -31,8 +34,13 @@ export interface WebGearRtc extends Middleware {
   readonly closed: boolean;
   /** Renders a template of the theme (yours first, then the defaults) into `ctx.body`, with `url_for` & co. */
   render(ctx: Context, template: string, locals?: Record<string, unknown>): void;
-  /** The source's state and the viewers, as plain data. */
+  /** The source's state, the viewers and the WHIP push (`publish`), as plain data. */
   stats(): BroadcastStats;
+  /**
+   * This instance's prom-client registry: what `GET /metrics` serves (`metrics` option). Yours to serve
+   * elsewhere, or to add to (`collectDefaultMetrics({ register: rtc.registry })`).
+   */
+  readonly registry: Registry;
   /** Stops ffmpeg and every peer connection; later requests get 503. Idempotent. */
   close(): Promise<void>;
   /** Alias of `close()` (vidgear's `shutdown()`). */
@@ -51,14 +59,16 @@ const START_BITRATE = 1_000_000;
 
 /** Routes whose errors are answered as JSON `{error}` rather than as pages. */
 const JSON_PATHS = new Set(['/offer', '/close_connection', '/stats']);
-/** WHEP (viewers) and WHIP (a publisher, for a `'whip'` source): plain-text errors, callable from other sites. */
+/** WHEP (viewers) and WHIP (a publisher, for a `'whip'` source): callable from other sites. */
 const isWhepPath = (path: string): boolean =>
   path === '/whep' || path.startsWith('/whep/') || path === '/whip' || path.startsWith('/whip/');
+/** Routes whose errors are plain text (their clients are programs): WHEP, WHIP and the Prometheus scrape. */
+const isTextPath = (path: string): boolean => isWhepPath(path) || path === '/metrics';
 /** Paths other sites may call (CORS): WHEP, WHIP and stats. */
 const isCrossOriginApi = (path: string): boolean => isWhepPath(path) || path === '/stats';
 /** How an error on this path is answered: WHEP clients read plain text, ours JSON, people pages. */
 const errorStyle = (path: string): 'json' | 'text' | 'page' =>
-  JSON_PATHS.has(path) ? 'json' : isWhepPath(path) ? 'text' : 'page';
+  JSON_PATHS.has(path) ? 'json' : isTextPath(path) ? 'text' : 'page';
 
 /**
  * Streams one source to every browser over WebRTC, as one Koa middleware.
@@ -96,6 +106,8 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
   addDefaultRoutes(router, { broadcast, views, ...settings });
   addWhepRoutes(router, { broadcast, views, ...settings });
   if (settings.source.kind === 'whip') addWhipRoutes(router, { broadcast, views, ...settings });
+  const registry = createBroadcastMetrics(broadcast, { publishing: settings.publish !== undefined });
+  addMetricsRoute(router, { registry, metrics: settings.metrics });
 
   // koa-static serves `ctx.path`, so under koa-mount it sees `/css/x.css`. The package's own static
   // folder comes last so a theme folder missing a file still works. Options objects are not
@@ -204,10 +216,12 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
     await broadcast.close();
   };
 
+  broadcast.startPublishing();
   // defineProperty, not Object.assign: assign would copy the getter's value once instead of the getter.
   Object.defineProperty(middleware, 'closed', { get: () => closed, enumerable: true });
   return Object.assign(middleware, {
     router,
+    registry,
     render: views.render,
     stats: () => broadcast.stats(),
     close,

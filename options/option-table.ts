@@ -5,10 +5,11 @@
  */
 import { MEDIA_OPTIONS } from './media-options.ts';
 import type { InputOf, OutputOf } from './option-spec.ts';
+import { SCALE_OPTIONS } from './scale-options.ts';
 import { WEB_OPTIONS } from './web-options.ts';
 
-/** In the README's order: the source and its encoding, then serving. */
-export const OPTION_TABLE = { ...MEDIA_OPTIONS, ...WEB_OPTIONS };
+/** In the README's order: the source and its encoding, then serving, then past one box (push, metrics). */
+export const OPTION_TABLE = { ...MEDIA_OPTIONS, ...WEB_OPTIONS, ...SCALE_OPTIONS };
 
 export type OptionName = keyof typeof OPTION_TABLE;
 

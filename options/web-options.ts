@@ -96,6 +96,16 @@ export const WEB_OPTIONS = {
     default: '`10`',
     resolve: (value, name) => numberOption(name, value, { min: 1, max: 10_000, integer: true }) ?? 10,
   }),
+  /**
+   * Admission from what the server measures of itself: when its event loop runs later than this (the median
+   * over a second, two seconds in a row, ms) or is busy over 95 % of the time, new viewers get a 503 with
+   * `Retry-After` and those watching keep their stream. 0 turns it off. Default 50.
+   */
+  maxEventLoopDelay: option<number>()({
+    doc: "refuse new viewers (503, `Retry-After`) while the server's event loop runs this late (its median over a second, 2 s in a row, ms) or is ≥ 95 % busy: one viewer too many must not degrade all; 0 turns it off ([operations](docs/operations.md#limits))",
+    default: '`50`',
+    resolve: (value, name) => numberOption(name, value, { min: 0, max: 10_000, integer: false }) ?? 50,
+  }),
   /** Seconds a viewer has to connect (ICE and DTLS) after its offer; then it is dropped. Default 10. */
   connectTimeout: option<number>()({
     doc: 'seconds a viewer has to connect (ICE + DTLS) after its offer, then it is dropped',

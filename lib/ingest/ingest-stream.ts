@@ -92,6 +92,13 @@ export class IngestStream {
     return Math.max(MIN_RATE, average, this.bitrate * MIN_SHARE_OF_TARGET);
   }
 
+  /** The highest of the last few seconds' rates (what a viewer must have room for to take this stream), bit/s. */
+  get peakRate(): number {
+    const samples = this.#recentBitrates;
+    if (samples.length === 0) return this.bitrate;
+    return Math.max(this.rate, ...samples);
+  }
+
   counts(): IngestCounts {
     return { ...this.#counts };
   }

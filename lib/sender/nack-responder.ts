@@ -29,6 +29,8 @@ const PACKET_BYTES = 1250;
 
 export class NackResponder {
   readonly #history: NackHistory;
+  /** When each sequence number was last answered (it may still wait in the pacer, its send time not yet new). */
+  readonly #answeredAt = new Map<number, number>();
   #budgetBytes = 0;
   #lastRefillMs = -1;
   readonly counts: NackCounts = { requested: 0, answered: 0, refused: 0 };
@@ -50,10 +52,11 @@ export class NackResponder {
     for (const seq of lost) {
       this.counts.requested++;
       const sentAt = this.#history.sentAt(seq);
+      const lastSent = Math.max(sentAt ?? Number.NEGATIVE_INFINITY, this.#answeredAt.get(seq) ?? Number.NEGATIVE_INFINITY);
       const refused =
         sentAt === undefined ||
         nowMs - sentAt > MAX_RETRANSMIT_AGE_MS ||
-        nowMs - sentAt < Math.max(5, rttMs * 0.8) ||
+        nowMs - lastSent < Math.max(5, rttMs * 0.8) ||
         this.#budgetBytes < PACKET_BYTES;
       if (refused) {
         this.counts.refused++;
@@ -61,7 +64,12 @@ export class NackResponder {
       }
       this.#budgetBytes -= PACKET_BYTES;
       this.counts.answered++;
+      this.#answeredAt.set(seq, nowMs);
       again.push(seq);
+    }
+    // Old answers cannot matter any more (older packets are refused by age).
+    if (this.#answeredAt.size > 2048) {
+      for (const [seq, at] of this.#answeredAt) if (nowMs - at > MAX_RETRANSMIT_AGE_MS) this.#answeredAt.delete(seq);
     }
     return again;
   }

@@ -51,15 +51,28 @@ export interface VideoSenderStats {
 }
 
 /**
- * The pacing rate is this many times the estimate (libwebrtc's factor): the rendition choice keeps the
- * average under the estimate; the pacer only spreads the bursts (a keyframe) so that the link's queue
- * absorbs them, and holds the stream back only when the link really is full.
+ * The pacing rate is this many times the estimate: the rendition choice keeps the average under the
+ * estimate; the pacer spreads the bursts (a keyframe) so that the link's queue absorbs them, and holds the
+ * stream back only when the link really is full. libwebrtc uses 2.5; measured on a link with 100 ms of
+ * queue, a 360p keyframe at 2.5× an 800 kbit/s estimate overflowed it, at 1.5× it did not.
  */
-const PACING_FACTOR = 2.5;
+const PACING_FACTOR = 1.5;
+/** Before the first feedback the link is a guess: the start estimate itself, no more. */
+const START_PACING_FACTOR = 1;
+/**
+ * …and never faster than this many times the start rung's rate: a joiner's GOP is a burst that a thin link
+ * (300 kbit/s, a 4 KB queue) would mostly drop; its keyframe (the first picture) still goes in ~0.1–0.2 s.
+ */
+const START_RUNG_PACING_FACTOR = 1.5;
 /** …and never below the current rendition's bitrate times this (it must get through, even over budget). */
 const MIN_PACING_FACTOR = 1.2;
 /** Without an estimate nothing is held back. */
 const UNPACED = 1e9;
+/** The estimate is taken as measured after this long of feedback (or a probe the link carried). */
+const MEASURED_AFTER_MS = 1_000;
+
+/** For a moment after a step up, an overuse cuts the estimate to no less than this share of it. */
+const STEP_UP_GUARD = 0.85;
 /** A browser that has sent no transport-wide feedback this long after media started will not. */
 const NO_FEEDBACK_GIVE_UP_MS = 3_000;
 /** A replay's queue is not an overflow for at least this long (more when the replay takes longer to send). */
@@ -84,7 +97,8 @@ export class VideoSender {
   #estimator: BandwidthEstimator | undefined;
   /** Whether the browser has sent transport-wide feedback yet (some negotiate it and never do). */
   #feedbackSeen = false;
-  #startedAtMs = 0;
+  #firstFeedbackAtMs = 0;
+  #startedAtMs = performance.now();
   /** Sender reports sent: the middle 32 bits of their NTP time → when (ms), for the round-trip time. */
   readonly #senderReports = new Map<number, number>();
   #current: number;
@@ -104,7 +118,10 @@ export class VideoSender {
     this.#writer = writer;
     this.#renditions = renditions;
     this.#options = options;
-    this.#choice = new RenditionChoice(() => renditions.map((rendition) => rendition.rate));
+    this.#choice = new RenditionChoice(
+      () => renditions.map((rendition) => rendition.rate),
+      () => renditions.map((rendition) => rendition.peakRate),
+    );
     this.#sinks = renditions.map((_, index) => ({ kind: 'video', send: (packet: Buffer) => this.#onPacket(index, packet) }));
     this.#nacks = new NackResponder({ sentAt: (seq) => this.#writer.sentAt(seq) });
     if (options.transportWideId !== undefined) {
@@ -115,7 +132,9 @@ export class VideoSender {
         maxBitrate: Math.max(top * 2, options.startBitrate),
         // Padding-only packets carry at most 255 bytes.
         // Long enough that a shaper's bucket and queue cannot pass the whole probe at its rate: 80 ms.
-        probe: { maxPacketSize: 280, minPacketSize: 100, maxFactor: 2, durationMs: 80 },
+        // After a failed probe the next waits 2 s, doubling to 4 s at most: a link that recovers (a cap lifted)
+        // is found again within seconds.
+        probe: { maxPacketSize: 280, minPacketSize: 100, maxFactor: 2, durationMs: 80, backoffInitialMs: 2_000, backoffMaxMs: 4_000 },
       });
       this.#current = this.#choice.initial(options.startBitrate);
     } else {
@@ -127,7 +146,7 @@ export class VideoSender {
         sendRetransmission: (seq, now) => this.#sendRetransmission(seq, now),
         sendPadding: (size, clusterId, now) => this.#sendPadding(size, clusterId, now),
       },
-      this.#estimator ? this.#pacingRate(options.startBitrate) : UNPACED,
+      this.#estimator ? this.#startPacingRate(options.startBitrate) : UNPACED,
     );
     this.#pacer.linkRate = this.#estimator ? options.startBitrate : UNPACED;
     writer.onSenderReport = (ntp) => this.#onSenderReport(ntp);
@@ -146,7 +165,10 @@ export class VideoSender {
     if (this.#stopped) return;
     const now = performance.now();
     const summary = readRtcp(rtcp);
-    if (summary.transportFeedback.length > 0) this.#feedbackSeen = true;
+    if (summary.transportFeedback.length > 0 && !this.#feedbackSeen) {
+      this.#feedbackSeen = true;
+      this.#firstFeedbackAtMs = now;
+    }
     if (this.#estimator) this.#feedEstimator(this.#estimator, summary, now);
     const ssrc = this.#writer.access.ssrc;
     if (summary.keyframeRequests.some((request) => request.mediaSsrc === ssrc)) this.#onPictureLoss(now);
@@ -201,6 +223,8 @@ export class VideoSender {
       this.#pending = undefined;
       this.#rebaseNext = true;
       this.#switches++;
+      this.#choice.switched();
+      this.#guardStepUp();
     } else if (index !== this.#current) {
       return;
     }
@@ -220,6 +244,9 @@ export class VideoSender {
    * the queue it makes is not an overflow, for as long as the link needs to carry it.
    */
   #bindWithReplay(index: number): void {
+    // The replay is queued inside bind(): its own packets must not count as an overflow (a switch made
+    // from within bind() would leave this rung bound behind the new one).
+    this.#graceUntilMs = Number.POSITIVE_INFINITY;
     this.#renditions[index]!.track.bind(this.#sinks[index]!);
     this.#graceUntilMs = performance.now() + Math.max(REPLAY_GRACE_MIN_MS, 1.5 * this.#pacer.queueMs);
   }
@@ -252,6 +279,7 @@ export class VideoSender {
     this.#rebaseNext = true;
     this.#waitingForKeyframe = false;
     this.#switches++;
+    this.#choice.switched();
     this.#bindWithReplay(index);
   }
 
@@ -260,6 +288,7 @@ export class VideoSender {
     const gopBytes = this.#renditions[index]!.track.gop?.bytes ?? Number.POSITIVE_INFINITY;
     if ((gopBytes * 8) / (estimate / 1000) <= IMMEDIATE_UP_MAX_MS) {
       this.#switchTo(index);
+      this.#guardStepUp();
       return;
     }
     if (this.#pending === index) return;
@@ -267,6 +296,13 @@ export class VideoSender {
     this.#pending = index;
     // No replay: the current rendition goes on until the new one's next keyframe.
     this.#renditions[index]!.track.bind(this.#sinks[index]!, { replay: false });
+  }
+
+  /** A step up landed: its first burst is no reason to cut the estimate it was decided on by more than 15 %. */
+  #guardStepUp(): void {
+    const estimator = this.#estimator;
+    const now = performance.now();
+    if (estimator) estimator.guardStepUp(STEP_UP_GUARD * estimator.estimate(now).bitrate, now);
   }
 
   /** A picture loss: the current rendition's GOP again (its keyframe first), at most every 250 ms. */
@@ -314,9 +350,13 @@ export class VideoSender {
   /** After each feedback: the pacing rate, the rendition, and whether to probe for a higher one. */
   #adapt(estimator: BandwidthEstimator, now: number): void {
     const estimate = estimator.estimate(now);
-    this.#pacer.rate = this.#pacingRate(estimate.bitrate);
+    // The start estimate is a guess until a second of feedback, or a probe the link carried, says otherwise;
+    // until then nothing is sent faster than it.
+    const probe = estimator.lastProbe;
+    const measured = now - this.#firstFeedbackAtMs >= MEASURED_AFTER_MS || (probe !== undefined && !probe.saturated && probe.bitrate > 0);
+    this.#pacer.rate = measured ? this.#pacingRate(estimate.bitrate) : this.#startPacingRate(estimate.bitrate);
     this.#pacer.linkRate = estimate.bitrate;
-    const target = this.#choice.choose(this.#current, estimate.bitrate, now);
+    const target = this.#choice.choose(this.#current, { bitrate: estimate.bitrate, queueDelayMs: estimate.queueDelayMs, measured }, now);
     if (target !== this.#current && target !== this.#pending) {
       this.#options.debug?.(`estimate ${Math.round(estimate.bitrate / 1000)} kbit/s (${estimate.state}, loss ${(estimate.lossRate * 100).toFixed(1)} %, rtt ${Math.round(estimate.rttMs)} ms): rendition ${this.#current} → ${target}`);
     }
@@ -327,14 +367,21 @@ export class VideoSender {
       this.#renditions[this.#pending]!.track.unbind(this.#sinks[this.#pending]!);
       this.#pending = undefined;
     }
-    const probeTarget = this.#pending === undefined ? this.#choice.probeTarget(this.#current) : undefined;
-    if (probeTarget !== undefined && probeTarget > estimate.bitrate) {
+    const probeTarget = this.#pending === undefined ? this.#choice.probeTarget(this.#current, estimate.bitrate) : undefined;
+    // Not on top of a backlog (a GOP replay leaving): the cluster would go out far above its rate.
+    if (probeTarget !== undefined && probeTarget > estimate.bitrate && this.#pacer.queuedPackets === 0) {
       const cluster = estimator.requestProbe(probeTarget, now);
       if (cluster) {
         this.#options.debug?.(`probe ${cluster.id} at ${Math.round(cluster.bitrate / 1000)} kbit/s (estimate ${Math.round(estimate.bitrate / 1000)}, last: ${JSON.stringify(estimator.lastProbe)})`);
         this.#pacer.probe(cluster.id, cluster.packets, cluster.packetSize, cluster.durationMs);
       }
     }
+  }
+
+  /** Before the estimate is measured: the guess itself, and no more than 1.5× the current rung's rate. */
+  #startPacingRate(estimate: number): number {
+    const rung = this.#renditions[this.#current]!.rate;
+    return Math.max(rung, Math.min(estimate * START_PACING_FACTOR, rung * START_RUNG_PACING_FACTOR));
   }
 
   #pacingRate(estimate: number): number {

@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { SignalingError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { Publisher, type PublishSettings, type PublishStats } from '../publish/publisher.ts';
 import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from '../source/video-source.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
+import { LoadGuard, type LoadSample } from './load-guard.ts';
 import type { RemotePeer } from '../source/webrtc/remote-peer.ts';
 import { offersAudio, Viewer, type PeerSettings, type SessionDescription, type Signaling, type ViewerStats } from './viewer.ts';
 
@@ -12,6 +14,10 @@ export const SOURCE_READY_TIMEOUT_MS = 5_000;
 export interface BroadcastSettings extends VideoSourceSettings, PeerSettings, AdmissionLimits {
   /** Viewers connected at once (those still connecting count apart: `maxConnecting`). */
   maxViewers: number;
+  /** Where the stream is pushed by WHIP, if anywhere (the `publish` option). */
+  publish: PublishSettings | undefined;
+  /** The event loop's delay (p99 over a second, ms) past which new viewers are refused (0: never). */
+  maxEventLoopDelay: number;
 }
 
 /** Who is asking: the client's address (per-address limits), and how it signalled. */
@@ -23,7 +29,23 @@ export interface ConnectRequest {
 export interface BroadcastStats {
   source: VideoSourceStats;
   viewers: ViewerStats[];
+  /** How busy the process is (what admission reads): its event loop's delay and utilization over the last second. */
+  load: LoadSample;
+  /** The WHIP push (`publish` option), when there is one. */
+  publish?: PublishStats;
 }
+
+/** What every viewer was sent since the start, those who left included (for counters that only grow). */
+export interface ViewerTotals {
+  viewers: number;
+  packetsSent: number;
+  bytesSent: number;
+  nackCount: number;
+  pliCount: number;
+}
+
+/** The event loop's utilization past which the process is taken as full. */
+const MAX_EVENT_LOOP_UTILIZATION = 0.95;
 
 /** A viewer's session as its client sees it. */
 export interface Session {
@@ -54,9 +76,14 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   readonly #settings: BroadcastSettings;
   readonly #logger: Logger;
   readonly #viewers = new Map<string, Viewer>();
+  readonly #push: Publisher | undefined;
+  /** What the viewers who left were sent. */
+  readonly #departed: ViewerTotals = { viewers: 0, packetsSent: 0, bytesSent: 0, nackCount: 0, pliCount: 0 };
   readonly #admission: Admission;
+  readonly #load: LoadGuard;
   #connected = 0;
   #closed = false;
+  #loadWatched = false;
 
   constructor(settings: BroadcastSettings, logger: Logger) {
     super();
@@ -64,9 +91,22 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     this.#logger = logger;
     this.source = new VideoSource(settings, logger);
     this.#admission = new Admission(settings);
+    this.#load = new LoadGuard({
+      maxEventLoopDelayMs: settings.maxEventLoopDelay > 0 ? settings.maxEventLoopDelay : Number.POSITIVE_INFINITY,
+      maxEventLoopUtilization: settings.maxEventLoopDelay > 0 ? MAX_EVENT_LOOP_UTILIZATION : Number.POSITIVE_INFINITY,
+    });
     this.source.on('error', (error) => {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
+    if (settings.publish) this.#push = new Publisher(this.source, { ...settings, publish: settings.publish }, logger);
+  }
+
+  /**
+   * Starts the WHIP push, if the `publish` option asks for one: the source runs from now on, not from the
+   * first viewer. Called once the instance is built (nothing left to throw that would leave it running).
+   */
+  startPublishing(): void {
+    if (!this.#closed) this.#push?.start();
   }
 
   get closed(): boolean {
@@ -85,6 +125,13 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
         'Retry-After': '10',
       });
     }
+    if (this.#load.sample.overloaded) {
+      // One more viewer would make every viewer late: the ones watching keep their stream.
+      const { eventLoopDelayMs, eventLoopUtilization } = this.#load.sample;
+      throw new SignalingError(503, `the server is at capacity (event loop ${eventLoopDelayMs} ms late, ${Math.round(eventLoopUtilization * 100)} % busy); try again later`, {
+        'Retry-After': '5',
+      });
+    }
     // Holds a place among the sessions connecting until this one is connected or gone.
     const ticket = this.#admission.enter(address);
     let viewer: Viewer;
@@ -101,6 +148,10 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     viewer.signaling = signaling;
     viewer.once('close', () => ticket.release());
     try {
+      if (!this.#loadWatched) {
+        this.#loadWatched = true;
+        this.#load.start();
+      }
       await this.source.start(); // only once an offer proved good: garbage must not start ffmpeg
       // A source that cannot be read gets the viewer a 503 now, not a black picture forever.
       if ((await this.source.ready(SOURCE_READY_TIMEOUT_MS)) === 'failed') {
@@ -127,6 +178,12 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     });
     viewer.once('close', () => {
       this.#viewers.delete(viewer.sessionId);
+      const last = viewer.stats();
+      this.#departed.viewers++;
+      this.#departed.packetsSent += last.packetsSent;
+      this.#departed.bytesSent += last.bytesSent;
+      this.#departed.nackCount += last.nackCount;
+      this.#departed.pliCount += last.pliCount;
       this.#logger.info(`viewer ${viewer.id} left (${this.#viewers.size} watching)`);
     });
     this.#logger.info(`viewer ${viewer.id} joined (${this.#viewers.size} watching)`);
@@ -170,14 +227,36 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   }
 
   stats(): BroadcastStats {
-    return { source: this.source.stats(), viewers: [...this.#viewers.values()].map((viewer) => viewer.stats()) };
+    return {
+      source: this.source.stats(),
+      viewers: [...this.#viewers.values()].map((viewer) => viewer.stats()),
+      load: this.#load.sample,
+      ...(this.#push && { publish: this.#push.stats() }),
+    };
+  }
+
+  /**
+   * What the viewers were sent since the start, those who left included, given the current viewers' `stats`
+   * (from stats(): one reading for both).
+   */
+  viewerTotals(current: readonly ViewerStats[]): ViewerTotals {
+    const totals = { ...this.#departed };
+    for (const viewer of current) {
+      totals.viewers++;
+      totals.packetsSent += viewer.packetsSent;
+      totals.bytesSent += viewer.bytesSent;
+      totals.nackCount += viewer.nackCount;
+      totals.pliCount += viewer.pliCount;
+    }
+    return totals;
   }
 
   /** Closes every viewer and the source (ffmpeg included). Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#viewers.values()].map((viewer) => viewer.close()));
+    if (this.#loadWatched) this.#load.stop();
+    await Promise.all([this.#push?.close(), ...[...this.#viewers.values()].map((viewer) => viewer.close())]);
     await this.source.close();
   }
 }

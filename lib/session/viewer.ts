@@ -4,19 +4,14 @@ import { MediaStream, MediaStreamTrack, type RTCPeerConnection } from 'werift';
 import type { Rendition, StreamTrack } from '../fanout/stream-track.ts';
 import { SignalingError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { DirectRtpSender } from '../sender/direct-sender.ts';
-import type { RtpSink } from '../sender/rtp-sink.ts';
-import { VideoSender, type VideoSenderStats } from '../sender/video-sender.ts';
-import { weriftSink } from '../sender/werift-sink.ts';
+import type { VideoSenderStats } from '../sender/video-sender.ts';
 import type { VideoCodec } from '../types.ts';
 import { MIME_TYPES, opusCodecParameters, rtpCodecParameters } from '../werift/codecs.ts';
 import { createPeerConnection, prepareDtls, type PeerSettings as PeerConnectionSettings } from '../werift/peer-connection.ts';
-import { tapRtcp, transportWideCcId } from '../werift/rtcp-tap.ts';
-import { LAYOUT_CHANGED } from '../werift/sender-access.ts';
 import { senderCounts } from '../werift/sender-stats.ts';
 import { useKeyObjectsForSrtp } from '../werift/srtp-keys.ts';
-import { warnNativeSrtpUnused } from '../native/index.ts';
 import { iceUfragOf, type IceFragment } from './ice-fragment.ts';
+import { bindMediaSenders, type MediaSenders, type SendPath } from './media-senders.ts';
 
 export type ViewerState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -45,7 +40,7 @@ export interface ViewerStats {
    * not built or `WEBGEAR_NATIVE=0`) or `werift` (werift's per-packet path: another SRTP profile was
    * negotiated). Undefined before.
    */
-  sendPath: 'native' | 'direct' | 'werift' | undefined;
+  sendPath: SendPath | undefined;
   /**
    * How its own link is served (docs/real-networks.md): the rendition it gets (0: the top), the link's
    * estimate in bit/s (from the browser's transport-wide feedback; undefined without it), the rendition
@@ -81,17 +76,6 @@ export const DISCONNECTED_GRACE_MS = 5_000;
  */
 export const RTCP_SILENCE_LIMIT_MS = 8_000;
 
-/** ICE's round trip under which a viewer is taken to be on the same LAN, and starts on the top rendition. */
-const NEARBY_RTT_MS = 10;
-/** …with an estimate this many times the top rendition's bitrate (its GOP is paced out in a few ms). */
-const NEARBY_START_FACTOR = 4;
-
-const isLoopback = (address: string | undefined): boolean =>
-  address !== undefined && (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.'));
-
-/** A werift whose layout the adapter does not know is said once per process, not per viewer. */
-let layoutWarned = false;
-
 /** The session description a client sends: `{sdp, type}` as produced by `RTCPeerConnection.createOffer()`. */
 export interface SessionDescription {
   sdp: string;
@@ -124,9 +108,10 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   readonly #connectTimeoutMs: number;
   /** The werift tracks negotiated for this viewer (video, and audio if both sides want it). */
   readonly #tracks: MediaStreamTrack[] = [];
-  /** Where the source's packets go for this viewer once connected, and the track each is bound to. */
-  #bindings: Array<[StreamTrack, RtpSink]> = [];
-  #videoSender: VideoSender | undefined;
+  /** Its senders, bound to the source's tracks once connected. */
+  #senders: MediaSenders | undefined;
+  /** Its stats as they were when it closed (werift's counters go with its peer connection). */
+  #finalStats: ViewerStats | undefined;
   #state: ViewerState = 'connecting';
   #connectedAt: number | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
@@ -136,7 +121,6 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   #lastRtcpAt = 0;
   /** The offer's ICE username fragment: a trickled fragment with another one is an ICE restart. */
   #remoteUfrag: string | undefined;
-  #sendPath: ViewerStats['sendPath'];
 
   private constructor(pc: RTCPeerConnection, media: ViewerMedia, settings: PeerSettings, logger: Logger) {
     super();
@@ -181,6 +165,7 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   }
 
   stats(): ViewerStats {
+    if (this.#finalStats) return { ...this.#finalStats, state: this.#state };
     const stats: ViewerStats = {
       id: this.id,
       state: this.#state,
@@ -193,10 +178,9 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
       packetsLost: 0,
       nackCount: 0,
       pliCount: 0,
-      sendPath: this.#sendPath,
-      video: this.#videoSender?.stats(),
+      sendPath: this.#senders?.sendPath,
+      video: this.#senders?.videoSender?.stats(),
     };
-    if (this.#state === 'closed') return stats;
     const now = Date.now();
     for (const { sender } of this.#pc.getTransceivers()) {
       const counts = senderCounts(sender, now);
@@ -233,13 +217,12 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
   /** Ends this viewer's peer connection; the other viewers are untouched. Idempotent. */
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
+    this.#finalStats = this.stats();
     this.#state = 'closed';
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#disconnectTimer);
     clearInterval(this.#livenessTimer);
-    for (const [track, sink] of this.#bindings) track.unbind(sink);
-    this.#bindings = [];
-    this.#videoSender?.stop();
+    this.#senders?.stop();
     try {
       await this.#pc.close();
     } catch (error) {
@@ -283,54 +266,16 @@ export class Viewer extends EventEmitter<{ close: []; connected: [] }> {
     }
   }
 
-  /**
-   * Connected: the video gets its sender (the best rendition for its link, lib/sender/video-sender.ts), the
-   * audio its direct sender bound to the audio track; where the direct path cannot be used, werift's own
-   * path gets the top rendition.
-   */
+  /** Connected: its senders bind to the source's tracks (lib/session/media-senders.ts). */
   async #startMedia(): Promise<void> {
     const renditions = await this.#media.renditions();
     if (this.#state === 'closed' || renditions.length === 0) return;
-    for (const transceiver of this.#pc.getTransceivers()) {
-      const { sender } = transceiver;
-      const track = sender.track;
-      if (!track || sender.stopped) continue;
-      const video = track.kind === 'video';
-      const source = video ? renditions[0]!.track : this.#media.audio;
-      if (!source) continue;
-      const direct = DirectRtpSender.attach(sender, { ownNacks: video });
-      if (typeof direct === 'string') {
-        if (direct.startsWith(LAYOUT_CHANGED) && !layoutWarned) {
-          layoutWarned = true;
-          this.#logger.warn(`${direct}: viewers get werift's own, slower send path (is werift the pinned version?)`);
-        }
-        this.#logger.debug(`viewer ${this.id}: ${track.kind} goes through werift's sender (${direct})`);
-        const sink = weriftSink(track);
-        this.#bindings.push([source, sink]);
-        source.bind(sink);
-        this.#sendPath = 'werift';
-        continue;
-      }
-      if (direct.nativeProblem) warnNativeSrtpUnused(this.#logger, direct.nativeProblem);
-      this.#sendPath = this.#sendPath === 'werift' ? 'werift' : direct.native ? 'native' : 'direct';
-      if (!video) {
-        this.#bindings.push([source, direct]);
-        source.bind(direct);
-        continue;
-      }
-      // A viewer on this machine or a few ms away starts high: its first picture need not wait for probes.
-      const route = direct.access.iceRoute();
-      const nearby = isLoopback(route?.remoteAddress) || (route?.rttMs ?? Number.POSITIVE_INFINITY) < NEARBY_RTT_MS;
-      const videoSender = new VideoSender(direct, renditions, {
-        codec: this.#codec,
-        transportWideId: transportWideCcId(transceiver),
-        startBitrate: nearby ? renditions[0]!.bitrate * NEARBY_START_FACTOR : this.#startBitrate,
-        debug: (message) => this.#logger.debug(`viewer ${this.id}: ${message}`),
-      });
-      this.#videoSender = videoSender;
-      tapRtcp(sender, (rtcp) => videoSender.onRtcp(rtcp));
-      videoSender.start();
-    }
+    this.#senders = bindMediaSenders(this.#pc, renditions, this.#media.audio, {
+      codec: this.#codec,
+      startBitrate: this.#startBitrate,
+      logger: this.#logger,
+      label: `viewer ${this.id}`,
+    });
   }
 
   #watch(): void {

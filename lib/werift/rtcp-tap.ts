@@ -36,5 +36,7 @@ export function tapRtcp(sender: RTCRtpSender, handler: (rtcp: Buffer) => void): 
 
 /** The extension id the answer gave transport-cc on this transceiver, or undefined when not negotiated. */
 export function transportWideCcId(transceiver: RTCRtpTransceiver): number | undefined {
-  return transceiver.headerExtensions.find((extension) => extension.uri === TRANSPORT_WIDE_CC_URI)?.id;
+  const id = transceiver.headerExtensions.find((extension) => extension.uri === TRANSPORT_WIDE_CC_URI)?.id;
+  // The one-byte header extension form (RFC 8285) the sender writes takes ids 1–14.
+  return id !== undefined && id >= 1 && id <= 14 ? id : undefined;
 }

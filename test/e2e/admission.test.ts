@@ -80,6 +80,45 @@ describe('admission: connecting sessions have their own limits', { timeout: 60_0
   });
 });
 
+test('a server whose event loop cannot keep up refuses new viewers (503, Retry-After); the one watching stays', { timeout: 60_000 }, async () => {
+  const data = tempDir();
+  const server = await startServer(testOptions(data.path, { renditions: false }));
+  try {
+    const watcher = await connectWeriftViewer(`${server.url}/offer`);
+    await watcher.connected;
+    // The server's process (this one) busy 90 % of the time for 4 s: what too many viewers would do to it.
+    let hogging = true;
+    const hog = (async () => {
+      while (hogging) {
+        const slice = performance.now() + 90;
+        while (performance.now() < slice) { /* busy */ }
+        await sleep(10);
+      }
+    })();
+    await sleep(3_200);
+    const offer = await strandedOffer();
+    const refused = await postWhep(server.url, offer.sdp);
+    const message = await refused.text();
+    await offer.close();
+    hogging = false;
+    await hog;
+    assert.equal(refused.status, 503, message);
+    assert.equal(refused.headers.get('retry-after'), '5');
+    assert.match(message, /at capacity/);
+    assert.equal(server.rtc.stats().viewers[0]?.state, 'connected', 'the viewer watching is kept');
+    assert.ok(server.rtc.stats().load.eventLoopUtilization > 0.5);
+    // Once the load is gone (two quiet seconds), viewers are welcome again.
+    assert.ok(await waitFor(() => !server.rtc.stats().load.overloaded, 5_000), 'no longer overloaded');
+    const next = await connectWeriftViewer(`${server.url}/offer`);
+    await next.connected;
+    await next.close();
+    await watcher.close();
+  } finally {
+    await server.close();
+    data.cleanup();
+  }
+});
+
 test('a browser that closes its connection (DTLS close_notify) is dropped at once, without its DELETE', { timeout: 60_000 }, async () => {
   const data = tempDir();
   const server = await startServer(testOptions(data.path, { renditions: false }));

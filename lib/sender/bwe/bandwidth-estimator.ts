@@ -248,6 +248,18 @@ export class BandwidthEstimator {
     return cluster;
   }
 
+  /**
+   * The sender just raised what it sends on the estimate's word (a step up to a larger rendition, whose
+   * keyframe comes first): for a moment an overuse does not take the estimate below `floor`. The acknowledged
+   * rate an overuse cuts to still holds the smaller rendition's rate; the new one's first burst would
+   * otherwise cut the estimate under what the step up was decided on, and step straight back down.
+   */
+  guardStepUp(floor: number, nowMs: number): void {
+    const active = nowMs < this.#probeGuardUntilMs ? this.#probeGuardFloor : 0;
+    this.#probeGuardFloor = Math.max(active, Math.min(floor, this.#aimd.bitrate));
+    this.#probeGuardUntilMs = nowMs + PROBE_GUARD_MS + 2 * this.#rtt();
+  }
+
   /** The last probe's outcome, if any. */
   get lastProbe(): ProbeOutcome | undefined {
     return this.#lastProbe;

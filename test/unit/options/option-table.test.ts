@@ -25,6 +25,7 @@ const BAD_VALUES: Record<OptionName, unknown[]> = {
   bitrate: [1_000, 2_500_000.5, '2500000', 60_000_000],
   maxConnecting: [0, 1.5, '10', 10_001],
   maxConnectingPerAddress: [0, 2.5, '4', null],
+  maxEventLoopDelay: [-1, '50', 10_001, Number.NaN],
   renditions: [true, 'on', null, [{ height: 360 }], [{ height: 360, bitrate: 1_000 }], [{ height: 8, bitrate: 800_000 }],
     [{ height: 360.5, bitrate: 800_000 }], Array(5).fill({ height: 360, bitrate: 800_000 })],
   gop: [0, 1.5, 601, '30'],
@@ -56,6 +57,10 @@ const BAD_VALUES: Record<OptionName, unknown[]> = {
   corsOrigins: ['https://a.example/path', 'example.com', [], ['*'], 5],
   stats: ['yes', 1, null],
   jitterBufferTarget: [-1, 4_001, '100'],
+  publish: ['', 'whip.example.com/endpoint', 'ftp://whip.example.com/x', 42, null, false, [], { token: 't' },
+    { url: 'not a url' }, { url: 'http://whip.example.com/x', token: '' }, { url: 'http://whip.example.com/x', token: 'a\r\nb' },
+    { url: 'http://whip.example.com/x', iceServers: ['stun:x'] }, { url: 'http://whip.example.com/x', bearer: 't' }],
+  metrics: ['yes', 1, null],
 };
 
 /** The options that name `name` with `value`: with a source, unless the value is the source. */
@@ -74,8 +79,9 @@ describe('the option table', () => {
           assert.ok(error instanceof WebGearRtcOptionError, `${String(value)}: ${String(error)}`);
           assert.ok(error instanceof TypeError);
           assert.equal(error.name, 'WebGearRtcOptionError');
-          assert.equal(error.option, name, `${String(value)}: ${error.message}`);
-          assert.ok(error.message.startsWith(`webgear-rtc: option "${name}" `), error.message);
+          // An object option names its field: "publish.url".
+          assert.ok(error.option === name || error.option.startsWith(`${name}.`), `${String(value)}: ${error.message}`);
+          assert.ok(error.message.startsWith(`webgear-rtc: option "${error.option}" `), error.message);
           return true;
         }, `${name} accepted ${String(value)}`);
       }
@@ -118,6 +124,7 @@ const DESCRIBED_DEFAULTS: Record<string, { readme: string; resolved: unknown }> 
   icePortRange: { readme: 'OS ports', resolved: undefined },
   maxConnecting: { readme: '`maxViewers`', resolved: undefined },
   jitterBufferTarget: { readme: "the browser's", resolved: undefined },
+  publish: { readme: '—', resolved: undefined },
 };
 
 describe('defaults', () => {
@@ -151,8 +158,8 @@ describe('defaults', () => {
       {
         timeDelay: 0, inputOptions: [], stabilize: false, codec: 'vp8', bitrate: 2_500_000, renditions: 'auto', gop: 30, frameSizeReduction: 20,
         loop: false, enableLiveBroadcast: true, enableInfiniteFrames: false, transcode: 'auto', audio: { kind: 'none' },
-        logging: false, overwriteDefaultFiles: false, maxViewers: 100, maxConnectingPerAddress: 10, connectTimeout: 10, bodyLimit: 65_536,
-        iceServers: [], iceAdditionalHostAddresses: [], corsOrigins: '*', stats: true,
+        logging: false, overwriteDefaultFiles: false, maxViewers: 100, maxConnectingPerAddress: 10, maxEventLoopDelay: 50, connectTimeout: 10, bodyLimit: 65_536,
+        iceServers: [], iceAdditionalHostAddresses: [], corsOrigins: '*', stats: true, metrics: false,
       },
     );
   });

@@ -1,0 +1,76 @@
+/**
+ * Whether one more viewer can be carried, from what the process measures of itself rather than from a
+ * count: every viewer's packets are sent from this thread, and when it cannot keep up, its event loop runs
+ * late and the source's packets wait in the socket. Past that point one more viewer would degrade all of
+ * them, so it is refused (503 with Retry-After) and those already watching see nothing change.
+ */
+import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
+
+export interface LoadGuardOptions {
+  /** The event loop's typical delay (the median over a second, ms) beyond which the process is taken as full. */
+  maxEventLoopDelayMs: number;
+  /** The event loop's utilization (0–1, over the last second) beyond which the process is taken as full. */
+  maxEventLoopUtilization: number;
+}
+
+export interface LoadSample {
+  /** The event loop's median delay over the last second, ms (the sampling interval taken off). */
+  eventLoopDelayMs: number;
+  /** Share of the last second the event loop was busy, 0–1. */
+  eventLoopUtilization: number;
+  overloaded: boolean;
+}
+
+const RESOLUTION_MS = 10;
+const SAMPLE_MS = 1_000;
+
+export class LoadGuard {
+  readonly #options: LoadGuardOptions;
+  readonly #histogram: ReturnType<typeof monitorEventLoopDelay>;
+  #timer: NodeJS.Timeout | undefined;
+  #elu: EventLoopUtilization = performance.eventLoopUtilization();
+  #last: LoadSample = { eventLoopDelayMs: 0, eventLoopUtilization: 0, overloaded: false };
+  #users = 0;
+  #fullBefore = false;
+
+  constructor(options: LoadGuardOptions) {
+    this.#options = options;
+    this.#histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+  }
+
+  /** The last second's measures. */
+  get sample(): LoadSample {
+    return this.#last;
+  }
+
+  /** Starts measuring (while anyone watches: the timer runs only then). */
+  start(): void {
+    if (this.#users++ > 0) return;
+    this.#histogram.reset();
+    this.#histogram.enable();
+    this.#elu = performance.eventLoopUtilization();
+    this.#timer = setInterval(() => this.#measure(), SAMPLE_MS).unref();
+  }
+
+  stop(): void {
+    if (--this.#users > 0) return;
+    this.#users = 0;
+    clearInterval(this.#timer);
+    this.#histogram.disable();
+  }
+
+  #measure(): void {
+    const elu = performance.eventLoopUtilization(this.#elu);
+    this.#elu = performance.eventLoopUtilization();
+    // The median, over two seconds in a row: a garbage collection or one slow call is no overload.
+    const delay = Math.max(0, this.#histogram.percentile(50) / 1e6 - RESOLUTION_MS);
+    this.#histogram.reset();
+    const full = delay > this.#options.maxEventLoopDelayMs || elu.utilization > this.#options.maxEventLoopUtilization;
+    this.#last = {
+      eventLoopDelayMs: Math.round(delay),
+      eventLoopUtilization: Math.round(elu.utilization * 100) / 100,
+      overloaded: full && this.#fullBefore,
+    };
+    this.#fullBefore = full;
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Issue 17 on real links: a 720p30 source with the default ladder, Chromium in a network namespace behind
+ * a 40 ms RTT and a rate cap or random loss (test/support/links/), 20 s windows. Each viewer must get the
+ * best picture its own link carries. Needs root (network namespaces); skipped otherwise.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { sleep, tempDir } from '../helpers.ts';
+import { launchChromiumIn } from '../../support/links/browsers.ts';
+import { createLink, type Link, type LinkOptions } from '../../support/links/link.ts';
+import { installProbe, pageNow, readProbe, waitForFirstFrame, type PlaybackReport } from '../../support/links/probe.ts';
+import { startLinkServer, type LinkServer } from '../../support/links/server.ts';
+
+const skip = process.getuid?.() !== 0 ? 'needs root: network namespaces, veth, tc and nftables' : false;
+const WINDOW_MS = 20_000;
+
+/** A 720p30 clip that is hard to compress (noise), so that every rung sends its full bitrate. */
+function noisyClip(dir: string): string {
+  const path = join(dir, 'noisy-720p30.mp4');
+  if (!existsSync(path)) {
+    execFileSync('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30:duration=10',
+      '-vf', 'noise=alls=12:allf=t', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-g', '30', '-bf', '0',
+      '-pix_fmt', 'yuv420p', path,
+    ]);
+  }
+  return path;
+}
+
+interface Watched {
+  report: PlaybackReport;
+  /** The server's view of the viewer at the end. */
+  rendition: number | undefined;
+  estimate: number | undefined;
+  /** What `during` returned. */
+  note: unknown;
+}
+
+/**
+ * One Chromium behind a link with `options` watching the default page: from 1 s after its first frame,
+ * for `windowMs`; `during(link)` runs meanwhile (a cap that changes).
+ */
+async function watch(
+  dir: string,
+  options: LinkOptions,
+  { windowMs = WINDOW_MS, during }: { windowMs?: number; during?: (link: Link, server: LinkServer) => Promise<unknown> } = {},
+): Promise<Watched> {
+  const link = await createLink({ delayMs: 20, ...options });
+  const server = await startLinkServer([link], { source: noisyClip(dir), loop: true, customDataLocation: dir });
+  const browser = await launchChromiumIn(link);
+  try {
+    const page = await browser.newPage();
+    await installProbe(page);
+    await page.goto(server.urlFor(link));
+    await waitForFirstFrame(page, 15_000);
+    await sleep(1_000);
+    const from = await pageNow(page);
+    const [note] = await Promise.all([during?.(link, server), sleep(windowMs)]);
+    const report = await readProbe(page, from);
+    const viewer = server.rtc.stats().viewers[0];
+    const watched = { report, rendition: viewer?.video?.rendition, estimate: viewer?.video?.estimate, note };
+    console.log(`${JSON.stringify(options)}: ${report.fps.toFixed(1)} fps, longest gap ${report.longestGapMs.toFixed(0)} ms, ` +
+      `frozen ${(report.frozenMs / 1000).toFixed(1)} s, ${report.mainSize}, ${report.bitrateKbit.toFixed(0)} kbit/s, ` +
+      `lost ${report.lossPercent.toFixed(1)} %, first frame ${report.firstFrameMs?.toFixed(0)} ms; server: rendition ` +
+      `${watched.rendition}, estimate ${Math.round((watched.estimate ?? 0) / 1000)} kbit/s, ${JSON.stringify(viewer?.video)}`);
+    return watched;
+  } finally {
+    await browser.close().catch(() => {});
+    await server.close();
+    await link.close();
+  }
+}
+
+const pixels = (size: string) => size.split('x').map(Number).reduce((a, b) => a * b, 1);
+
+// Each test takes its window plus ~10 s (link, server, browser, first frame): a timeout per test, none for the suite.
+describe('real networks: each viewer gets the best picture its own link carries', { skip }, () => {
+  const data = tempDir();
+  after(() => data.cleanup());
+
+  test('a clean link: the top rendition at full rate', { timeout: 60_000 }, async () => {
+    const { report, rendition } = await watch(data.path, {});
+    assert.ok(report.fps >= 28, `${report.fps.toFixed(1)} fps`);
+    assert.equal(report.mainSize, '1280x720');
+    assert.equal(rendition, 0);
+  });
+
+  test('1.5 Mbit/s: at least 640x360, ≥ 28 fps, no frame gap over 500 ms', { timeout: 60_000 }, async () => {
+    const { report } = await watch(data.path, { rateKbit: 1500 });
+    assert.ok(report.fps >= 28, `${report.fps.toFixed(1)} fps`);
+    assert.ok(report.longestGapMs <= 500, `longest gap ${report.longestGapMs.toFixed(0)} ms`);
+    assert.ok(pixels(report.mainSize) >= 640 * 360, report.mainSize);
+  });
+
+  test('800 kbit/s: a first frame within 1.5 s, ≥ 25 fps, no frame gap over 500 ms', { timeout: 60_000 }, async () => {
+    const { report } = await watch(data.path, { rateKbit: 800 });
+    assert.ok((report.firstFrameMs ?? Number.POSITIVE_INFINITY) <= 1_500, `first frame ${report.firstFrameMs} ms`);
+    assert.ok(report.fps >= 25, `${report.fps.toFixed(1)} fps`);
+    assert.ok(report.longestGapMs <= 500, `longest gap ${report.longestGapMs.toFixed(0)} ms`);
+  });
+
+  test('5 % loss and a 3 Mbit/s cap: ≥ 25 fps, at most 0.5 s in frame gaps over 500 ms', { timeout: 60_000 }, async () => {
+    const { report } = await watch(data.path, { rateKbit: 3000, lossPercent: 5 });
+    assert.ok(report.fps >= 25, `${report.fps.toFixed(1)} fps`);
+    assert.ok(report.frozenMs <= 500, `frozen ${report.frozenMs.toFixed(0)} ms`);
+  });
+
+  test('300 kbit/s: the bottom rendition, ≥ 20 fps, at most 0.5 s in frame gaps over 500 ms', { timeout: 60_000 }, async () => {
+    const { report, rendition } = await watch(data.path, { rateKbit: 300 });
+    assert.ok(report.fps >= 20, `${report.fps.toFixed(1)} fps`);
+    assert.ok(report.frozenMs <= 500, `frozen ${report.frozenMs.toFixed(0)} ms`);
+    assert.equal(rendition, 2);
+  });
+
+  test('2 % loss: the top rendition, ≥ 29 fps', { timeout: 60_000 }, async () => {
+    const { report, rendition } = await watch(data.path, { lossPercent: 2 });
+    assert.ok(report.fps >= 29, `${report.fps.toFixed(1)} fps`);
+    assert.equal(report.mainSize, '1280x720');
+    assert.equal(rendition, 0);
+  });
+
+  test('the cap falls to 800 kbit/s mid-stream and lifts 15 s later: no gap over 2 s, the top again within 10 s', { timeout: 75_000 }, async () => {
+    const { report, note } = await watch(data.path, {}, {
+      windowMs: 30_000,
+      during: async (link, server) => {
+        await sleep(3_000);
+        await link.setRate(800);
+        await sleep(15_000);
+        await link.setRate(undefined);
+        const lifted = performance.now();
+        let backOnTopAfterMs: number | undefined;
+        while (performance.now() - lifted < 11_000) {
+          if (server.rtc.stats().viewers[0]?.video?.rendition === 0) {
+            backOnTopAfterMs = performance.now() - lifted;
+            break;
+          }
+          await sleep(100);
+        }
+        return backOnTopAfterMs;
+      },
+    });
+    assert.ok(report.longestGapMs <= 2_000, `longest gap ${report.longestGapMs.toFixed(0)} ms`);
+    assert.ok(typeof note === 'number' && note <= 10_000, `back on the top rendition after ${note} ms`);
+  });
+});

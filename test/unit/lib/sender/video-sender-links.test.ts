@@ -1,0 +1,153 @@
+/**
+ * VideoSender in a closed loop over the links of issue 17's table (test/unit/support/viewer-harness.ts):
+ * renditions of 2.5 Mbit/s, 800 kbit/s and 250 kbit/s at 30 fps, a keyframe every 30 frames 8× a delta
+ * frame; 40 ms RTT; a drop-tail bottleneck as the e2e links' TBF (100 ms of queue); a Chromium-like browser
+ * (transport-cc feedback every 50–100 ms, NACKs, keyframe requests) whose decodable frames give the frame
+ * rate and the freezes. The viewer starts at 1 Mbit/s, as the server's START_BITRATE. Each scenario logs
+ * its time series (`rendition/estimate kbit/s` per second) as a diagnostic. One seed each: the runs are
+ * deterministic, and some outcomes are chaotic (a probe or a PLI a few ms apart changes the rest).
+ */
+import assert from 'node:assert/strict';
+import { describe, test, type TestContext } from 'node:test';
+import { continuityErrors, decodeErrors, ViewerHarness, type LinkOptions } from '../../support/viewer-harness.ts';
+
+const TOP = 0;
+const MIDDLE = 1;
+const BOTTOM = 2;
+
+interface Run {
+  /** Per 100 ms: the rendition sent and the estimate. */
+  samples: Array<{ t: number; rendition: number; estimate: number | undefined }>;
+  /** Frames the browser could show: when (ms). */
+  shown: number[];
+  switches: Array<{ t: number; from: number; to: number }>;
+  plis: number;
+  nacks: { requested: number; answered: number; refused: number };
+  continuity: string[];
+}
+
+const runs = new Map<string, Run>();
+
+/** Runs a scenario once (later tests reuse it) and logs its time series. */
+function simulate(t: TestContext, name: string, link: LinkOptions, durationMs: number): Run {
+  const known = runs.get(name);
+  if (known) return known;
+  const h = new ViewerHarness(t, { link, startBitrate: 1_000_000, seed: 1 });
+  h.start();
+  h.run(durationMs);
+  const switches: Run['switches'] = [];
+  for (let i = 1; i < h.samples.length; i++) {
+    const [a, b] = [h.samples[i - 1]!, h.samples[i]!];
+    if (a.rendition !== b.rendition) switches.push({ t: b.t, from: a.rendition, to: b.rendition });
+  }
+  const stats = h.sender.stats();
+  const run: Run = {
+    samples: h.samples.map(({ t, rendition, estimate }) => ({ t, rendition, estimate })),
+    shown: h.link.shown.map((frame) => frame.at),
+    switches,
+    plis: h.link.counts.plis,
+    nacks: stats.nacks,
+    continuity: [...continuityErrors(h.stream), ...decodeErrors(h.stream)],
+  };
+  h.stop();
+  runs.set(name, run);
+  const series = run.samples.filter((s) => Math.round(s.t) % 1000 === 0).map((s) => `${s.rendition}/${Math.round((s.estimate ?? 0) / 1000)}`);
+  t.diagnostic(`${name}: ${series.join(' ')}`);
+  t.diagnostic(`${name}: ${fps(run, 0, durationMs).toFixed(1)} fps shown, first at ${Math.round(run.shown[0] ?? -1)} ms, longest gap ${Math.round(longestGap(run, 0, durationMs))} ms, ${run.switches.length} switches, ${run.plis} PLIs, NACKs ${JSON.stringify(run.nacks)}`);
+  return run;
+}
+
+/** Frames shown per second in [from, to). */
+const fps = (run: Run, from: number, to: number) => run.shown.filter((at) => at >= from && at < to).length / ((to - from) / 1000);
+
+/** The longest time without a new frame in [from, to), ms (the first frame counts from `from`). */
+function longestGap(run: Run, from: number, to: number): number {
+  const times = [from, ...run.shown.filter((at) => at >= from && at < to), to];
+  let longest = 0;
+  for (let i = 1; i < times.length; i++) longest = Math.max(longest, times[i]! - times[i - 1]!);
+  return longest;
+}
+
+const renditionsIn = (run: Run, from: number, to = Number.POSITIVE_INFINITY) => new Set(run.samples.filter((s) => s.t >= from && s.t < to).map((s) => s.rendition));
+
+describe('VideoSender on simulated links (40 ms RTT, 100 ms drop-tail queue, Chromium-like feedback)', () => {
+  test('clean link: the top rung within 3 s, and it stays; 30 fps', (t) => {
+    const run = simulate(t, 'clean', {}, 8_000);
+    assert.deepEqual(run.continuity, []);
+    assert.deepEqual([...renditionsIn(run, 3000)], [TOP]);
+    assert.ok(fps(run, 1000, 8_000) >= 29.5);
+    assert.ok(longestGap(run, 1000, 8_000) < 200);
+  });
+
+  test('2 % loss: the top rung within 4 s, NACKs repair it (≥ 29 fps)', (t) => {
+    const run = simulate(t, '2% loss', { lossRate: 0.02 }, 10_000);
+    assert.deepEqual(run.continuity, []);
+    assert.deepEqual([...renditionsIn(run, 4000)], [TOP]);
+    assert.ok(fps(run, 1000, 10_000) >= 29);
+    assert.ok(run.nacks.answered >= 30, JSON.stringify(run.nacks));
+  });
+
+  test('4 Mbit/s: the top rung from 5 s on, no oscillation (its keyframes are 8× a delta frame)', (t) => {
+    const run = simulate(t, '4 Mbit/s', { capacity: () => 4_000_000 }, 15_000);
+    assert.deepEqual(run.continuity, []);
+    assert.deepEqual([...renditionsIn(run, 5000)], [TOP]);
+    assert.ok(run.switches.length <= 2, `${run.switches.length} switches`);
+    assert.ok(fps(run, 1000, 15_000) >= 29.5);
+  });
+
+  test('1.5 Mbit/s: settles on the 800k rung (≤ 2 switches after 5 s), ≥ 28 fps, no gap over 500 ms', (t) => {
+    const run = simulate(t, '1.5 Mbit/s', { capacity: () => 1_500_000 }, 20_000);
+    assert.deepEqual(run.continuity, []);
+    assert.deepEqual([...renditionsIn(run, 5000)], [MIDDLE]);
+    assert.ok(run.switches.filter((s) => s.t >= 5000).length <= 2);
+    assert.ok(fps(run, 1000, 20_000) >= 28);
+    assert.ok(longestGap(run, 1000, 20_000) <= 500);
+  });
+
+  test('5 % loss and a 3 Mbit/s cap: the top or middle rung from 3 s on, ≥ 25 fps', (t) => {
+    const run = simulate(t, '5% loss + 3 Mbit/s', { capacity: () => 3_000_000, lossRate: 0.05 }, 20_000);
+    assert.deepEqual(run.continuity, []);
+    assert.ok([...renditionsIn(run, 3000)].every((r) => r === TOP || r === MIDDLE));
+    assert.ok(fps(run, 1000, 20_000) >= 25);
+  });
+
+  test('300 kbit/s: the bottom rung throughout, ≥ 20 fps', (t) => {
+    const run = simulate(t, '300 kbit/s', { capacity: () => 300_000 }, 20_000);
+    assert.deepEqual(run.continuity, []);
+    assert.deepEqual([...renditionsIn(run, 1000)], [BOTTOM]);
+    assert.ok(fps(run, 0, 20_000) >= 20);
+  });
+
+  test('300 kbit/s: frame gaps over 500 ms ≤ 0.5 s in all', (t) => {
+    const run = simulate(t, '300 kbit/s', { capacity: () => 300_000 }, 20_000);
+    const times = [0, ...run.shown];
+    const over = times.slice(1).reduce((sum, at, i) => sum + Math.max(0, at - times[i]! - 500), 0);
+    assert.ok(over <= 500, `${Math.round(over)} ms of gaps over 500 ms`);
+  });
+
+  test('800 kbit/s: the 250k rung (the 800k one does not fit with the estimator\'s margins), ≥ 25 fps', (t) => {
+    const run = simulate(t, '800 kbit/s', { capacity: () => 800_000 }, 20_000);
+    assert.deepEqual(run.continuity, []);
+    assert.deepEqual([...renditionsIn(run, 3000)], [BOTTOM]);
+    assert.ok(fps(run, 1000, 20_000) >= 25);
+  });
+
+  const drop: LinkOptions = { capacity: (ms) => (ms >= 5000 && ms < 20_000 ? 800_000 : 100e6) };
+
+  test('the cap falls to 800 kbit/s at 5 s and lifts at 20 s: down within ~1 s, back on the top rung ≤ 10 s after', (t) => {
+    const run = simulate(t, 'cap 800k 5–20 s', drop, 30_000);
+    assert.deepEqual(run.continuity, []);
+    assert.deepEqual([...renditionsIn(run, 3000, 5000)], [TOP]);
+    const down = run.switches.find((s) => s.t >= 5000 && s.to > s.from);
+    assert.ok(down && down.t <= 6200, `down at ${down?.t} ms`);
+    assert.ok(!renditionsIn(run, 6200, 20_000).has(TOP));
+    const up = run.samples.find((s) => s.t >= 20_000 && s.rendition === TOP);
+    assert.ok(up && up.t <= 30_000, `on top at ${up?.t} ms`);
+    assert.deepEqual([...renditionsIn(run, up.t)], [TOP]);
+  });
+
+  test('the cap falls to 800 kbit/s at 5 s and lifts at 20 s: no frame gap over 2 s', (t) => {
+    const run = simulate(t, 'cap 800k 5–20 s', drop, 30_000);
+    assert.ok(longestGap(run, 1000, 30_000) <= 2000, `${Math.round(longestGap(run, 1000, 30_000))} ms`);
+  });
+});
