@@ -39,8 +39,8 @@ export class SequenceGate {
   readonly #options: SequenceGateOptions;
   /** The next sequence number to let through (unwrapped); undefined before the first packet. */
   #expected: number | undefined;
-  /** Packets after a hole, by unwrapped sequence number. */
-  readonly #held = new Map<number, Buffer>();
+  /** Packets after a hole, by unwrapped sequence number (null: a padding packet, counted, never let through). */
+  readonly #held = new Map<number, Buffer | null>();
   #holeTimer: NodeJS.Timeout | undefined;
   /** After a hole was given up: nothing goes through until a keyframe starts. */
   #awaitingKeyframe = false;
@@ -51,8 +51,21 @@ export class SequenceGate {
   }
 
   push(packet: Buffer, now: number): void {
-    const sequence = this.#unwrap(sequenceNumberOf(packet));
+    this.#take(this.#unwrap(sequenceNumberOf(packet)), packet, now);
+  }
+
+  /**
+   * A padding-only packet (a browser's bandwidth probe, without RTX): it takes a sequence number of the
+   * stream, so it fills its place, but nothing goes on from it.
+   */
+  pushPadding(sequenceNumber: number, now: number): void {
+    if (this.#expected === undefined || this.#awaitingKeyframe) return; // nothing to keep in order yet
+    this.#take(this.#unwrap(sequenceNumber), null, now);
+  }
+
+  #take(sequence: number, packet: Buffer | null, now: number): void {
     if (this.#awaitingKeyframe) {
+      if (!packet) return;
       if (!startsKeyframe(this.#options.codec, packet)) {
         this.counts.dropped++;
         return;
@@ -62,12 +75,12 @@ export class SequenceGate {
     }
     if (this.#expected === undefined || sequence === this.#expected) {
       this.#expected = sequence + 1;
-      this.#options.release(packet, now);
+      if (packet) this.#options.release(packet, now);
       if (this.#held.size > 0) this.#drain(now);
       return;
     }
     if (sequence < this.#expected || this.#held.has(sequence)) {
-      this.counts.dropped++; // a duplicate, or a retransmission after its hole was given up
+      if (packet) this.counts.dropped++; // a duplicate, or a retransmission after its hole was given up
       return;
     }
     this.#held.set(sequence, packet);
@@ -91,11 +104,11 @@ export class SequenceGate {
   /** The hole is filled (or skipped): what follows it in order goes through. */
   #drain(now: number, filled = true): void {
     let next = this.#held.get(this.#expected!);
-    if (next && filled) this.counts.recovered++;
-    while (next) {
+    if (next !== undefined && filled) this.counts.recovered++;
+    while (next !== undefined) {
       this.#held.delete(this.#expected!);
       this.#expected!++;
-      this.#options.release(next, now);
+      if (next) this.#options.release(next, now);
       next = this.#held.get(this.#expected!);
     }
     if (this.#held.size === 0) {
@@ -112,7 +125,7 @@ export class SequenceGate {
     this.counts.givenUp++;
     const held = [...this.#held.entries()].sort(([a], [b]) => a - b);
     this.#held.clear();
-    const keyframe = held.findIndex(([, packet]) => startsKeyframe(this.#options.codec, packet));
+    const keyframe = held.findIndex(([, packet]) => packet !== null && startsKeyframe(this.#options.codec, packet));
     if (keyframe < 0) {
       this.counts.dropped += held.length;
       this.#awaitingKeyframe = true;

@@ -52,7 +52,10 @@ describe('WHIP ingest from Chromium (/publish, fake camera, simulcast)', { timeo
     // lower its frame rate for a while (Chrome's CPU adaptation). Measured once it sends 30 fps again.
     assert.ok(await waitFor(() => server.rtc.stats().source.renditions[0]!.framesPerSecond >= 28, 15_000), 'the publisher sends 30 fps');
     const page = await viewer.newPage();
-    const report = await measurePlayback(page, `${server.url}/`, 3_000, { size: [1280, 720] });
+    await measurePlayback(page, `${server.url}/`, 1_000, { size: [1280, 720] });
+    // Measured once playing (a 720p decoder on a busy machine takes a second or two to keep up).
+    await sleep(1_500);
+    const report = await measureFrames(page);
     assert.deepEqual([report.width, report.height], [1280, 720]);
     assert.ok(report.fps >= 25, `${report.fps.toFixed(1)} fps`);
     assert.equal(report.state, 'connected');
@@ -96,7 +99,9 @@ describe('WHIP ingest from a werift publisher, played in Chromium', { timeout: 6
       const publisher = await publishWithWerift(`${server.url}/whip`, { size: [1280, 720], bitrate: 2_000_000, audio: true });
       await publisher.connected;
       const page = await browser.newPage();
-      const report = await measurePlayback(page, `${server.url}/`);
+      await measurePlayback(page, `${server.url}/`, 1_000, { size: [1280, 720] });
+      await sleep(1_500); // playing: the decoder has caught up
+      const report = await measureFrames(page);
       assert.deepEqual([report.width, report.height], [1280, 720]);
       assert.ok(report.fps >= 25, `${report.fps.toFixed(1)} fps`);
       assert.equal(await page.locator('#unmute').isVisible(), true, 'the page offers its sound');

@@ -89,6 +89,7 @@ export class RemoteFeed extends EventEmitter<{ flowing: [boolean] }> {
     this.#reset(); // the streams change to the new sender's layers at their first keyframes
     peer.handlers = {
       video: (layer, packet, now) => this.#gate(layer, ssrcOf(packet)).push(packet, now),
+      padding: (layer, ssrc, sequenceNumber, now) => this.#gate(layer, ssrc).pushPadding(sequenceNumber, now),
       audio: (packet) => this.#streams.audio.push(packet),
     };
   }

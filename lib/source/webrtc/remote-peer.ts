@@ -32,6 +32,8 @@ export interface RemotePeerSettings extends PeerSettings {
 export interface RemoteMediaHandlers {
   /** One packet of video layer `layer` (a RID, or `'video'` without simulcast), `now` in ms since 1970. */
   video(layer: string, packet: Buffer, now: number): void;
+  /** A padding-only packet of that layer (a bandwidth probe): no media, but it takes a sequence number. */
+  padding(layer: string, ssrc: number, sequenceNumber: number, now: number): void;
   audio(packet: Buffer): void;
 }
 
@@ -231,7 +233,11 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
       this.#feedback.mediaSsrc ||= rtp.header.ssrc;
       this.#feedback.onPacket(sequence, performance.now() * 1000);
     }
-    if (rtp.payload.length === 0) return; // padding only: a bandwidth probe
+    if (rtp.payload.length === 0) {
+      // Padding only (a bandwidth probe, on the media's own SSRC without RTX): nothing to send on.
+      this.#handlers?.padding(layer, rtp.header.ssrc, rtp.header.sequenceNumber, Date.now());
+      return;
+    }
     this.#handlers?.video(layer, buildRtpPacket(rtp.header, rtp.payload), Date.now());
   }
 

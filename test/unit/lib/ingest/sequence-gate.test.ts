@@ -62,6 +62,18 @@ describe('SequenceGate', () => {
     assert.equal(requests(), 0);
   });
 
+  test('padding (a bandwidth probe) fills its place in the sequence: no hole, nothing let through for it', () => {
+    const { sequenceGate, released, requests } = gate(1_000);
+    sequenceGate.push(frame(1), 0);
+    sequenceGate.pushPadding(2, 0);
+    sequenceGate.push(frame(3), 0);
+    sequenceGate.push(frame(5), 0); // held: 4 is a hole
+    sequenceGate.pushPadding(4, 0); // …filled by padding
+    assert.deepEqual(released, [1, 3, 5]);
+    assert.equal(requests(), 0);
+    assert.deepEqual(sequenceGate.counts, { recovered: 1, givenUp: 0, dropped: 0 });
+  });
+
   test('sequence numbers wrap; reset() starts a new sequence space', () => {
     const { sequenceGate, released } = gate(1_000);
     for (const seq of [0xfffe, 0xffff, 1, 0, 2]) sequenceGate.push(frame(seq), 0);
