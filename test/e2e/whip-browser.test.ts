@@ -74,13 +74,19 @@ describe('WHIP ingest from Chromium (/publish, fake camera, simulcast)', { timeo
     assert.ok(await waitFor(() => server.rtc.stats().source.state === 'waiting', 10_000), `state ${server.rtc.stats().source.state}`);
     assert.ok(await waitFor(() => server.rtc.stats().source.slate === 'No Input', 5_000));
     publisher = await launchPublisher();
-    await publishFromPage(await publisher.newPage(), server.url);
+    const publishing = await publisher.newPage();
+    await publishFromPage(publishing, server.url);
     assert.ok(await waitFor(() => server.rtc.stats().source.state === 'running' && !server.rtc.stats().source.slate, 15_000));
     await sleep(3_000); // the new publisher's encoder and estimate settle
     const after = await measureFrames(page);
     assert.ok(after.fps >= 25, `${after.fps.toFixed(1)} fps after`);
     assert.equal(await page.evaluate(() => (window as unknown as { webgear: { attempts: number } }).webgear.attempts), 0,
       'the viewer never had to reconnect');
+    // Stop: the page DELETEs its publication (at once, not after the 3 s of a picture that stopped).
+    await publishing.click('#stop');
+    assert.ok(await waitFor(() => whipStats(server).publisher === undefined, 2_000), 'the publication ended');
+    assert.equal(server.rtc.stats().source.state, 'waiting');
+    assert.equal(await publishing.textContent('#status'), 'not publishing');
     await page.close();
   });
 });
