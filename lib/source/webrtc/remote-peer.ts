@@ -43,11 +43,11 @@ export type RemotePeerState = 'new' | 'connecting' | 'connected' | 'disconnected
 const SINGLE_LAYER = 'video';
 
 /**
- * The codec we take, with NACK and PLI feedback; transport-cc too for a publisher (its estimate needs our
- * feedback). A WHEP origin is asked for nothing it would estimate from: it then sends its top rendition.
+ * The codec we take, with NACK, PLI and transport-cc feedback: a publisher's estimate of its uplink, and a
+ * WHEP origin's of the link to us (it chooses the rendition it sends from it), need our feedback.
  */
-function videoCodec(codec: VideoCodec, transportCc: boolean) {
-  const rtcpFeedback = [useNACK(), usePLI(), ...(transportCc ? [useTWCC()] : [])];
+function videoCodec(codec: VideoCodec) {
+  const rtcpFeedback = [useNACK(), usePLI(), useTWCC()];
   return codec === 'vp8' ? useVP8({ rtcpFeedback }) : useH264({ rtcpFeedback });
 }
 
@@ -85,7 +85,7 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
   static async answer(offerSdp: string, settings: RemotePeerSettings, logger: Logger): Promise<{ peer: RemotePeer; answer: string }> {
     const pc = new RTCPeerConnection({
       ...peerConfig(settings),
-      codecs: { video: [videoCodec(settings.codec, true)], audio: settings.audio ? [opusCodecParameters()] : [] },
+      codecs: { video: [videoCodec(settings.codec)], audio: settings.audio ? [opusCodecParameters()] : [] },
       // MID and RID route a browser's simulcast encodings; transport-cc carries its estimate.
       headerExtensions: {
         video: [useSdesMid(), useSdesRTPStreamId(), useRepairedRtpStreamId(), useTransportWideCC()],
@@ -116,7 +116,7 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
           `the publisher must send ${MIME_TYPES[settings.codec]} (the server's codec option), which its offer lacks`,
         );
       }
-      peer.#receive(true);
+      peer.#receive();
       return { peer, answer: pc.localDescription!.sdp };
     } catch (error) {
       await peer.close();
@@ -128,14 +128,20 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
   static async offer(settings: RemotePeerSettings, logger: Logger): Promise<RemotePeer> {
     const pc = new RTCPeerConnection({
       ...peerConfig(settings),
-      codecs: { video: [videoCodec(settings.codec, true)], audio: settings.audio ? [opusCodecParameters()] : [] },
+      codecs: { video: [videoCodec(settings.codec)], audio: settings.audio ? [opusCodecParameters()] : [] },
       headerExtensions: { video: [useTransportWideCC()], audio: [] },
       bundlePolicy: 'max-bundle',
     });
-    pc.addTransceiver('video', { direction: 'recvonly' });
-    if (settings.audio) pc.addTransceiver('audio', { direction: 'recvonly' });
-    await pc.setLocalDescription(await pc.createOffer());
-    return new RemotePeer(pc, logger);
+    const peer = new RemotePeer(pc, logger);
+    try {
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      if (settings.audio) pc.addTransceiver('audio', { direction: 'recvonly' });
+      await pc.setLocalDescription(await pc.createOffer());
+      return peer;
+    } catch (error) {
+      await peer.close();
+      throw error;
+    }
   }
 
   /** The offer (WHEP), with every candidate gathered. */
@@ -143,12 +149,12 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
     return this.#pc.localDescription?.sdp ?? '';
   }
 
-  /** The origin's answer (WHEP). Throws when it cannot be used or sends no video. */
+  /** The origin's answer (WHEP). Throws when it cannot be used or sends no video (the caller closes). */
   async accept(answerSdp: string): Promise<void> {
     await this.#pc.setRemoteDescription({ type: 'answer', sdp: answerSdp });
     const video = this.#pc.getTransceivers().find((transceiver) => transceiver.kind === 'video');
     if (!video || video.rejected || video.stopped) throw new Error('the origin sends no video this server can take');
-    this.#receive(true);
+    this.#receive();
   }
 
   get state(): RemotePeerState {
@@ -197,14 +203,14 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
   }
 
   /** Subscribes to the first video section's tracks (one per layer) and the first audio section's. */
-  #receive(transportFeedback: boolean): void {
+  #receive(): void {
     const transceivers = this.#pc.getTransceivers();
     const first = (kind: string) => transceivers.find((transceiver) => transceiver.kind === kind && !transceiver.stopped);
     const audio = first('audio');
     audio?.receiver.track.onReceiveRtp.subscribe((rtp) => this.#onAudio(rtp));
     const transceiver = first('video');
     if (transceiver) {
-      if (transportFeedback) this.#takeOverFeedback(transceiver);
+      this.#takeOverFeedback(transceiver);
       const tracks = transceiver.receiver.tracks.length > 0 ? transceiver.receiver.tracks : [transceiver.receiver.track];
       const subscribed = new Set<MediaStreamTrack>();
       const subscribe = (track: MediaStreamTrack) => {
@@ -221,7 +227,7 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
   #takeOverFeedback(transceiver: RTCRtpTransceiver): void {
     const send = takeOverTransportFeedback(transceiver);
     if (typeof send === 'string') {
-      this.#logger.warn(`${send}: publishers get werift's transport-cc feedback (their bitrate may stay low)`);
+      this.#logger.warn(`${send}: the sender gets werift's transport-cc feedback instead (a browser's bitrate may stay low)`);
       return;
     }
     this.#feedback = new TransportFeedback({ send, senderSsrc: transceiver.receiver.rtcpSsrc });
