@@ -35,7 +35,8 @@ describe('WHIP ingest from Chromium (/publish, fake camera, simulcast)', { timeo
   });
 
   test('three encodings → three renditions, top first (1280x720, 640x360, 320x180), each at ≥ 25 fps', async () => {
-    await publishFromPage(await publisher!.newPage(), server.url);
+    const publishing = await publisher!.newPage();
+    await publishFromPage(publishing, server.url);
     const expected = ['1280x720→0', '640x360→1', '320x180→2'];
     assert.ok(await waitFor(() => layout(whipStats(server)).join() === expected.join(), 20_000), `layers: ${layout(whipStats(server))}`);
     assert.ok(await waitFor(() => server.rtc.stats().source.renditions.every((rendition) => rendition.framesPerSecond >= 25), 10_000),
@@ -45,6 +46,17 @@ describe('WHIP ingest from Chromium (/publish, fake camera, simulcast)', { timeo
     assert.equal(source.state, 'running');
     assert.ok(source.audio && source.audio.packets > 0, "the page's sound (Opus) arrives too");
     assert.deepEqual(whipStats(server).layers.map((layer) => layer.id).sort(), ['h', 'l', 'm'], 'by their RIDs');
+    // Our transport-wide feedback is what lets Chromium estimate its uplink (werift's own kept it near
+    // 100 kbit/s on this link, its upper layers off).
+    const estimate = await publishing.evaluate(async () => {
+      let bitrate = 0;
+      const pc = (window as unknown as { webgearPublish: { pc: RTCPeerConnection } }).webgearPublish.pc;
+      (await pc.getStats()).forEach((report: { type: string; nominated?: boolean; availableOutgoingBitrate?: number }) => {
+        if (report.type === 'candidate-pair' && report.nominated) bitrate = report.availableOutgoingBitrate ?? 0;
+      });
+      return bitrate;
+    });
+    assert.ok(estimate >= 1_500_000, `the publisher's estimate of its uplink: ${Math.round(estimate / 1000)} kbit/s`);
   });
 
   test('a viewer in Chromium plays the top rendition at ≥ 25 fps', async () => {
