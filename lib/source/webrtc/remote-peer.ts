@@ -72,7 +72,9 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
     pc.connectionStateChange.subscribe((state) => {
       if (this.#closed) return;
       // SRTP keys as KeyObjects: decrypting with werift's Buffer keys costs Node 24 ~10 µs more per packet.
-      if (state === 'connected' && this.#state !== 'connected') useKeyObjectsForSrtp(pc);
+      if (state === 'connected' && this.#state !== 'connected') {
+        this.#logger.debug(`remote peer: ${useKeyObjectsForSrtp(pc)} SRTP keys as KeyObjects`);
+      }
       this.#state = state as RemotePeerState;
       this.emit('state', this.#state);
     });
