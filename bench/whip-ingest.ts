@@ -1,5 +1,5 @@
 /**
- * `node bench/whip-ingest.ts`: what a WebRTC publisher's packet costs on its way into the ingest, in µs of
+ * `npm run build && node bench/whip-ingest.ts`: what a WebRTC publisher's packet costs on its way into the ingest, in µs of
  * CPU per packet (medians of 5 runs).
  *
  * 1. In this process, per 1 200-byte VP8 packet carrying a browser's header extensions (MID, RID,
