@@ -13,7 +13,8 @@ const integer = (name: string) => (value: string): number => {
 const program = new Command()
   .name('webgear-rtc')
   .description('Stream a video source to every browser over WebRTC.')
-  .option('--source <source>', 'file, URL, camera index or device path, or "testsrc"', 'testsrc')
+  .option('--source <source>', 'file, URL, camera index or device path, "testsrc", "whip" (take a WHIP publisher), or "whep+http://host/path" (pull a WHEP stream)', 'testsrc')
+  .option('--whip-token <token>', 'with --source whip: the Bearer token a publisher must send')
   .option('--port <n>', 'HTTP port', integer('--port'), 8000)
   .option('--host <address>', 'address to listen on (0.0.0.0 for the LAN)', '127.0.0.1')
   .addOption(new Option('--codec <codec>', 'video codec').choices(['vp8', 'h264']).default('vp8'))
@@ -38,7 +39,7 @@ const flags = program.opts<{
   source: string; port: number; host: string; codec: 'vp8' | 'h264'; logging: boolean;
   frameSizeReduction: number; maxViewers: number; bitrate?: number; loop: boolean; ffmpegPath?: string; iceHost?: string[];
   infiniteFrames: boolean; transcode: 'auto' | 'always' | 'never'; audio?: string | boolean;
-  publish?: string; publishToken?: string; metrics: boolean;
+  publish?: string; publishToken?: string; metrics: boolean; whipToken?: string;
 }>();
 if (flags.publishToken !== undefined && flags.publish === undefined) program.error('error: --publish-token needs --publish <url>');
 
@@ -58,6 +59,7 @@ try {
     ...(flags.ffmpegPath !== undefined && { ffmpegPath: flags.ffmpegPath }),
     ...(flags.publish !== undefined && { publish: { url: flags.publish, ...(flags.publishToken !== undefined && { token: flags.publishToken }) } }),
     metrics: flags.metrics,
+    ...(flags.whipToken !== undefined && { whipToken: flags.whipToken }),
     // Loopback is no ICE host candidate by default; announce it so a browser on this machine connects.
     iceAdditionalHostAddresses: ['127.0.0.1', ...(flags.iceHost ?? [])],
   });
@@ -74,7 +76,9 @@ app.use((ctx) => {
   rtc.render(ctx, '404.html', { path: ctx.path });
 });
 const server = app.listen(flags.port, flags.host, () => {
-  console.log(`webgear-rtc: streaming ${flags.source} at http://${flags.host.includes(':') ? `[${flags.host}]` : flags.host}:${flags.port}/`);
+  const origin = `http://${flags.host.includes(':') ? `[${flags.host}]` : flags.host}:${flags.port}`;
+  console.log(`webgear-rtc: streaming ${flags.source} at ${origin}/`);
+  if (flags.source === 'whip') console.log(`webgear-rtc: publish at ${origin}/publish, or with OBS (WHIP) to ${origin}/whip`);
 });
 server.on('error', (error) => {
   console.error(`webgear-rtc: ${error.message}`);

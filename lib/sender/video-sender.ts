@@ -326,6 +326,8 @@ export class VideoSender {
     if (now - this.#lastKeyframeRequestMs < KEYFRAME_REQUEST_INTERVAL_MS) return;
     this.#lastKeyframeRequestMs = now;
     this.#keyframeRequests++;
+    // A WebRTC source's sender (publisher, origin) is asked too; its own side limits the rate.
+    this.#renditions[this.#current]!.requestKeyframe?.();
     this.#replayCurrent();
   }
 
