@@ -21,6 +21,11 @@ const program = new Command()
   .option('--logging', 'log what happens; tracebacks on the 500 page', false)
   .option('--frame-size-reduction <percent>', 'shrink frames by this percentage (0-90)', integer('--frame-size-reduction'), 0)
   .option('--max-viewers <n>', 'viewers allowed at once', integer('--max-viewers'), 100)
+  .option('--max-connecting <n>', 'viewers connecting at once (answered, ICE and DTLS not done); more get 503 (default: --max-viewers)', integer('--max-connecting'))
+  .option('--max-connecting-per-address <n>', 'sessions connecting at once from one address; more get 429', integer('--max-connecting-per-address'))
+  .option('--max-event-loop-delay <ms>', 'refuse new viewers (503) while the event loop runs this late; 0 turns it off', integer('--max-event-loop-delay'))
+  .option('--connect-timeout <seconds>', 'seconds a viewer has to connect after its offer', integer('--connect-timeout'))
+  .option('--no-renditions', 'send the source alone: no lower renditions for thin links')
   .option('--bitrate <bits>', 'video bitrate in bits per second', integer('--bitrate'))
   .option('--loop', 'play a file source again when it ends', false)
   .option('--infinite-frames', 'show "No Input" while the source is down or after it ended', false)
@@ -40,6 +45,7 @@ const flags = program.opts<{
   frameSizeReduction: number; maxViewers: number; bitrate?: number; loop: boolean; ffmpegPath?: string; iceHost?: string[];
   infiniteFrames: boolean; transcode: 'auto' | 'always' | 'never'; audio?: string | boolean;
   publish?: string; publishToken?: string; metrics: boolean; whipToken?: string;
+  maxConnecting?: number; maxConnectingPerAddress?: number; maxEventLoopDelay?: number; connectTimeout?: number; renditions: boolean;
 }>();
 if (flags.publishToken !== undefined && flags.publish === undefined) program.error('error: --publish-token needs --publish <url>');
 
@@ -51,6 +57,11 @@ try {
     logging: flags.logging,
     frameSizeReduction: flags.frameSizeReduction,
     maxViewers: flags.maxViewers,
+    ...(flags.maxConnecting !== undefined && { maxConnecting: flags.maxConnecting }),
+    ...(flags.maxConnectingPerAddress !== undefined && { maxConnectingPerAddress: flags.maxConnectingPerAddress }),
+    ...(flags.maxEventLoopDelay !== undefined && { maxEventLoopDelay: flags.maxEventLoopDelay }),
+    ...(flags.connectTimeout !== undefined && { connectTimeout: flags.connectTimeout }),
+    ...(!flags.renditions && { renditions: false }),
     loop: flags.loop,
     enableInfiniteFrames: flags.infiniteFrames,
     transcode: flags.transcode,
