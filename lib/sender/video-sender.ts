@@ -34,6 +34,12 @@ export interface VideoSenderOptions {
   transportWideId: number | undefined;
   /** The estimate a viewer starts with, bit/s: it starts on the best rung this carries. */
   startBitrate: number;
+  /**
+   * Whether `startBitrate` is known rather than guessed (a peer on this machine or the LAN, by ICE's round
+   * trip): then it paces from the first packet as a measured estimate would, and a joiner's GOP goes out at
+   * once. A guess is held to 1.5× the start rung until feedback measures the link.
+   */
+  startKnown?: boolean;
   /** Told every switch and probe (the logger's debug). */
   debug?: (message: string) => void;
 }
@@ -126,7 +132,7 @@ export class VideoSender {
         sendRetransmission: (seq, now) => this.#sendRetransmission(seq, now),
         sendPadding: (size, clusterId, now) => this.#sendPadding(size, clusterId, now),
       },
-      this.#estimator ? pacingRate(options.startBitrate, renditions[this.#current]!.rate, false) : UNPACED,
+      this.#estimator ? pacingRate(options.startBitrate, renditions[this.#current]!.rate, options.startKnown ?? false) : UNPACED,
     );
     this.#pacer.linkRate = this.#estimator ? options.startBitrate : UNPACED;
     writer.onSenderReport = (ntp) => this.#feedback.onSenderReport(ntp, performance.now());
@@ -315,7 +321,7 @@ export class VideoSender {
   /** After each feedback: the pacing rate, the rendition, and whether to probe for a higher one. */
   #adapt(estimator: BandwidthEstimator, now: number): void {
     const estimate = estimator.estimate(now);
-    const measured = this.#feedback.measured(estimator, now);
+    const measured = (this.#options.startKnown ?? false) || this.#feedback.measured(estimator, now);
     this.#pacer.rate = pacingRate(estimate.bitrate, this.#renditions[this.#current]!.rate, measured);
     this.#pacer.linkRate = estimate.bitrate;
     const target = this.#choice.choose(this.#current, { bitrate: estimate.bitrate, queueDelayMs: estimate.queueDelayMs, measured }, now);
