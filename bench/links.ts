@@ -221,7 +221,7 @@ const SERVER_EVENTS: Array<[string, RegExp]> = [
   ["server: browser's first ICE check", /Triggered Checks/],
   ['server: ICE completed', /ICE completed/],
   ['server: HelloVerifyRequest sent', /send flight2/],
-  ['server: second ClientHello in, ServerHello… sent', /send flight4/],
+  ['server: ClientHello answered: ServerHello… sent', /send flight4/],
   ["server: browser's Certificate… Finished in", /handleHandshakes \[ 11 \]/],
   ['server: DTLS connected (media starts)', /server\.ts : log .* dtls connected/],
 ];
