@@ -11,13 +11,15 @@
  *   node bench/links.ts --write …           also puts the table into docs/benchmarks-links.md
  *   DEBUG='werift-ice*,werift-dtls*,werift:*peerConnection*' BENCH_TRACE=1 node bench/links.ts firstFrame
  *                                           also lines each join up with the server's werift log
+ *   BENCH_TRACE_DUMP=/tmp/joins.log …         with BENCH_TRACE: also every werift log line of each join
+ *                                           (first line of each: ms since navigation) into that file
  *
  * Each scenario gets a fresh link, server and browser. A werift viewer on the server's side keeps the
  * stream running, so the browser joins a stream that has run for 3 s, as a viewer usually does. The 25 s
  * window starts 1 s after the first frame (after the GOP replay), or 15 s after navigation if none came.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectWeriftViewer, sleep, tempDir } from '../test/e2e/helpers.ts';
@@ -247,6 +249,11 @@ function captureDebugLog() {
       for (const [name, pattern] of SERVER_EVENTS) {
         const line = lines.find(([, text]) => pattern.test(text));
         if (line) events[name] = line[0] - timeOrigin;
+      }
+      const dump = process.env.BENCH_TRACE_DUMP;
+      if (dump) {
+        const text = lines.map(([at, line]) => `${String(at - timeOrigin).padStart(5)} ${line.split('\n')[0]!.replace(/^\S+Z /, '')}`);
+        appendFileSync(dump, `== join at ${new Date(timeOrigin).toISOString()}\n${text.join('\n')}\n`);
       }
       return events;
     },
