@@ -48,9 +48,9 @@ const cpuOf = (pid: number) => processInfo(pid)?.cpuSeconds ?? 0;
 const SERVER_NODE_FLAGS = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8'))
   .scripts.start.split(' ').filter((arg: string) => arg.startsWith('--')) as string[];
 
-/** The server in its own process (test/fixtures/host.ts), run as `npm start` runs it: its CPU and memory are its own. */
+/** The server in its own process (test/e2e/fixtures/host.ts), run as `npm start` runs it: its CPU and memory are its own. */
 async function startHost(options: Record<string, unknown>, env: Record<string, string> = {}) {
-  const args = [...SERVER_NODE_FLAGS, '--expose-gc', 'test/fixtures/host.ts', data.path, JSON.stringify(options)];
+  const args = [...SERVER_NODE_FLAGS, '--expose-gc', 'test/e2e/fixtures/host.ts', data.path, JSON.stringify(options)];
   const host = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, ...env },
@@ -634,7 +634,7 @@ writeFileSync(
   `# Benchmarks
 
 Written by \`npm run bench\` (bench/run.ts). Everything runs on loopback on one machine: the server in
-its own process (test/fixtures/host.ts, with the Node flags \`npm start\` uses: ${SERVER_NODE_FLAGS.join(' ') || 'none'}),
+its own process (test/e2e/fixtures/host.ts, with the Node flags \`npm start\` uses: ${SERVER_NODE_FLAGS.join(' ') || 'none'}),
 the 40 fan-out viewers in another (bench/load.ts), the other werift viewers and Chromium (headless, the
 test flags) in the benchmark's. CPU comes from /proc, not from inside the event loop. Medians, with min–max.
 
