@@ -14,13 +14,15 @@
  *                                           (bench/links-crowd.ts: native load generator + werift, no browser)
  *   DEBUG='werift-ice*,werift-dtls*,werift:*peerConnection*' BENCH_TRACE=1 node bench/links.ts firstFrame
  *                                           also lines each join up with the server's werift log
+ *   BENCH_TRACE_DUMP=/tmp/joins.log …         with BENCH_TRACE: also every werift log line of each join
+ *                                           (first line of each: ms since navigation) into that file
  *
  * Each scenario gets a fresh link, server and browser. A werift viewer on the server's side keeps the
  * stream running, so the browser joins a stream that has run for 3 s, as a viewer usually does. The 25 s
  * window starts 1 s after the first frame (after the GOP replay), or 15 s after navigation if none came.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -238,7 +240,7 @@ const SERVER_EVENTS: Array<[string, RegExp]> = [
   ["server: browser's first ICE check", /Triggered Checks/],
   ['server: ICE completed', /ICE completed/],
   ['server: HelloVerifyRequest sent', /send flight2/],
-  ['server: second ClientHello in, ServerHello… sent', /send flight4/],
+  ['server: ClientHello answered: ServerHello… sent', /send flight4/],
   ["server: browser's Certificate… Finished in", /handleHandshakes \[ 11 \]/],
   ['server: DTLS connected (media starts)', /server\.ts : log .* dtls connected/],
 ];
@@ -264,6 +266,11 @@ function captureDebugLog() {
       for (const [name, pattern] of SERVER_EVENTS) {
         const line = lines.find(([, text]) => pattern.test(text));
         if (line) events[name] = line[0] - timeOrigin;
+      }
+      const dump = process.env.BENCH_TRACE_DUMP;
+      if (dump) {
+        const text = lines.map(([at, line]) => `${String(at - timeOrigin).padStart(5)} ${line.split('\n')[0]!.replace(/^\S+Z /, '')}`);
+        appendFileSync(dump, `== join at ${new Date(timeOrigin).toISOString()}\n${text.join('\n')}\n`);
       }
       return events;
     },
