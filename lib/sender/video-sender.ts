@@ -98,6 +98,8 @@ export class VideoSender {
   #keyframeRequests = 0;
   #lastKeyframeRequestMs = Number.NEGATIVE_INFINITY;
   #stopped = false;
+  /** Whether the last media packet sent ended its frame (the marker bit): only then may padding go. */
+  #frameEnded = true;
 
   constructor(writer: DirectRtpSender, renditions: readonly Rendition[], options: VideoSenderOptions) {
     this.#writer = writer;
@@ -362,6 +364,7 @@ export class VideoSender {
     const transportWide = this.#nextTransportWide();
     const bytes = this.#writer.write(entry.packet, seq, timestamp, transportWide);
     if (transportWide && bytes > 0) this.#estimator?.onPacketSent(transportWide.sequenceNumber, bytes, now);
+    this.#frameEnded = (entry.packet[1]! & 0x80) !== 0;
     return bytes;
   }
 
@@ -372,7 +375,11 @@ export class VideoSender {
     return bytes;
   }
 
-  #sendPadding(size: number, clusterId: number, now: number): number {
+  #sendPadding(size: number, clusterId: number, now: number): number | undefined {
+    // Padding takes a sequence number: between two packets of one frame it would split the frame, and the
+    // browser could not assemble it (nor decode what follows until a keyframe). libwebrtc pads on the media
+    // SSRC only after a marker bit, for the same reason.
+    if (!this.#frameEnded) return undefined;
     const timestamp = this.#stream.lastTimestamp;
     const seq = this.#stream.take(timestamp, now);
     const transportWide = this.#nextTransportWide();

@@ -720,6 +720,22 @@ export function decodeErrors(stream: readonly SentPacket[]): string[] {
   return errors;
 }
 
+/**
+ * Padding inside a frame: a padding packet whose sequence number falls between two packets of one frame
+ * (the browser cannot assemble that frame, nor decode the ones after it until a keyframe).
+ */
+export function paddingErrors(stream: readonly SentPacket[]): string[] {
+  const errors: string[] = [];
+  let last: SentPacket | undefined;
+  stream.forEach((p, i) => {
+    if (p.kind === 'media') last = p;
+    else if (p.kind === 'padding' && last && last.index !== last.count - 1) {
+      errors.push(`#${i} at ${p.at.toFixed(0)} ms: padding after rung ${last.rung} frame ${last.frame} #${last.index} of ${last.count}`);
+    }
+  });
+  return errors;
+}
+
 /** The transport-wide numbers, in the order sent (media, padding and retransmissions), one after the other. */
 export function transportWideErrors(sent: readonly SentPacket[]): string[] {
   const errors: string[] = [];

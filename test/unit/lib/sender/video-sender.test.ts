@@ -9,12 +9,13 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { fir, pli } from '../../support/rtcp-builder.ts';
-import { continuityErrors, decodeErrors, transportWideErrors, ViewerHarness, type HarnessOptions, type SentPacket } from '../../support/viewer-harness.ts';
+import { continuityErrors, decodeErrors, paddingErrors, transportWideErrors, ViewerHarness, type HarnessOptions, type SentPacket } from '../../support/viewer-harness.ts';
 
 /** The stream's promises, whatever happened. */
 function assertContinuous(harness: ViewerHarness): void {
   assert.deepEqual(continuityErrors(harness.stream).slice(0, 5), []);
   assert.deepEqual(decodeErrors(harness.stream).slice(0, 5), [], 'every switch, replay and resumption starts at a keyframe');
+  assert.deepEqual(paddingErrors(harness.stream).slice(0, 5), [], 'probe padding only between frames');
   if (harness.writer.sent[0]?.transportWide !== undefined) assert.deepEqual(transportWideErrors(harness.writer.sent).slice(0, 5), []);
 }
 
