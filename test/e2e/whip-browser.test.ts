@@ -48,14 +48,16 @@ describe('WHIP ingest from Chromium (/publish, fake camera, simulcast)', { timeo
     assert.deepEqual(whipStats(server).layers.map((layer) => layer.id).sort(), ['h', 'l', 'm'], 'by their RIDs');
     // Our transport-wide feedback is what lets Chromium estimate its uplink (werift's own kept it near
     // 100 kbit/s on this link, its upper layers off).
-    const estimate = await publishing.evaluate(async () => {
-      let bitrate = 0;
+    // The selected pair's estimate (a nominated pair may be listed beside it without one), polled: it climbs.
+    const uplink = () => publishing.evaluate(async () => {
       const pc = (window as unknown as { webgearPublish: { pc: RTCPeerConnection } }).webgearPublish.pc;
-      (await pc.getStats()).forEach((report: { type: string; nominated?: boolean; availableOutgoingBitrate?: number }) => {
-        if (report.type === 'candidate-pair' && report.nominated) bitrate = report.availableOutgoingBitrate ?? 0;
-      });
-      return bitrate;
+      const reports = new Map<string, { type: string; selectedCandidatePairId?: string; availableOutgoingBitrate?: number }>();
+      (await pc.getStats()).forEach((report: { id: string; type: string }) => reports.set(report.id, report));
+      const transport = [...reports.values()].find((report) => report.type === 'transport' && report.selectedCandidatePairId);
+      return reports.get(transport?.selectedCandidatePairId ?? '')?.availableOutgoingBitrate ?? 0;
     });
+    let estimate = 0;
+    await waitFor(async () => (estimate = await uplink()) >= 1_000_000, 10_000);
     assert.ok(estimate >= 1_000_000, `the publisher's estimate of its uplink: ${Math.round(estimate / 1000)} kbit/s`);
   });
 
