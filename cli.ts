@@ -13,13 +13,19 @@ const integer = (name: string) => (value: string): number => {
 const program = new Command()
   .name('webgear-rtc')
   .description('Stream a video source to every browser over WebRTC.')
-  .option('--source <source>', 'file, URL, camera index or device path, or "testsrc"', 'testsrc')
+  .option('--source <source>', 'file, URL, camera index or device path, "testsrc", "whip" (take a WHIP publisher), or "whep+http://host/path" (pull a WHEP stream)', 'testsrc')
+  .option('--whip-token <token>', 'with --source whip: the Bearer token a publisher must send')
   .option('--port <n>', 'HTTP port', integer('--port'), 8000)
   .option('--host <address>', 'address to listen on (0.0.0.0 for the LAN)', '127.0.0.1')
   .addOption(new Option('--codec <codec>', 'video codec').choices(['vp8', 'h264']).default('vp8'))
   .option('--logging', 'log what happens; tracebacks on the 500 page', false)
   .option('--frame-size-reduction <percent>', 'shrink frames by this percentage (0-90)', integer('--frame-size-reduction'), 0)
   .option('--max-viewers <n>', 'viewers allowed at once', integer('--max-viewers'), 100)
+  .option('--max-connecting <n>', 'viewers connecting at once (answered, ICE and DTLS not done); more get 503 (default: --max-viewers)', integer('--max-connecting'))
+  .option('--max-connecting-per-address <n>', 'sessions connecting at once from one address; more get 429', integer('--max-connecting-per-address'))
+  .option('--max-event-loop-delay <ms>', 'refuse new viewers (503) while the event loop runs this late; 0 turns it off', integer('--max-event-loop-delay'))
+  .option('--connect-timeout <seconds>', 'seconds a viewer has to connect after its offer', integer('--connect-timeout'))
+  .option('--no-renditions', 'send the source alone: no lower renditions for thin links')
   .option('--bitrate <bits>', 'video bitrate in bits per second', integer('--bitrate'))
   .option('--loop', 'play a file source again when it ends', false)
   .option('--infinite-frames', 'show "No Input" while the source is down or after it ended', false)
@@ -31,9 +37,6 @@ const program = new Command()
   .option('--publish <url>', 'push the stream to this WHIP endpoint (an SFU or a CDN) and keep it there')
   .option('--publish-token <token>', 'the Bearer token of the --publish endpoint')
   .option('--metrics', 'serve GET /metrics in Prometheus text format', false)
-  // For load tests from one machine (bench/loadgen): its viewers all join from one address, at a pace.
-  .option('--max-connecting-per-address <n>', 'sessions connecting at once from one address (default 10)', integer('--max-connecting-per-address'))
-  .option('--max-event-loop-delay <ms>', 'refuse new viewers while the event loop runs this late (default 50; 0: never)', integer('--max-event-loop-delay'))
   .showHelpAfterError();
 
 program.parse();
@@ -41,7 +44,8 @@ const flags = program.opts<{
   source: string; port: number; host: string; codec: 'vp8' | 'h264'; logging: boolean;
   frameSizeReduction: number; maxViewers: number; bitrate?: number; loop: boolean; ffmpegPath?: string; iceHost?: string[];
   infiniteFrames: boolean; transcode: 'auto' | 'always' | 'never'; audio?: string | boolean;
-  publish?: string; publishToken?: string; metrics: boolean; maxConnectingPerAddress?: number; maxEventLoopDelay?: number;
+  publish?: string; publishToken?: string; metrics: boolean; whipToken?: string;
+  maxConnecting?: number; maxConnectingPerAddress?: number; maxEventLoopDelay?: number; connectTimeout?: number; renditions: boolean;
 }>();
 if (flags.publishToken !== undefined && flags.publish === undefined) program.error('error: --publish-token needs --publish <url>');
 
@@ -53,6 +57,11 @@ try {
     logging: flags.logging,
     frameSizeReduction: flags.frameSizeReduction,
     maxViewers: flags.maxViewers,
+    ...(flags.maxConnecting !== undefined && { maxConnecting: flags.maxConnecting }),
+    ...(flags.maxConnectingPerAddress !== undefined && { maxConnectingPerAddress: flags.maxConnectingPerAddress }),
+    ...(flags.maxEventLoopDelay !== undefined && { maxEventLoopDelay: flags.maxEventLoopDelay }),
+    ...(flags.connectTimeout !== undefined && { connectTimeout: flags.connectTimeout }),
+    ...(!flags.renditions && { renditions: false }),
     loop: flags.loop,
     enableInfiniteFrames: flags.infiniteFrames,
     transcode: flags.transcode,
@@ -61,8 +70,7 @@ try {
     ...(flags.ffmpegPath !== undefined && { ffmpegPath: flags.ffmpegPath }),
     ...(flags.publish !== undefined && { publish: { url: flags.publish, ...(flags.publishToken !== undefined && { token: flags.publishToken }) } }),
     metrics: flags.metrics,
-    ...(flags.maxConnectingPerAddress !== undefined && { maxConnectingPerAddress: flags.maxConnectingPerAddress }),
-    ...(flags.maxEventLoopDelay !== undefined && { maxEventLoopDelay: flags.maxEventLoopDelay }),
+    ...(flags.whipToken !== undefined && { whipToken: flags.whipToken }),
     // Loopback is no ICE host candidate by default; announce it so a browser on this machine connects.
     iceAdditionalHostAddresses: ['127.0.0.1', ...(flags.iceHost ?? [])],
   });
@@ -79,7 +87,9 @@ app.use((ctx) => {
   rtc.render(ctx, '404.html', { path: ctx.path });
 });
 const server = app.listen(flags.port, flags.host, () => {
-  console.log(`webgear-rtc: streaming ${flags.source} at http://${flags.host.includes(':') ? `[${flags.host}]` : flags.host}:${flags.port}/`);
+  const origin = `http://${flags.host.includes(':') ? `[${flags.host}]` : flags.host}:${flags.port}`;
+  console.log(`webgear-rtc: streaming ${flags.source} at ${origin}/`);
+  if (flags.source === 'whip') console.log(`webgear-rtc: publish at ${origin}/publish, or with OBS (WHIP) to ${origin}/whip`);
 });
 server.on('error', (error) => {
   console.error(`webgear-rtc: ${error.message}`);

@@ -9,17 +9,23 @@
  *   BENCH_MAX_LOAD=2.5 node bench/links.ts  before each scenario, wait (up to 5 min) for the machine's
  *                                           1-minute load average to fall below 2.5
  *   node bench/links.ts --write …           also puts the table into docs/benchmarks-links.md
+ *   node bench/links.ts --json <file> …     also writes {rows, markdown} there (bench/run.ts reads it)
+ *   node bench/links.ts crowd               40 viewers, 10 of them each behind its own 800 kbit/s cap
+ *                                           (bench/links-crowd.ts: native load generator + werift, no browser)
  *   DEBUG='werift-ice*,werift-dtls*,werift:*peerConnection*' BENCH_TRACE=1 node bench/links.ts firstFrame
  *                                           also lines each join up with the server's werift log
+ *   BENCH_TRACE_DUMP=/tmp/joins.log …         with BENCH_TRACE: also every werift log line of each join
+ *                                           (first line of each: ms since navigation) into that file
  *
  * Each scenario gets a fresh link, server and browser. A werift viewer on the server's side keeps the
  * stream running, so the browser joins a stream that has run for 3 s, as a viewer usually does. The 25 s
  * window starts 1 s after the first frame (after the GOP replay), or 15 s after navigation if none came.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { connectWeriftViewer, sleep, tempDir } from '../test/e2e/helpers.ts';
 import { launchChromiumIn, launchFirefoxIn } from '../test/support/links/browsers.ts';
 import { createLink, type Link, type LinkOptions, type LinkStats } from '../test/support/links/link.ts';
@@ -27,6 +33,7 @@ import {
   installProbe, navigationTimings, pageNow, probeMarks, readProbe, waitForFirstFrame, type PlaybackReport, type ProbePage,
 } from '../test/support/links/probe.ts';
 import { startLinkServer } from '../test/support/links/server.ts';
+import { crowd, type TargetRow } from './links-crowd.ts';
 
 const WINDOW_MS = 25_000;
 const DELAY_MS = 20; // each way: 40 ms RTT
@@ -99,6 +106,7 @@ interface Result {
 
 function linkDelta(before: LinkStats, after: LinkStats): Omit<LinkStats, 'delay'> {
   return {
+    portCaps: [],
     udpToViewer: after.udpToViewer - before.udpToViewer,
     udpToViewerBytes: after.udpToViewerBytes - before.udpToViewerBytes,
     udpDropped: after.udpDropped - before.udpDropped,
@@ -195,7 +203,18 @@ const scenarios: Record<string, () => Promise<void>> = {
       return { note, capDropped };
     }),
   firstFrame,
+  async crowd() {
+    const result = await crowd(sourceFile());
+    console.log(result.line);
+    targetRows.push(...result.rows);
+  },
 };
+
+/** The scenarios' names, for bench/run.ts (which runs them in a child process: `node bench/links.ts`). */
+export const LINK_SCENARIOS: readonly string[] = Object.keys(scenarios);
+
+/** Rows of a targets table (the crowd's), as bench/run.ts writes them. */
+const targetRows: TargetRow[] = [];
 
 /** Phases of a join as the page sees them, in order: [label, from mark, to mark]. */
 const JOIN_STEPS: Array<[string, string, string]> = [
@@ -221,7 +240,7 @@ const SERVER_EVENTS: Array<[string, RegExp]> = [
   ["server: browser's first ICE check", /Triggered Checks/],
   ['server: ICE completed', /ICE completed/],
   ['server: HelloVerifyRequest sent', /send flight2/],
-  ['server: second ClientHello in, ServerHello… sent', /send flight4/],
+  ['server: ClientHello answered: ServerHello… sent', /send flight4/],
   ["server: browser's Certificate… Finished in", /handleHandshakes \[ 11 \]/],
   ['server: DTLS connected (media starts)', /server\.ts : log .* dtls connected/],
 ];
@@ -247,6 +266,11 @@ function captureDebugLog() {
       for (const [name, pattern] of SERVER_EVENTS) {
         const line = lines.find(([, text]) => pattern.test(text));
         if (line) events[name] = line[0] - timeOrigin;
+      }
+      const dump = process.env.BENCH_TRACE_DUMP;
+      if (dump) {
+        const text = lines.map(([at, line]) => `${String(at - timeOrigin).padStart(5)} ${line.split('\n')[0]!.replace(/^\S+Z /, '')}`);
+        appendFileSync(dump, `== join at ${new Date(timeOrigin).toISOString()}\n${text.join('\n')}\n`);
       }
       return events;
     },
@@ -304,6 +328,15 @@ function printTimeline(join: Record<string, number>): void {
 
 let firstFrameResult: { times: number[]; steps: Array<{ label: string; median: number; range: string }>; joins: Array<Record<string, number>> } | undefined;
 
+const verdict = (met: boolean | undefined | null) => (met === null ? '' : met === undefined ? '(not judged)' : met ? 'met' : '**not met**');
+
+/** The targets rows as a table of their own (when bench/links.ts runs alone). */
+function targetTable(): string {
+  if (targetRows.length === 0) return '';
+  return ['| target | goal | measured | |', '|---|---|---|---|', ...targetRows.map((r) => `| ${r.target} | ${r.goal} | ${r.measured} | ${verdict(r.met)} |`)].join('\n');
+}
+
+/** The browser scenarios' table and the first-frame breakdown. */
 function table(): string {
   const lines = results.length === 0 ? [] : [
     `| link (40 ms RTT, ${BROWSER}, 25 s) | fps | longest gap | frozen (gaps > 0.5 s) | size | bitrate | lost | NACK | PLI | first frame | sent to the link; dropped at the cap | source fps; load |`,
@@ -322,31 +355,44 @@ function table(): string {
   return lines.join('\n');
 }
 
-const args = process.argv.slice(2);
-const write = args.includes('--write');
-const names = args.filter((arg) => !arg.startsWith('--'));
-const unknown = names.filter((name) => !(name in scenarios));
-if (unknown.length) {
-  console.error(`unknown scenario(s) ${unknown.join(', ')}; known: ${Object.keys(scenarios).join(', ')}`);
-  process.exit(2);
-}
-if (process.getuid?.() !== 0) {
-  console.error('bench/links.ts needs root (network namespaces, veth, tc, nftables)');
-  process.exit(2);
-}
 /** On a shared machine, a scenario run while others load the cores measures them: wait for a quieter minute. */
 async function waitForQuiet(): Promise<void> {
   const limit = Number(process.env.BENCH_MAX_LOAD ?? Number.POSITIVE_INFINITY);
   const end = Date.now() + 5 * 60_000;
   while (loadavg()[0]! > limit && Date.now() < end) await sleep(5_000);
 }
-for (const name of names.length ? names : Object.keys(scenarios)) {
-  await waitForQuiet();
-  await scenarios[name]!();
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const write = args.includes('--write');
+  const jsonAt = args.indexOf('--json');
+  const json = jsonAt >= 0 ? args[jsonAt + 1] : undefined;
+  if (jsonAt >= 0 && !json) {
+    console.error('--json needs a file');
+    process.exit(2);
+  }
+  const names = args.filter((arg, index) => !arg.startsWith('--') && !(jsonAt >= 0 && index === jsonAt + 1));
+  const unknown = names.filter((name) => !(name in scenarios));
+  if (unknown.length) {
+    console.error(`unknown scenario(s) ${unknown.join(', ')}; known: ${Object.keys(scenarios).join(', ')}`);
+    process.exit(2);
+  }
+  if (process.getuid?.() !== 0) {
+    console.error('bench/links.ts needs root (network namespaces, veth, tc, nftables)');
+    process.exit(2);
+  }
+  for (const name of names.length ? names : Object.keys(scenarios)) {
+    await waitForQuiet();
+    await scenarios[name]!();
+  }
+  const markdown = table();
+  console.log(`\n${[targetTable(), markdown].filter(Boolean).join('\n\n')}`);
+  if (json) writeFileSync(json, JSON.stringify({ rows: targetRows, markdown }));
+  if (write) writeDoc([targetTable(), markdown].filter(Boolean).join('\n\n'));
 }
-const markdown = table();
-console.log(`\n${markdown}`);
-if (write) {
+
+/** Replaces the marked section of docs/benchmarks-links.md with `markdown`. */
+function writeDoc(markdown: string): void {
   const doc = join(import.meta.dirname, '..', 'docs', 'benchmarks-links.md');
   const text = readFileSync(doc, 'utf8');
   const [startMark, endMark] = ['<!-- bench/links.ts table -->', '<!-- end of bench/links.ts table -->'];
@@ -356,3 +402,6 @@ if (write) {
   writeFileSync(doc, `${text.slice(0, start + startMark.length)}\n${markdown}\n${text.slice(end)}`);
   console.log(`wrote ${doc}`);
 }
+
+// Run as a script, not when bench/run.ts imports the scenarios' names.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

@@ -7,16 +7,35 @@
  * `report` prints `REPORT {fps[], loss[]}` for the window (frames per second and % of packets lost).
  */
 import { createInterface } from 'node:readline';
-import { connectWeriftViewer, waitFor, type WeriftViewer } from '../test/e2e/helpers.ts';
+import { connectWeriftViewer, sleep, waitFor, type WeriftViewer } from '../test/e2e/helpers.ts';
 
 const [url, count] = [process.argv[2]!, Number(process.argv[3] ?? 40)];
+
+/**
+ * A connected viewer. A join the server's admission refuses (503, 429: busy) or that does not connect in
+ * 10 s (a loaded machine: werift's DTLS is JavaScript, 13 handshakes at once) is tried again a second
+ * later, 10 times at most.
+ */
+async function join(): Promise<WeriftViewer> {
+  for (let attempt = 1; ; attempt++) {
+    let viewer: WeriftViewer | undefined;
+    try {
+      viewer = await connectWeriftViewer(url);
+      await viewer.connected;
+      return viewer;
+    } catch (error) {
+      await viewer?.close();
+      const status = (error as { status?: number }).status;
+      const busy = status === 503 || status === 429 || /did not connect/.test((error as Error).message);
+      if (!busy || attempt >= 10) throw error;
+      await sleep(1_000);
+    }
+  }
+}
+
 const viewers: WeriftViewer[] = [];
 for (let joined = 0; joined < count; joined += 13) {
-  const batch = await Promise.all(
-    Array.from({ length: Math.min(13, count - joined) }, () => connectWeriftViewer(url)),
-  );
-  await Promise.all(batch.map((viewer) => viewer.connected));
-  viewers.push(...batch);
+  viewers.push(...(await Promise.all(Array.from({ length: Math.min(13, count - joined) }, () => join()))));
 }
 await waitFor(() => viewers.every((viewer) => viewer.frames > 30), 15_000);
 

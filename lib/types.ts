@@ -29,7 +29,18 @@ export type SourceSpec =
   | { kind: 'file'; path: string }
   | { kind: 'url'; url: string }
   | { kind: 'device'; path: string }
-  | { kind: 'frames'; stream: CustomStream };
+  | { kind: 'frames'; stream: CustomStream }
+  /** A WHIP publisher (a browser, OBS) sends the picture: RFC 9725 ingest at `<mount>/whip`. */
+  | { kind: 'whip' }
+  /** Another server's WHEP endpoint (`url`: http or https), pulled as one of its viewers. */
+  | { kind: 'whep'; url: string };
+
+/** The sources ffmpeg reads (all but the WebRTC ones). */
+export type FfmpegSourceSpec = Exclude<SourceSpec, { kind: 'whip' | 'whep' }>;
+
+/** The sources whose RTP comes over WebRTC and is sent on as is (no ffmpeg, except for the slate). */
+export type WebRtcSourceSpec = Extract<SourceSpec, { kind: 'whip' | 'whep' }>;
+export const isWebRtcSource = (source: SourceSpec): source is WebRtcSourceSpec => source.kind === 'whip' || source.kind === 'whep';
 
 /** ffmpeg input formats an `audio` string may name as `'<format>:<input>'`. */
 export const AUDIO_INPUT_FORMATS = ['lavfi', 'alsa', 'pulse'] as const;

@@ -19,12 +19,16 @@ import { renderNotFound, renderServerError, statusOf } from './error-pages.ts';
 import { addDefaultRoutes } from './routes.ts';
 import { addMetricsRoute } from './metrics.ts';
 import { addWhepRoutes, allowCrossOriginError } from './whep.ts';
+import { addWhipRoutes } from './whip.ts';
 import { createViews } from './views.ts';
 import { requestBasePath } from './base-path.ts';
 
 /** The middleware `webgearRtc()` returns: use it with `app.use()`, extend it, close it. */
 export interface WebGearRtc extends Middleware {
-  /** The @koa/router instance serving `/`, `/offer`, `/close_connection`, `/whep`, `/stats`: add your own routes to it. */
+  /**
+   * The @koa/router instance serving `/`, `/offer`, `/close_connection`, `/whep`, `/stats` (and `/whip`,
+   * `/publish` for a `'whip'` source): add your own routes to it.
+   */
   readonly router: Router;
   /** True once `close()` was called. */
   readonly closed: boolean;
@@ -55,10 +59,12 @@ const START_BITRATE = 1_000_000;
 
 /** Routes whose errors are answered as JSON `{error}` rather than as pages. */
 const JSON_PATHS = new Set(['/offer', '/close_connection', '/stats']);
-const isWhepPath = (path: string): boolean => path === '/whep' || path.startsWith('/whep/');
-/** Routes whose errors are plain text (their clients are programs): WHEP and the Prometheus scrape. */
+/** WHEP (viewers) and WHIP (a publisher, for a `'whip'` source): callable from other sites. */
+const isWhepPath = (path: string): boolean =>
+  path === '/whep' || path.startsWith('/whep/') || path === '/whip' || path.startsWith('/whip/');
+/** Routes whose errors are plain text (their clients are programs): WHEP, WHIP and the Prometheus scrape. */
 const isTextPath = (path: string): boolean => isWhepPath(path) || path === '/metrics';
-/** Paths other sites may call (CORS): WHEP and stats. */
+/** Paths other sites may call (CORS): WHEP, WHIP and stats. */
 const isCrossOriginApi = (path: string): boolean => isWhepPath(path) || path === '/stats';
 /** How an error on this path is answered: WHEP clients read plain text, ours JSON, people pages. */
 const errorStyle = (path: string): 'json' | 'text' | 'page' =>
@@ -99,6 +105,7 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
   const staticDirs = [...settings.static, dataFiles.staticDir, join(DEFAULT_THEME_DIR, 'static')];
   addDefaultRoutes(router, { broadcast, views, ...settings });
   addWhepRoutes(router, { broadcast, views, ...settings });
+  if (settings.source.kind === 'whip') addWhipRoutes(router, { broadcast, views, ...settings });
   const registry = createBroadcastMetrics(broadcast, { publishing: settings.publish !== undefined });
   addMetricsRoute(router, { registry, metrics: settings.metrics });
 

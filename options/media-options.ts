@@ -11,10 +11,12 @@ import { audioSpecOf } from '../lib/source/source-spec.ts';
 export const MEDIA_OPTIONS = {
   /**
    * What to stream: a file path, a URL (`rtsp://`, `http://`, `udp://`, …), a camera (`0` → `/dev/video0`,
-   * or a device path such as `/dev/video2`), or `'testsrc'` for a built-in moving test pattern.
+   * or a device path such as `/dev/video2`), `'testsrc'` for a built-in moving test pattern, `'whip'` to
+   * take a WHIP publisher's WebRTC stream (a browser at `/publish`, OBS), or `'whep+http://host/path'`
+   * (or `whep+https://`) to pull another server's WHEP stream as its edge. WebRTC sources are sent as is.
    */
   source: option<string | number>()({
-    doc: "file path, URL (`rtsp://`, `http://`, `udp://`, …), camera index (`0` → `/dev/video0`) or device path, or `'testsrc'`",
+    doc: "file path, URL (`rtsp://`, `http://`, `udp://`, …), camera index (`0` → `/dev/video0`) or device path, `'testsrc'`, `'whip'` (a WHIP publisher: a browser at `/publish`, OBS; [WHIP](docs/sources/whip.md)) or `'whep+http(s)://host/path'` (another server's WHEP stream, pulled; [WHEP pull](docs/sources/whep.md))",
     default: '— (this or `customStream`)',
     // Resolved together with customStream (resolve-options.ts): the context holds the result.
     resolve: (_value, _name, context) => context.source,

@@ -119,6 +119,20 @@ export const WEB_OPTIONS = {
     resolve: (value, name) => numberOption(name, value, { min: 1_024, max: 16 * 1024 * 1024, integer: true }) ?? 64 * 1024,
   }),
   /**
+   * For `source: 'whip'`: the Bearer token a publisher must send (`Authorization: Bearer <token>`, as OBS's
+   * "Bearer Token" field does) to `POST`, `PATCH` or `DELETE` `/whip`; others get 401. Without it anyone who
+   * reaches `/whip` (and passes `authorize`) may publish.
+   */
+  whipToken: option<string>()({
+    doc: "for `source: 'whip'`: the Bearer token a publisher must send (`Authorization: Bearer <token>`); without it anyone who passes `authorize` may publish ([WHIP](docs/sources/whip.md))",
+    default: '—',
+    resolve: (value, name, context) => {
+      const token = stringOption(name, value);
+      if (token !== undefined && context.source.kind !== 'whip') fail(name, "used with source: 'whip' (the source is not a WHIP ingest)", token);
+      return token;
+    },
+  }),
+  /**
    * Guards every route of the plugin (page, static files, signaling, routes you add to `.router`):
    * resolve true to let the request in, false to answer 403. Or throw to answer yourself, e.g.
    * `ctx.throw(401, 'log in', { headers: { 'WWW-Authenticate': 'Basic' } })`. Host routes are not guarded.

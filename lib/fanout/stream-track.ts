@@ -25,6 +25,11 @@ export interface Rendition {
   readonly rate: number;
   /** The highest of its recent per-second rates, bit/s: what a viewer needs room for before it switches to it. */
   readonly peakRate: number;
+  /**
+   * A viewer of this rendition lost its picture: asks the rendition's sender for a keyframe, where it can
+   * be asked (a WebRTC publisher or origin; the ffmpeg CLI cannot). Rate-limited by the sender's side.
+   */
+  requestKeyframe?(): void;
 }
 
 export class StreamTrack {

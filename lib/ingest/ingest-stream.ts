@@ -34,6 +34,8 @@ export class IngestStream {
   readonly bitrate: number;
   /** The picture size its last keyframe announced (video). */
   pictureSize: PictureSize | undefined;
+  /** Asks whoever sends this stream for a keyframe (a WebRTC publisher or origin); unset for ffmpeg. */
+  keyframeRequester: (() => void) | undefined;
   readonly #codec: VideoCodec | undefined;
   readonly #continuity: RtpContinuity;
   readonly #gop: GopCache | undefined;
@@ -61,6 +63,11 @@ export class IngestStream {
     if (hasMarker(packet)) this.#counts.frames++;
     this.#gop?.push(packet);
     this.track.write(packet);
+  }
+
+  /** A viewer lost its picture: the sender is asked for a keyframe, where it can be (see `keyframeRequester`). */
+  requestKeyframe(): void {
+    this.keyframeRequester?.();
   }
 
   /** Updates the per-second rates; called once a second. */

@@ -16,7 +16,7 @@ export interface MetricsSource {
   viewerTotals(current: BroadcastStats['viewers']): ViewerTotals;
 }
 
-export const SOURCE_STATES: readonly VideoSourceState[] = ['idle', 'starting', 'running', 'restarting', 'ended', 'failed', 'closed'];
+export const SOURCE_STATES: readonly VideoSourceState[] = ['idle', 'starting', 'running', 'restarting', 'waiting', 'ended', 'failed', 'closed'];
 export const VIEWER_STATES: readonly ViewerState[] = ['connecting', 'connected', 'disconnected', 'closed'];
 export const PUBLISH_STATES: readonly PublishState[] = ['starting', 'connecting', 'connected', 'retrying', 'closed'];
 

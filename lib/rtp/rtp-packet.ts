@@ -32,3 +32,28 @@ export function payloadOf(packet: Buffer): Buffer {
   const length = rtpHeaderLength(packet);
   return packet.subarray(length === 0 ? packet.length : length);
 }
+
+/** The fixed header fields `buildRtpPacket` writes. */
+export interface RtpFields {
+  marker: boolean;
+  payloadType: number;
+  sequenceNumber: number;
+  timestamp: number;
+  ssrc: number;
+}
+
+/**
+ * A serialized RTP packet of a 12-byte header and `payload` (copied): no CSRCs, header extensions or
+ * padding, as ffmpeg's packets are. How a WebRTC sender's packets enter the ingest: its extensions (MID,
+ * RID, transport-cc…) are its connection's, not the viewers'.
+ */
+export function buildRtpPacket(fields: RtpFields, payload: Uint8Array): Buffer {
+  const packet = Buffer.allocUnsafe(12 + payload.length);
+  packet[0] = 0x80;
+  packet[1] = (fields.marker ? 0x80 : 0) | (fields.payloadType & 0x7f);
+  packet.writeUInt16BE(fields.sequenceNumber & 0xffff, RTP_SEQUENCE_OFFSET);
+  packet.writeUInt32BE(fields.timestamp >>> 0, RTP_TIMESTAMP_OFFSET);
+  packet.writeUInt32BE(fields.ssrc >>> 0, RTP_SSRC_OFFSET);
+  packet.set(payload, 12);
+  return packet;
+}

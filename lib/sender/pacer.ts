@@ -15,8 +15,12 @@ export interface PacerOutput {
   sendMedia(entry: QueuedPacket, nowMs: number): number;
   /** Sends a retransmission of sequence number `seq`; returns the bytes sent. */
   sendRetransmission(seq: number, nowMs: number): number;
-  /** Sends one probe padding packet of `size` bytes for cluster `clusterId`; returns the bytes sent. */
-  sendPadding(size: number, clusterId: number, nowMs: number): number;
+  /**
+   * Sends one probe padding packet of `size` bytes for cluster `clusterId`; returns the bytes sent, or
+   * `undefined` when padding may not go now (a frame half sent: its packets must stay consecutive) and the
+   * probe waits.
+   */
+  sendPadding(size: number, clusterId: number, nowMs: number): number | undefined;
 }
 
 /** A media packet waiting to go. */
@@ -196,6 +200,7 @@ export class Pacer {
     // Padding goes out on the probe's own schedule: it tests the link above the pacing rate, on purpose.
     while (probe.remaining > 0 && probe.nextAtMs <= now) {
       const sent = this.#output.sendPadding(probe.size, probe.clusterId, now);
+      if (sent === undefined) break;
       this.counts.packets++;
       this.counts.bytes += sent;
       probe.remaining--;

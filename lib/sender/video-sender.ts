@@ -13,15 +13,17 @@
  * A viewer whose browser did not negotiate transport-cc gets the top rendition, unpaced, as before.
  */
 import type { Rendition } from '../fanout/stream-track.ts';
-import { ntpMiddle32, readRtcp, roundTripTimeMs, type RtcpSummary } from '../rtp/rtcp.ts';
+import { readRtcp } from '../rtp/rtcp.ts';
 import { timestampOf } from '../rtp/rtp-packet.ts';
 import { startsKeyframe } from '../rtp/rtp-payload.ts';
 import type { VideoCodec } from '../types.ts';
-import { BandwidthEstimator, parseTwccFeedback } from './bwe/index.ts';
+import { BandwidthEstimator } from './bwe/index.ts';
 import type { DirectRtpSender } from './direct-sender.ts';
+import { LinkFeedback, type FeedbackCounts } from './link-feedback.ts';
 import { NackResponder, type NackCounts } from './nack-responder.ts';
 import { OutgoingStream } from './outgoing-stream.ts';
 import { Pacer, type QueuedPacket } from './pacer.ts';
+import { pacingRate, UNPACED } from './pacing-rate.ts';
 import { RenditionChoice } from './rendition-choice.ts';
 import type { RtpSink } from './rtp-sink.ts';
 
@@ -32,6 +34,12 @@ export interface VideoSenderOptions {
   transportWideId: number | undefined;
   /** The estimate a viewer starts with, bit/s: it starts on the best rung this carries. */
   startBitrate: number;
+  /**
+   * Whether `startBitrate` is known rather than guessed (a peer on this machine or the LAN, by ICE's round
+   * trip): then it paces from the first packet as a measured estimate would, and a joiner's GOP goes out at
+   * once. A guess is held to 1.5× the start rung until feedback measures the link.
+   */
+  startKnown?: boolean;
   /** Told every switch and probe (the logger's debug). */
   debug?: (message: string) => void;
 }
@@ -47,29 +55,10 @@ export interface VideoSenderStats {
   nacks: NackCounts;
   /** Picture loss indications answered (with the current rendition's GOP). */
   keyframeRequests: number;
+  /** Transport-cc feedback packets read, and those that did not parse (most unparsable: no estimate). */
+  feedback: FeedbackCounts;
   pacer: { queueMs: number; queuedPackets: number; dropped: number; rate: number | undefined };
 }
-
-/**
- * The pacing rate is this many times the estimate: the rendition choice keeps the average under the
- * estimate; the pacer spreads the bursts (a keyframe) so that the link's queue absorbs them, and holds the
- * stream back only when the link really is full. libwebrtc uses 2.5; measured on a link with 100 ms of
- * queue, a 360p keyframe at 2.5× an 800 kbit/s estimate overflowed it, at 1.5× it did not.
- */
-const PACING_FACTOR = 1.5;
-/** Before the first feedback the link is a guess: the start estimate itself, no more. */
-const START_PACING_FACTOR = 1;
-/**
- * …and never faster than this many times the start rung's rate: a joiner's GOP is a burst that a thin link
- * (300 kbit/s, a 4 KB queue) would mostly drop; its keyframe (the first picture) still goes in ~0.1–0.2 s.
- */
-const START_RUNG_PACING_FACTOR = 1.5;
-/** …and never below the current rendition's bitrate times this (it must get through, even over budget). */
-const MIN_PACING_FACTOR = 1.2;
-/** Without an estimate nothing is held back. */
-const UNPACED = 1e9;
-/** The estimate is taken as measured after this long of feedback (or a probe the link carried). */
-const MEASURED_AFTER_MS = 1_000;
 
 /** For a moment after a step up, an overuse cuts the estimate to no less than this share of it. */
 const STEP_UP_GUARD = 0.85;
@@ -95,12 +84,8 @@ export class VideoSender {
   readonly #nacks: NackResponder;
   readonly #choice: RenditionChoice;
   #estimator: BandwidthEstimator | undefined;
-  /** Whether the browser has sent transport-wide feedback yet (some negotiate it and never do). */
-  #feedbackSeen = false;
-  #firstFeedbackAtMs = 0;
+  readonly #feedback: LinkFeedback;
   #startedAtMs = performance.now();
-  /** Sender reports sent: the middle 32 bits of their NTP time → when (ms), for the round-trip time. */
-  readonly #senderReports = new Map<number, number>();
   #current: number;
   #pending: number | undefined;
   #rebaseNext = true;
@@ -113,6 +98,8 @@ export class VideoSender {
   #keyframeRequests = 0;
   #lastKeyframeRequestMs = Number.NEGATIVE_INFINITY;
   #stopped = false;
+  /** Whether the last media packet sent ended its frame (the marker bit): only then may padding go. */
+  #frameEnded = true;
 
   constructor(writer: DirectRtpSender, renditions: readonly Rendition[], options: VideoSenderOptions) {
     this.#writer = writer;
@@ -124,6 +111,7 @@ export class VideoSender {
     );
     this.#sinks = renditions.map((_, index) => ({ kind: 'video', send: (packet: Buffer) => this.#onPacket(index, packet) }));
     this.#nacks = new NackResponder({ sentAt: (seq) => this.#writer.sentAt(seq) });
+    this.#feedback = new LinkFeedback(writer.access.ssrc);
     if (options.transportWideId !== undefined) {
       const top = renditions[0]!.bitrate;
       this.#estimator = new BandwidthEstimator({
@@ -146,10 +134,10 @@ export class VideoSender {
         sendRetransmission: (seq, now) => this.#sendRetransmission(seq, now),
         sendPadding: (size, clusterId, now) => this.#sendPadding(size, clusterId, now),
       },
-      this.#estimator ? this.#startPacingRate(options.startBitrate) : UNPACED,
+      this.#estimator ? pacingRate(options.startBitrate, renditions[this.#current]!.rate, options.startKnown ?? false) : UNPACED,
     );
     this.#pacer.linkRate = this.#estimator ? options.startBitrate : UNPACED;
-    writer.onSenderReport = (ntp) => this.#onSenderReport(ntp);
+    writer.onSenderReport = (ntp) => this.#feedback.onSenderReport(ntp, performance.now());
     writer.access.onNack((lost) => this.#onNack(lost));
   }
 
@@ -165,24 +153,22 @@ export class VideoSender {
     if (this.#stopped) return;
     const now = performance.now();
     const summary = readRtcp(rtcp);
-    if (summary.transportFeedback.length > 0 && !this.#feedbackSeen) {
-      this.#feedbackSeen = true;
-      this.#firstFeedbackAtMs = now;
-    }
-    if (this.#estimator) this.#feedEstimator(this.#estimator, summary, now);
+    this.#feedback.read(summary, this.#estimator, now);
     const ssrc = this.#writer.access.ssrc;
     if (summary.keyframeRequests.some((request) => request.mediaSsrc === ssrc)) this.#onPictureLoss(now);
     if (!this.#estimator) return;
-    if (this.#feedbackSeen) this.#adapt(this.#estimator, now);
-    else if (now - this.#startedAtMs > NO_FEEDBACK_GIVE_UP_MS) this.#withoutEstimate();
+    if (!this.#feedback.usable && now - this.#startedAtMs > NO_FEEDBACK_GIVE_UP_MS) this.#withoutEstimate();
+    else if (this.#feedback.seen) this.#adapt(this.#estimator, now);
   }
 
   /**
-   * The browser negotiated transport-cc but sends no feedback (werift's receiver, for one): without an
-   * estimate the viewer gets the top rendition, unpaced, as one that did not negotiate it.
+   * The browser negotiated transport-cc but sends no feedback, or mostly feedback that does not parse
+   * (werift's receiver, for one): without an estimate the viewer gets the top rendition, unpaced, as one
+   * that did not negotiate it.
    */
   #withoutEstimate(): void {
-    this.#options.debug?.('no transport-wide feedback: the top rendition, unpaced');
+    const { received, malformed } = this.#feedback.counts;
+    this.#options.debug?.(`no usable transport-wide feedback (${received} read, ${malformed} malformed): the top rendition, unpaced`);
     this.#estimator = undefined;
     this.#pacer.rate = UNPACED;
     this.#pacer.linkRate = UNPACED;
@@ -197,7 +183,7 @@ export class VideoSender {
   }
 
   stats(): VideoSenderStats {
-    const estimate = this.#feedbackSeen ? this.#estimator?.estimate(performance.now()) : undefined;
+    const estimate = this.#feedback.seen ? this.#estimator?.estimate(performance.now()) : undefined;
     return {
       rendition: this.#current,
       estimate: estimate && Math.round(estimate.bitrate),
@@ -205,6 +191,7 @@ export class VideoSender {
       switches: this.#switches,
       nacks: { ...this.#nacks.counts },
       keyframeRequests: this.#keyframeRequests,
+      feedback: { ...this.#feedback.counts },
       pacer: {
         queueMs: Math.round(this.#pacer.queueMs),
         queuedPackets: this.#pacer.queuedPackets,
@@ -236,7 +223,7 @@ export class VideoSender {
     this.#pacer.enqueue({ packet, rebase: this.#rebaseNext });
     this.#rebaseNext = false;
     // Before the first feedback the queue is measured against a guess: no drop on a guess.
-    if (this.#feedbackSeen && performance.now() >= this.#graceUntilMs && this.#pacer.overflow()) this.#onOverflow();
+    if (this.#feedback.seen && performance.now() >= this.#graceUntilMs && this.#pacer.overflow()) this.#onOverflow();
   }
 
   /**
@@ -310,6 +297,8 @@ export class VideoSender {
     if (now - this.#lastKeyframeRequestMs < KEYFRAME_REQUEST_INTERVAL_MS) return;
     this.#lastKeyframeRequestMs = now;
     this.#keyframeRequests++;
+    // A WebRTC source's sender (publisher, origin) is asked too; its own side limits the rate.
+    this.#renditions[this.#current]!.requestKeyframe?.();
     this.#replayCurrent();
   }
 
@@ -331,28 +320,11 @@ export class VideoSender {
     for (const seq of again) this.#pacer.retransmit(seq);
   }
 
-  #feedEstimator(estimator: BandwidthEstimator, summary: RtcpSummary, now: number): void {
-    for (const packet of summary.transportFeedback) {
-      const feedback = parseTwccFeedback(packet.fci);
-      if (feedback) estimator.onFeedback(feedback, now);
-    }
-    const ssrc = this.#writer.access.ssrc;
-    for (const block of summary.reports) {
-      if (block.ssrc !== ssrc) continue;
-      const rtt = roundTripTimeMs(block, now, this.#senderReports.get(block.lastSenderReport));
-      if (rtt !== undefined) estimator.onRtt(rtt);
-      estimator.onReceiverReport(block.fractionLost, now);
-    }
-  }
-
   /** After each feedback: the pacing rate, the rendition, and whether to probe for a higher one. */
   #adapt(estimator: BandwidthEstimator, now: number): void {
     const estimate = estimator.estimate(now);
-    // The start estimate is a guess until a second of feedback, or a probe the link carried, says otherwise;
-    // until then nothing is sent faster than it.
-    const probe = estimator.lastProbe;
-    const measured = now - this.#firstFeedbackAtMs >= MEASURED_AFTER_MS || (probe !== undefined && !probe.saturated && probe.bitrate > 0);
-    this.#pacer.rate = measured ? this.#pacingRate(estimate.bitrate) : this.#startPacingRate(estimate.bitrate);
+    const measured = (this.#options.startKnown ?? false) || this.#feedback.measured(estimator, now);
+    this.#pacer.rate = pacingRate(estimate.bitrate, this.#renditions[this.#current]!.rate, measured);
     this.#pacer.linkRate = estimate.bitrate;
     const target = this.#choice.choose(this.#current, { bitrate: estimate.bitrate, queueDelayMs: estimate.queueDelayMs, measured }, now);
     if (target !== this.#current && target !== this.#pending) {
@@ -376,16 +348,6 @@ export class VideoSender {
     }
   }
 
-  /** Before the estimate is measured: the guess itself, and no more than 1.5× the current rung's rate. */
-  #startPacingRate(estimate: number): number {
-    const rung = this.#renditions[this.#current]!.rate;
-    return Math.max(rung, Math.min(estimate * START_PACING_FACTOR, rung * START_RUNG_PACING_FACTOR));
-  }
-
-  #pacingRate(estimate: number): number {
-    return Math.max(estimate * PACING_FACTOR, this.#renditions[this.#current]!.rate * MIN_PACING_FACTOR);
-  }
-
   #nextTransportWide(): { id: number; sequenceNumber: number } | undefined {
     const id = this.#options.transportWideId;
     if (id === undefined) return undefined;
@@ -402,6 +364,7 @@ export class VideoSender {
     const transportWide = this.#nextTransportWide();
     const bytes = this.#writer.write(entry.packet, seq, timestamp, transportWide);
     if (transportWide && bytes > 0) this.#estimator?.onPacketSent(transportWide.sequenceNumber, bytes, now);
+    this.#frameEnded = (entry.packet[1]! & 0x80) !== 0;
     return bytes;
   }
 
@@ -412,20 +375,16 @@ export class VideoSender {
     return bytes;
   }
 
-  #sendPadding(size: number, clusterId: number, now: number): number {
+  #sendPadding(size: number, clusterId: number, now: number): number | undefined {
+    // Padding takes a sequence number: between two packets of one frame it would split the frame, and the
+    // browser could not assemble it (nor decode what follows until a keyframe). libwebrtc pads on the media
+    // SSRC only after a marker bit, for the same reason.
+    if (!this.#frameEnded) return undefined;
     const timestamp = this.#stream.lastTimestamp;
     const seq = this.#stream.take(timestamp, now);
     const transportWide = this.#nextTransportWide();
     const bytes = this.#writer.writePadding(size - 32, seq, timestamp, transportWide);
     if (transportWide && bytes > 0) this.#estimator?.onPacketSent(transportWide.sequenceNumber, bytes, now, clusterId);
     return bytes;
-  }
-
-  /** werift builds a sender report with NTP time `ntp`: when it left, for the round trip its echo measures. */
-  #onSenderReport(ntp: bigint): void {
-    const middle = ntpMiddle32(Number(ntp >> 32n), Number(ntp & 0xffffffffn));
-    if (this.#senderReports.has(middle)) return; // read again (stats): the report left the first time
-    this.#senderReports.set(middle, performance.now());
-    if (this.#senderReports.size > 16) this.#senderReports.delete(this.#senderReports.keys().next().value!);
   }
 }

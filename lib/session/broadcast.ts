@@ -5,6 +5,7 @@ import { Publisher, type PublishSettings, type PublishStats } from '../publish/p
 import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from '../source/video-source.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
 import { LoadGuard, type LoadSample } from './load-guard.ts';
+import type { RemotePeer } from '../source/webrtc/remote-peer.ts';
 import { offersAudio, Viewer, type PeerSettings, type SessionDescription, type Signaling, type ViewerStats } from './viewer.ts';
 
 /** How long a first viewer's answer waits for the source to deliver or fail. */
@@ -55,6 +56,15 @@ export interface Session {
   /** WHEP's ETag of the session. */
   etag: string;
   answer: SessionDescription;
+}
+
+/** A WHIP publication as its publisher sees it. */
+export interface Publication {
+  /** The resource's secret id (`<mount>/whip/<id>`): it alone ends the publication. */
+  id: string;
+  etag: string;
+  /** The SDP answer. */
+  answer: string;
 }
 
 /**
@@ -178,6 +188,29 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     });
     this.#logger.info(`viewer ${viewer.id} joined (${this.#viewers.size} watching)`);
     return { id: viewer.sessionId, viewerId: viewer.id, etag: viewer.etag, answer };
+  }
+
+  /**
+   * A WHIP publisher's offer (a `'whip'` source): answered, and its picture becomes the stream (it replaces
+   * the current publisher, if any). Throws a SignalingError for an offer that cannot be served.
+   */
+  async publish(offerSdp: string): Promise<Publication> {
+    if (this.#closed) throw new SignalingError(503, 'the stream is closed');
+    await this.source.start();
+    const whip = this.source.whip;
+    if (!whip) throw new SignalingError(404, 'this stream takes no publisher: its source is not "whip"');
+    const { peer, answer } = await whip.publish(offerSdp);
+    return { id: peer.id, etag: peer.etag, answer };
+  }
+
+  /** The publisher holding this WHIP resource id, if it is the current one. */
+  publisher(id: string): RemotePeer | undefined {
+    return this.source.whip?.publisher(id);
+  }
+
+  /** Ends a WHIP publication. Returns false when that resource is not the current publisher. */
+  unpublish(id: string): boolean {
+    return this.source.whip?.unpublish(id) ?? false;
   }
 
   /** The viewer holding this session id, if it is still there. */

@@ -94,6 +94,7 @@ export function bindMediaSenders(
       codec: options.codec,
       transportWideId: transportWideCcId(transceiver),
       startBitrate: nearby ? renditions[0]!.bitrate * NEARBY_START_FACTOR : options.startBitrate,
+      startKnown: nearby,
       debug: (message) => logger.debug(`${label}: ${message}`),
     });
     videoSender = created;

@@ -4,7 +4,7 @@
  * once for both.
  */
 import type { Logger } from '../logger.ts';
-import type { AudioSpec, SourceSpec, Transcode, VideoCodec } from '../types.ts';
+import { isWebRtcSource, type AudioSpec, type FfmpegSourceSpec, type SourceSpec, type Transcode, type VideoCodec } from '../types.ts';
 import { resolveFfprobePath } from './ffmpeg/ffmpeg-path.ts';
 import { passthroughProblem, probeSource, sourceTarget, type SourceStreams } from './ffmpeg/source-probe.ts';
 
@@ -32,6 +32,7 @@ export type VideoPlan = { copy: boolean } | { failed: Error };
  * source itself (probed when it starts) can tell.
  */
 export function encodingNeeds(source: SourceSpec, codec: VideoCodec, options: EncodingOptions): string | undefined {
+  if (isWebRtcSource(source)) return undefined; // never encoded (resolve-options refuses what would need it)
   if (codec !== 'h264') return `codec "${codec}" (only H.264 is sent as is)`;
   if (source.kind === 'frames') return 'a customStream (raw frames)';
   if (source.kind === 'testsrc') return 'the test pattern';
@@ -43,8 +44,9 @@ export function encodingNeeds(source: SourceSpec, codec: VideoCodec, options: En
   return undefined;
 }
 
-type ProbedSource = Exclude<SourceSpec, { kind: 'frames' | 'testsrc' }>;
-const isProbed = (source: SourceSpec): source is ProbedSource => source.kind !== 'frames' && source.kind !== 'testsrc';
+type ProbedSource = Exclude<FfmpegSourceSpec, { kind: 'frames' | 'testsrc' }>;
+const isProbed = (source: SourceSpec): source is ProbedSource =>
+  source.kind !== 'frames' && source.kind !== 'testsrc' && !isWebRtcSource(source);
 
 export class SourcePlan {
   readonly #settings: SourcePlanSettings;
@@ -114,6 +116,8 @@ export class SourcePlan {
 
   async #decideAudio(): Promise<boolean> {
     const { audio, source } = this.#settings;
+    // A WebRTC sender's own Opus, when it sends some (it cannot be known before it connects).
+    if (isWebRtcSource(source)) return audio.kind === 'source';
     if (audio.kind !== 'source' || !isProbed(source)) return audio.kind === 'input';
     try {
       const streams = await this.#probeSource(source);

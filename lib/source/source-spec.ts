@@ -14,6 +14,10 @@ export function parseSource(source: unknown): SourceSpec {
     fail('source', 'a file path, a URL, a camera index or "testsrc"', source);
   }
   if (source === 'testsrc') return { kind: 'testsrc' };
+  if (source === 'whip') return { kind: 'whip' };
+  const whep = /^whep\+(https?:\/\/.+)$/i.exec(source);
+  if (whep) return { kind: 'whep', url: whepUrlOf(whep[1]!) };
+  if (/^whep\+/i.test(source)) fail('source', 'a WHEP endpoint as "whep+http://host/path" or "whep+https://…"', source);
   if (/^\d+$/.test(source)) return { kind: 'device', path: `/dev/video${source}` };
   if (source.startsWith('/dev/video') || source.startsWith('/dev/v4l/')) return { kind: 'device', path: source };
   if (source.startsWith('file://')) return parseSource(decodeURIComponent(new URL(source).pathname));
@@ -22,6 +26,15 @@ export function parseSource(source: unknown): SourceSpec {
     throw new WebGearRtcOptionError('source', `names no readable file: ${JSON.stringify(source)} does not exist`);
   }
   return { kind: 'file', path: source };
+}
+
+/** The WHEP endpoint of a `whep+http(s)://` source, checked as a URL. */
+function whepUrlOf(url: string): string {
+  try {
+    return new URL(url).href;
+  } catch {
+    throw new WebGearRtcOptionError('source', `names no valid WHEP URL: ${JSON.stringify(`whep+${url}`)}`);
+  }
 }
 
 /** `source` and `customStream` together: exactly one of them, checked. */
@@ -45,7 +58,8 @@ export function sourceSpecOf(source: unknown, customStream: unknown): SourceSpec
  */
 export function audioSpecOf(value: unknown, source: SourceSpec): AudioSpec {
   if (value === undefined || value === true) {
-    return source.kind === 'file' || source.kind === 'url' ? { kind: 'source' } : { kind: 'none' };
+    const hasOwn = source.kind === 'file' || source.kind === 'url' || source.kind === 'whip' || source.kind === 'whep';
+    return hasOwn ? { kind: 'source' } : { kind: 'none' };
   }
   if (value === false) return { kind: 'none' };
   if (typeof value !== 'string' || value.trim() === '') {

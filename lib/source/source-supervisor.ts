@@ -17,14 +17,16 @@ import type { Slate } from './slate.ts';
 
 /**
  * - `idle`: not started (ffmpeg starts with the first viewer)
- * - `starting`: ffmpeg runs (or waits for `timeDelay`, or for a first custom frame), no packet yet
+ * - `starting`: ffmpeg runs (or waits for `timeDelay`, or for a first custom frame), no packet yet; a WHIP
+ *   publisher or a WHEP origin is connecting
  * - `running`: packets flow
- * - `restarting`: ffmpeg died; waiting to start it again
+ * - `restarting`: ffmpeg died; waiting to start it again (WHEP pull: reconnecting to the origin)
+ * - `waiting`: a WHIP source without a publisher sending (none connected yet, it left, or its picture stopped)
  * - `ended`: a file played once, or a custom stream, has finished
  * - `failed`: the source cannot be streamed as configured (`transcode: 'never'` on a source that needs encoding)
  * - `closed`: closed for good
  */
-export type VideoSourceState = 'idle' | 'starting' | 'running' | 'restarting' | 'ended' | 'failed' | 'closed';
+export type VideoSourceState = 'idle' | 'starting' | 'running' | 'restarting' | 'waiting' | 'ended' | 'failed' | 'closed';
 
 export interface SupervisorSettings extends EncodeSettings {
   ffmpegPath: string;

@@ -3,7 +3,7 @@ import { resolveFfmpegPath, resolveFfprobePath } from './ffmpeg/ffmpeg-path.ts';
 import { FfmpegProcess } from './ffmpeg/ffmpeg-process.ts';
 import { frameByteLength, PIXEL_FORMATS, type CustomStream, type PixelFormat, type VideoFrame } from './frames.ts';
 import { WebGearRtcOptionError } from '../errors.ts';
-import type { SourceSpec } from '../types.ts';
+import { isWebRtcSource, type FfmpegSourceSpec } from '../types.ts';
 import { parseSource } from './source-spec.ts';
 import { probeVideoStream } from './ffmpeg/source-probe.ts';
 
@@ -30,7 +30,7 @@ export interface VideoCaptureOptions {
  * `stop()` was called. Usable directly as a `customStream`, or wrapped by your own transform.
  */
 export class VideoCapture implements CustomStream {
-  readonly #source: SourceSpec;
+  readonly #source: FfmpegSourceSpec;
   readonly #options: VideoCaptureOptions;
   readonly #format: PixelFormat;
   #starting: Promise<void> | undefined;
@@ -45,7 +45,11 @@ export class VideoCapture implements CustomStream {
   #ended = false;
 
   constructor(source: string | number, options: VideoCaptureOptions = {}) {
-    this.#source = parseSource(source);
+    const spec = parseSource(source);
+    if (isWebRtcSource(spec)) {
+      throw new WebGearRtcOptionError('source', `cannot be read by VideoCapture: ${JSON.stringify(source)} is a WebRTC source`);
+    }
+    this.#source = spec;
     this.#format = options.format ?? 'bgr24';
     if (!PIXEL_FORMATS.includes(this.#format)) {
       throw new WebGearRtcOptionError('format', `must be one of ${PIXEL_FORMATS.join(', ')} (got ${JSON.stringify(options.format)})`);

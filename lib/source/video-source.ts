@@ -8,11 +8,15 @@ import type { Rendition, StreamTrack } from '../fanout/stream-track.ts';
 import { IngestStream } from '../ingest/ingest-stream.ts';
 import { RtpSocket } from '../ingest/rtp-socket.ts';
 import type { Logger } from '../logger.ts';
+import { isWebRtcSource } from '../types.ts';
+import type { PeerSettings } from '../werift/peer-connection.ts';
 import type { CustomStreamStats } from './custom-stream.ts';
-import type { Rung } from './ladder.ts';
+import { planLadder, type Rung } from './ladder.ts';
 import { Slate } from './slate.ts';
 import { SourcePlan, type SourcePlanSettings } from './source-plan.ts';
 import { SourceSupervisor, type RunSsrcs, type SupervisorSettings, type VideoSourceState } from './source-supervisor.ts';
+import { WhepInput, type WhepStats } from './webrtc/whep-input.ts';
+import { WhipInput, type WhipStats } from './webrtc/whip-input.ts';
 
 export type { VideoSourceState } from './source-supervisor.ts';
 
@@ -47,10 +51,18 @@ export interface VideoSourceStats {
    * keyframe), target bitrate, and what ffmpeg sent over the last second.
    */
   renditions: Array<{ width: number | undefined; height: number | undefined; targetBitrate: number; bitrate: number; framesPerSecond: number }>;
+  /**
+   * A WebRTC source (WHIP ingest, WHEP pull): its publisher or origin connection, the layers it sends
+   * (each with the renditions it feeds) and the keyframe requests sent to it. Absent for other sources.
+   */
+  webrtc?: WhipStats | WhepStats;
 }
 
 
-export interface VideoSourceSettings extends SupervisorSettings, SourcePlanSettings {}
+export interface VideoSourceSettings extends SupervisorSettings, SourcePlanSettings, PeerSettings {
+  /** Seconds a WHIP publisher has to connect after its offer (the viewers' `connectTimeout`). */
+  connectTimeout: number;
+}
 
 export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error: [Error]; failed: [Error] }> {
   readonly #settings: VideoSourceSettings;
@@ -64,9 +76,12 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   #socket: RtpSocket | undefined;
   #slate: Slate | undefined;
   #supervisor: SourceSupervisor | undefined;
+  /** A WebRTC source's input, instead of the supervisor (ffmpeg runs only for its slate). */
+  #remote: WhipInput | WhepInput | undefined;
   #rateTimer: NodeJS.Timeout | undefined;
   #hasAudio: boolean | undefined;
-  #starting = false;
+  /** The start, once begun: every caller waits for the same one (a WHIP publisher needs its input). */
+  #started: Promise<void> | undefined;
   #closed = false;
   /** The current run's SSRCs, routed in the socket until the next run. */
   #run: RunSsrcs | undefined;
@@ -94,7 +109,12 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   }
 
   get state(): VideoSourceState {
-    return this.#closed ? 'closed' : (this.#supervisor?.state ?? 'idle');
+    return this.#closed ? 'closed' : (this.#supervisor?.state ?? this.#remote?.state ?? 'idle');
+  }
+
+  /** The WHIP ingest, for a `'whip'` source once started (publishers are handed to it). */
+  get whip(): WhipInput | undefined {
+    return this.#remote instanceof WhipInput ? this.#remote : undefined;
   }
 
   get closed(): boolean {
@@ -103,7 +123,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
 
   /** Why the source last failed, while it has never delivered. */
   get lastError(): Error | undefined {
-    return this.#supervisor?.lastError;
+    return this.#supervisor?.lastError ?? (this.#remote instanceof WhepInput ? this.#remote.lastError : undefined);
   }
 
   /** Whether the stream carries audio (decided once; safe to call for every viewer). */
@@ -118,13 +138,13 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     return {
       state: this.state,
       pid: this.#supervisor?.pid,
-      restarts: this.#supervisor?.restarts ?? 0,
+      restarts: this.#supervisor?.restarts ?? this.#remote?.restarts ?? 0,
       packets: video.packets,
       bytes: video.bytes,
       frames: video.frames,
       framesPerSecond: video.framesPerSecond,
       bitrate: video.bitrate,
-      transcoding: this.#supervisor?.transcoding,
+      transcoding: this.#remote ? false : this.#supervisor?.transcoding,
       slate: this.#slate?.showing,
       ...(custom && { customStream: custom.stats() }),
       audio: this.#hasAudio ? { packets: audio.packets, bytes: audio.bytes } : undefined,
@@ -138,6 +158,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
           framesPerSecond: counts.framesPerSecond,
         };
       }),
+      ...(this.#remote && { webrtc: this.#remote.stats() }),
     };
   }
 
@@ -146,7 +167,9 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
    * first packet), or `timeoutMs` passes (`'waiting'`: a slow camera). Ended and running sources answer at once.
    */
   ready(timeoutMs: number): Promise<'running' | 'failed' | 'waiting'> {
-    if (this.#supervisor?.everDelivered || this.state === 'ended') return Promise.resolve('running');
+    if (this.#supervisor?.everDelivered || this.#remote?.everDelivered || this.state === 'ended') return Promise.resolve('running');
+    // A WHIP source waits for its publisher as long as it takes: its viewers need not.
+    if (this.#settings.source.kind === 'whip' && !this.#closed) return Promise.resolve('waiting');
     if (this.lastError || this.state === 'failed' || this.#closed) return Promise.resolve('failed');
     return new Promise((resolve) => {
       const done = (result: 'running' | 'failed' | 'waiting') => {
@@ -167,9 +190,13 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   }
 
   /** Starts reading the source if it is not running yet. Safe to call for every viewer. */
-  async start(): Promise<void> {
-    if (this.#starting || this.#closed) return;
-    this.#starting = true;
+  start(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#started ??= this.#start();
+    return this.#started;
+  }
+
+  async #start(): Promise<void> {
     const socket = await RtpSocket.open(this.#logger);
     if (this.#closed) {
       socket.close(); // closed while binding
@@ -186,6 +213,10 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
         this.#videos.forEach((stream, index) => stream.push(copies[index]!));
       });
     });
+    if (isWebRtcSource(this.#settings.source)) {
+      this.#startRemote(slate);
+      return;
+    }
     const supervisor = new SourceSupervisor(this.#settings, this.#plan, slate, socket.port, this.#logger);
     this.#supervisor = supervisor;
     supervisor.on('state', (state) => this.emit('state', state));
@@ -208,12 +239,47 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#rateTimer);
+    await this.#remote?.close(); // before the slate: a publisher leaving would show it
     await Promise.all([this.#supervisor?.close(), this.#slate?.close()]);
-    if (!this.#supervisor) this.emit('state', 'closed');
+    if (!this.#supervisor && !this.#remote) this.emit('state', 'closed');
     this.#socket?.close();
     for (const stream of this.#videos) stream.clear();
     this.#audio.clear();
     this.#ladderDecided?.();
+  }
+
+  /**
+   * A WebRTC source: the ladder is decided now (WHIP: the `renditions` option's number of rungs, which the
+   * publisher's simulcast layers fill top first; WHEP: the origin's one stream), then its input feeds it.
+   */
+  #startRemote(slate: Slate): void {
+    const settings = this.#settings;
+    const ladder = settings.source.kind === 'whip'
+      ? planLadder(settings.renditions, settings.bitrate, undefined)
+      : [{ scale: undefined, bitrate: settings.bitrate }];
+    this.#createRenditions(ladder);
+    void this.hasAudio(); // known at once (the option): the stats count the sender's Opus from the start
+    const streams = { videos: this.#videos, audio: this.#audio };
+    const inputSettings = { ...settings, audio: settings.audio.kind === 'source' };
+    let input: WhipInput | WhepInput;
+    if (settings.source.kind === 'whep') {
+      const whep = new WhepInput({ ...inputSettings, url: settings.source.url }, streams, slate, this.#logger);
+      whep.on('failed', (error) => this.emit('failed', error));
+      whep.on('error', (error) => {
+        if (this.listenerCount('error') > 0) this.emit('error', error);
+      });
+      input = whep;
+    } else {
+      input = new WhipInput(inputSettings, streams, slate, this.#logger);
+    }
+    this.#remote = input;
+    input.on('state', (state) => this.emit('state', state));
+    this.#rateTimer = setInterval(() => {
+      for (const stream of this.#videos) stream.sample();
+      this.#audio.sample();
+      input.watch();
+    }, 1_000).unref();
+    input.start();
   }
 
   #createRenditions(ladder: Rung[]): void {

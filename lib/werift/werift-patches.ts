@@ -1,9 +1,10 @@
 /**
  * werift is patched at install (patches/: no default STUN, source checks, the DTLS record layer, STUN
- * authentication, handshake verification, bounded reassembly). Each patch leaves a marker; an unpatched
- * werift is a hole (one datagram could silence a viewer), so the server refuses to start without them.
+ * authentication, handshake verification, bounded reassembly, no HelloVerifyRequest under ICE). Each patch
+ * leaves a marker; an unpatched werift is a hole (one datagram could silence a viewer), so the server
+ * refuses to start without them.
  */
-import { Connection, DtlsSocket } from 'werift';
+import { Connection, DtlsServer, DtlsSocket } from 'werift';
 
 interface Markers {
   patchNoDefaultStun?: boolean;
@@ -12,10 +13,12 @@ interface Markers {
   patchRecordLayer?: boolean;
   patchVerifyHandshake?: boolean;
   patchBoundedReassembly?: boolean;
+  patchNoHelloVerify?: boolean;
 }
 
 const connection = Connection as unknown as Markers;
 const dtls = DtlsSocket as unknown as Markers;
+const dtlsServer = DtlsServer as unknown as Markers;
 
 /** The patches (patches/*.patch) whose marker is missing from the werift that loaded; empty when all are there. */
 export function missingWeriftPatches(): string[] {
@@ -26,6 +29,7 @@ export function missingWeriftPatches(): string[] {
     ['004 stun-auth', connection.patchStunAuth],
     ['005 verify-handshake', dtls.patchVerifyHandshake],
     ['006 bounded-reassembly', dtls.patchBoundedReassembly],
+    ['007 no-hello-verify', dtlsServer.patchNoHelloVerify],
   ];
   return patches.filter(([, applied]) => applied !== true).map(([name]) => name);
 }

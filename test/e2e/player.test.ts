@@ -182,3 +182,36 @@ test('while it connects the page animates nothing; the video gets its controls w
     data.cleanup();
   }
 });
+
+test('the player script is the page\'s first request: it takes the page\'s own connection, not a new one', { timeout: 60_000 }, async () => {
+  // A new TCP connection costs a round trip before the script can even be asked for (40 ms of the first
+  // frame at 40 ms RTT: docs/benchmarks-links.md). The server sees which connection each request came on.
+  const data = tempDir();
+  const browser = await launchChromium();
+  const connectionOf = new Map<string, string>();
+  const server = await startServer(testOptions(data.path, { resolution: [320, 240] }), (app, rtc) => {
+    app.use(async (ctx, next) => {
+      connectionOf.set(ctx.path, `${ctx.req.socket.remotePort}`);
+      await next();
+    });
+    app.use(rtc);
+  });
+  try {
+    const html = await (await fetch(`${server.url}/`)).text();
+    const at = (pattern: RegExp) => html.search(pattern);
+    assert.ok(at(/<script src="\/static\/js\/custom\.js" async>/) >= 0, 'the page loads the player script, async');
+    assert.ok(at(/<script src="\/static\/js\/custom\.js"/) < at(/<link rel="stylesheet"/), 'before the stylesheet');
+    assert.ok(at(/<script src="\/static\/js\/custom\.js"/) < at(/<link rel="icon"/), 'and the icon');
+    for (let load = 0; load < 3; load++) {
+      connectionOf.clear();
+      const context = await browser.newContext(); // a fresh connection pool each time
+      await openPlayer(await context.newPage(), `${server.url}/`);
+      assert.equal(connectionOf.get('/static/js/custom.js'), connectionOf.get('/'), `load ${load}: custom.js on the page's connection (${JSON.stringify([...connectionOf])})`);
+      await context.close();
+    }
+  } finally {
+    await browser.close();
+    await server.close();
+    data.cleanup();
+  }
+});

@@ -63,6 +63,9 @@ export function inputArgs(
   const { source, resolution, framerate } = settings;
   const extra = settings.inputOptions;
   switch (source.kind) {
+    case 'whip':
+    case 'whep':
+      throw new Error('a WebRTC source is not read by ffmpeg: its RTP is sent on as is');
     case 'frames': {
       if (!raw) throw new Error('raw frame geometry is needed for a custom stream');
       // Frames arrive when read() delivers them: stamp them with their arrival time, so a skipped tick

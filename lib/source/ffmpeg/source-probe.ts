@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { SourceSpec } from '../../types.ts';
+import type { FfmpegSourceSpec } from '../../types.ts';
 
 const run = promisify(execFile);
 
@@ -15,7 +15,7 @@ export interface VideoStreamInfo {
 }
 
 /** Where ffmpeg and ffprobe read a (non-custom) source from. */
-export function sourceTarget(source: Exclude<SourceSpec, { kind: 'frames' }>): string {
+export function sourceTarget(source: Exclude<FfmpegSourceSpec, { kind: 'frames' }>): string {
   switch (source.kind) {
     case 'testsrc':
       return 'testsrc';
@@ -43,7 +43,7 @@ export interface SourceStreams {
  */
 export async function probeSource(
   ffprobePath: string,
-  source: Exclude<SourceSpec, { kind: 'frames' | 'testsrc' }>,
+  source: Exclude<FfmpegSourceSpec, { kind: 'frames' | 'testsrc' }>,
   timeoutMs = 5_000,
 ): Promise<SourceStreams> {
   const target = sourceTarget(source);
@@ -76,7 +76,7 @@ export async function probeSource(
 /** Asks ffprobe about the source's first video stream. Rejects when it cannot be read in `timeoutMs`. */
 export async function probeVideoStream(
   ffprobePath: string,
-  source: Exclude<SourceSpec, { kind: 'frames' | 'testsrc' }>,
+  source: Exclude<FfmpegSourceSpec, { kind: 'frames' | 'testsrc' }>,
   timeoutMs = 5_000,
 ): Promise<VideoStreamInfo> {
   const { video } = await probeSource(ffprobePath, source, timeoutMs);

@@ -54,6 +54,29 @@ describe('real network links (test/support/links)', { skip, timeout: 120_000 }, 
     });
   });
 
+  test('port caps: each viewer port its own cap, the rest of the link uncapped', async () => {
+    const base = 41_000 + (process.pid % 1000) * 4;
+    await withLink({ portCaps: [{ ports: [base], rateKbit: 800 }, { ports: [base + 1, base + 2], rateKbit: 1500 }] }, async (link) => {
+      // Both capped ports and an uncapped one at once, each sent twice its cap (the uncapped 4 Mbit/s).
+      const [first, second, free] = await Promise.all([
+        measureUdp(link, { sendKbit: 1600, seconds: 2.5, port: base }),
+        measureUdp(link, { sendKbit: 3000, seconds: 2.5, port: base + 2 }),
+        measureUdp(link, { sendKbit: 4000, seconds: 2.5, port: base + 3 }),
+      ]);
+      console.log(`port caps 800 / 1500 kbit/s, uncapped: ${first.receivedKbit.toFixed(0)} / ${second.receivedKbit.toFixed(0)} / ${free.receivedKbit.toFixed(0)} kbit/s arrived`);
+      assert.ok(Math.abs(first.receivedKbit - 800) <= 80, `800 kbit/s cap: ${first.receivedKbit.toFixed(0)} kbit/s arrived`);
+      assert.ok(Math.abs(second.receivedKbit - 1500) <= 150, `1500 kbit/s cap: ${second.receivedKbit.toFixed(0)} kbit/s arrived`);
+      assert.ok(free.lostPercent < 1 && Math.abs(free.receivedKbit - 4000) <= 400, `uncapped: ${free.receivedKbit.toFixed(0)} kbit/s, ${free.lostPercent.toFixed(1)} % lost`);
+      const stats = await link.stats();
+      assert.equal(stats.portCaps.length, 2);
+      assert.ok(stats.portCaps.every((cap) => cap.sent > 0 && cap.dropped > 0), `each cap carried and dropped (${JSON.stringify(stats.portCaps)})`);
+      assert.equal(stats.capDropped, stats.portCaps[0]!.dropped + stats.portCaps[1]!.dropped);
+      await assert.rejects(link.setRate(500), /port caps/);
+    });
+    await assert.rejects(createLink({ rateKbit: 800, portCaps: [{ ports: [base], rateKbit: 800 }] }), /portCaps/);
+    await assert.rejects(createLink({ portCaps: [{ ports: [base], rateKbit: 800 }, { ports: [base], rateKbit: 300 }] }), /one cap only/);
+  });
+
   test('random loss is as asked, on server → viewer UDP only; two links live side by side', async () => {
     await withLink({ lossPercent: 5 }, async (lossy) => {
       await withLink({}, async (clean) => {
@@ -110,7 +133,7 @@ describe('real network links (test/support/links)', { skip, timeout: 120_000 }, 
 
   test('a link left by a killed process is removed by the next createLink', async () => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', `
-      import { createLink } from ${JSON.stringify(new URL('./support/links/link.ts', import.meta.url).href)};
+      import { createLink } from ${JSON.stringify(new URL('../../support/links/link.ts', import.meta.url).href)};
       const link = await createLink({ delayMs: 5 });
       console.log(JSON.stringify({ router: link.routerNamespace, viewer: link.viewerNamespace, device: link.rootDevice, helper: link.delayLinePid }));
       setInterval(() => {}, 1000);

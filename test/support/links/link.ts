@@ -6,6 +6,7 @@
  *   test process (root namespace)        router namespace                         viewer namespace
  *   wgl<i> 10.201.<i>.1/30 ─veth─ srv ─[loss: nft prerouting]─[delay: NFQUEUE]─ view ─veth─ eth0 10.201.<i>.2/30
  *                                        [rate cap: TBF on `view`, toward the viewer]   (browsers run here)
+ *                                        [or one cap per viewer port: HTB on `view`]
  *
  * Why a router in the middle rather than rules at the viewer's end: nothing but the veth end may go into
  * the root namespace, so without a router the viewer → server half of the delay would be held in the
@@ -34,6 +35,25 @@ export interface LinkOptions {
   delayMs?: number;
   /** The rate cap's queue, in ms at the capped rate (tail drop beyond it; at least 4 full packets). Default 100. */
   queueMs?: number;
+  /**
+   * Caps of their own for some viewers in the namespace, told apart by their UDP ports: each entry is one
+   * cap (an HTB class with `queueMs` of queue), shared by the server → viewer UDP packets to its `ports`,
+   * as if each of those viewers were behind its own link; everything else is uncapped. Not with `rateKbit`.
+   */
+  portCaps?: readonly PortCap[];
+}
+
+export interface PortCap {
+  /** Destination UDP ports (in the viewer namespace) of the packets this cap carries. */
+  ports: readonly number[];
+  rateKbit: number;
+}
+
+/** One port cap's counters, as `capSent` and the others for the whole link. */
+export interface PortCapStats {
+  sent: number;
+  dropped: number;
+  backlogBytes: number;
 }
 
 export interface LinkStats {
@@ -45,6 +65,8 @@ export interface LinkStats {
   capSent: number;
   capDropped: number;
   capBacklogBytes: number;
+  /** Each of `portCaps`' counters, in its order (their sums are the three above); empty without. */
+  portCaps: PortCapStats[];
   /** The delay line's queues: [0] server → viewer, [1] viewer → server; empty without a delay. */
   delay: DelayLineQueueStats[];
 }
@@ -56,7 +78,7 @@ export interface Link extends LinkNames {
   readonly closed: boolean;
   /** The delay line's process (in the router namespace), when the link has a delay. */
   readonly delayLinePid: number | undefined;
-  /** Sets, changes or (undefined) lifts the rate cap while traffic flows. */
+  /** Sets, changes or (undefined) lifts the rate cap while traffic flows (not on a link with `portCaps`). */
   setRate(kbit: number | undefined): Promise<void>;
   /** Sets the random loss of server → viewer UDP (0: none). */
   setLoss(percent: number): Promise<void>;
@@ -74,13 +96,46 @@ const QUEUE_TO_VIEWER = 0;
 const QUEUE_TO_SERVER = 1;
 const FULL_PACKET = 1514;
 
+/** A cap's bucket (10 ms, at least two full packets) and queue (`queueMs`, at least four), in bytes. */
+function capBytes(kbit: number, queueMs: number): { burst: number; queue: number } {
+  const bytesPerMs = kbit / 8;
+  return {
+    burst: Math.max(2 * FULL_PACKET, Math.round(bytesPerMs * 10)),
+    queue: Math.max(4 * FULL_PACKET, Math.round(bytesPerMs * queueMs)),
+  };
+}
+
 /** The TBF arguments for a cap: a bucket of 10 ms (at least two full packets) and `queueMs` of queue. */
 export function tbfArgs(kbit: number, queueMs: number): string[] {
-  const bytesPerMs = kbit / 8;
-  const burst = Math.max(2 * FULL_PACKET, Math.round(bytesPerMs * 10));
-  const limit = burst + Math.max(4 * FULL_PACKET, Math.round(bytesPerMs * queueMs));
-  return ['tbf', 'rate', `${kbit}kbit`, 'burst', String(burst), 'limit', String(limit)];
+  const { burst, queue } = capBytes(kbit, queueMs);
+  return ['tbf', 'rate', `${kbit}kbit`, 'burst', String(burst), 'limit', String(burst + queue)];
 }
+
+/**
+ * `tc -batch` lines for port caps on `device`: an HTB root whose unclassified traffic goes straight
+ * through (`default 0`), one class per cap (rate = ceil: it never borrows, so caps do not share), each
+ * with a byte FIFO of `queueMs` as its queue (tail drop, as the TBF's), and u32 filters on UDP
+ * destination ports. Class `1:<i + 1>` is cap i (tc reads minor ids and handles in hex); its FIFO is
+ * `<i + 0x10>:`. The bucket is as the TBF's.
+ */
+function portCapBatch(device: string, caps: readonly PortCap[], queueMs: number): string[] {
+  const lines = [`qdisc add dev ${device} root handle 1: htb default 0`];
+  caps.forEach(({ ports, rateKbit }, index) => {
+    const { burst, queue } = capBytes(rateKbit, queueMs);
+    const classId = portCapClass(index);
+    // quantum: only for sharing between classes, which never happens here; set so that tc does not
+    // warn about the small one rate/r2q gives low rates.
+    lines.push(
+      `class add dev ${device} parent 1: classid ${classId} htb rate ${rateKbit}kbit ceil ${rateKbit}kbit burst ${burst} cburst ${burst} quantum ${FULL_PACKET}`,
+      `qdisc add dev ${device} parent ${classId} handle ${(index + 0x10).toString(16)}: bfifo limit ${queue}`,
+      ...ports.map((port) => `filter add dev ${device} parent 1: protocol ip prio 1 u32 match ip protocol 17 0xff match ip dport ${port} 0xffff flowid ${classId}`),
+    );
+  });
+  return lines;
+}
+
+/** Port cap i's HTB class, as tc writes it. */
+const portCapClass = (index: number) => `1:${(index + 1).toString(16)}`;
 
 function lossRules(percent: number): string {
   const drop = Math.round(percent * 100);
@@ -93,13 +148,25 @@ function lossRules(percent: number): string {
 }
 
 function validate(options: LinkOptions): void {
-  const { rateKbit, lossPercent, delayMs, queueMs } = options;
+  const { rateKbit, lossPercent, delayMs, queueMs, portCaps } = options;
   const bad = (name: string, value: unknown, want: string) =>
     new TypeError(`createLink: ${name} must be ${want} (got ${String(value)})`);
   if (rateKbit !== undefined && !(Number.isFinite(rateKbit) && rateKbit >= 8)) throw bad('rateKbit', rateKbit, 'a number ≥ 8');
   if (lossPercent !== undefined && !(lossPercent >= 0 && lossPercent <= 100)) throw bad('lossPercent', lossPercent, 'within 0–100');
   if (delayMs !== undefined && !(delayMs >= 0 && delayMs <= 10_000)) throw bad('delayMs', delayMs, 'within 0–10000');
   if (queueMs !== undefined && !(queueMs > 0 && queueMs <= 10_000)) throw bad('queueMs', queueMs, 'within 1–10000');
+  if (portCaps === undefined) return;
+  if (rateKbit !== undefined) throw bad('portCaps', 'with rateKbit', 'alone: one cap for the link or one per port');
+  const seen = new Set<number>();
+  for (const cap of portCaps) {
+    if (!(Number.isFinite(cap.rateKbit) && cap.rateKbit >= 8)) throw bad('portCaps[].rateKbit', cap.rateKbit, 'a number ≥ 8');
+    if (cap.ports.length === 0) throw bad('portCaps[].ports', '[]', 'at least one port');
+    for (const port of cap.ports) {
+      if (!(Number.isInteger(port) && port > 0 && port < 65536)) throw bad('a port in portCaps', port, 'within 1–65535');
+      if (seen.has(port)) throw bad('a port in portCaps', port, 'in one cap only');
+      seen.add(port);
+    }
+  }
 }
 
 const openLinks = new Set<LinkNames>();
@@ -214,6 +281,9 @@ async function setUp(names: LinkNames, options: LinkOptions): Promise<Link> {
     rate = kbit;
   };
   await setRate(options.rateKbit);
+  if (options.portCaps) {
+    await run('ip', ['netns', 'exec', router, 'tc', '-batch', '-'], { input: portCapBatch('view', options.portCaps, queueMs).join('\n') });
+  }
 
   const folder = mkdtempSync(join(tmpdir(), `webgear-rtc-${rootDevice}-`));
   const children = new Set<ChildProcess>();
@@ -228,6 +298,7 @@ async function setUp(names: LinkNames, options: LinkOptions): Promise<Link> {
     },
     setRate: (kbit) => {
       if (closed) return Promise.reject(new Error(`link ${rootDevice} is closed`));
+      if (options.portCaps) return Promise.reject(new Error(`link ${rootDevice} has port caps, not one rate`));
       return setRate(kbit);
     },
     async setLoss(percent) {
@@ -252,16 +323,23 @@ async function setUp(names: LinkNames, options: LinkOptions): Promise<Link> {
       };
       const rules = counters.nftables.flatMap((item) => item.rule?.expr.flatMap((e) => (e.counter ? [e.counter] : [])) ?? []);
       const qdiscs = JSON.parse(await run('ip', ['netns', 'exec', router, 'tc', '-s', '-j', 'qdisc', 'show', 'dev', 'view'])) as Array<{
-        kind: string; packets: number; drops: number; backlog: number;
+        kind: string; parent?: string; packets: number; drops: number; backlog: number;
       }>;
       const tbf = qdiscs.find((qdisc) => qdisc.kind === 'tbf');
+      // A port cap's counters are its FIFO's: what it sent on, dropped full, holds (HTB's own are the sums).
+      const portCaps = (options.portCaps ?? []).map((_, index) => {
+        const fifo = qdiscs.find((qdisc) => qdisc.kind === 'bfifo' && qdisc.parent === portCapClass(index));
+        return { sent: fifo?.packets ?? 0, dropped: fifo?.drops ?? 0, backlogBytes: fifo?.backlog ?? 0 };
+      });
+      const sum = (key: keyof PortCapStats) => portCaps.reduce((total, cap) => total + cap[key], 0);
       return {
         udpToViewer: rules[0]?.packets ?? 0,
         udpToViewerBytes: rules[0]?.bytes ?? 0,
         udpDropped: rules[1]?.packets ?? 0,
-        capSent: tbf?.packets ?? 0,
-        capDropped: tbf?.drops ?? 0,
-        capBacklogBytes: tbf?.backlog ?? 0,
+        capSent: tbf?.packets ?? sum('sent'),
+        capDropped: tbf?.drops ?? sum('dropped'),
+        capBacklogBytes: tbf?.backlog ?? sum('backlogBytes'),
+        portCaps,
         delay: delayLine ? await delayLine.stats() : [],
       };
     },

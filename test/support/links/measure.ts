@@ -61,10 +61,12 @@ export interface UdpResult {
 
 /**
  * Sends `seconds` of UDP at `sendKbit` (on the wire, `payload`-byte datagrams, paced every 2 ms) from the
- * server to the viewer and counts what arrives.
+ * server to the viewer and counts what arrives; `port`: the viewer's port (two at once need two).
  */
-export async function measureUdp(link: Link, { sendKbit, seconds, payload = 1200 }: { sendKbit: number; seconds: number; payload?: number }): Promise<UdpResult> {
-  const port = 40_000 + (process.pid % 1000);
+export async function measureUdp(
+  link: Link,
+  { sendKbit, seconds, payload = 1200, port = 40_000 + (process.pid % 1000) }: { sendKbit: number; seconds: number; payload?: number; port?: number },
+): Promise<UdpResult> {
   const sink = link.spawn(process.execPath, [NETPROBE, 'sink', String(port), '500'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: sink.stdout! })[Symbol.asyncIterator]();
   if ((await lines.next()).value !== 'ready') throw new Error('the UDP sink in the viewer namespace did not start');

@@ -14,7 +14,7 @@ const resolveLoose = (options: Record<string, unknown>) => resolveOptions(option
  * fails the first test below.
  */
 const BAD_VALUES: Record<OptionName, unknown[]> = {
-  source: [-1, 2.5, '', null, { path: 'a.mp4' }, '/nonexistent/clip.mp4'],
+  source: [-1, 2.5, '', null, { path: 'a.mp4' }, '/nonexistent/clip.mp4', 'whep+ftp://origin/whep', 'whep+'],
   customStream: [{ read: () => null }, 'frames', null],
   timeDelay: [-1, '1', 3_601, Number.NaN],
   inputOptions: ['-re', [1], ['-re', null]],
@@ -49,6 +49,7 @@ const BAD_VALUES: Record<OptionName, unknown[]> = {
   maxViewers: [0, -3, 1.5, 10_001],
   connectTimeout: [0, 301, '20'],
   bodyLimit: [100, 64.5, 17 * 1024 * 1024],
+  whipToken: ['', 42, 'secret' /* with a source that is not 'whip' */],
   authorize: ['admin', true, {}],
   iceServers: [[{ urls: 'http://stun.example.com' }], { urls: 'stun:x' }, [{ urls: [] }], [{ urls: 'stun:x', username: 1 }], ['stun:x']],
   iceAdditionalHostAddresses: [[''], '127.0.0.1', [1]],
@@ -119,6 +120,7 @@ const DESCRIBED_DEFAULTS: Record<string, { readme: string; resolved: unknown }> 
   templates: { readme: '—', resolved: [] },
   static: { readme: '—', resolved: [] },
   authorize: { readme: '—', resolved: undefined },
+  whipToken: { readme: '—', resolved: undefined },
   icePortRange: { readme: 'OS ports', resolved: undefined },
   maxConnecting: { readme: '`maxViewers`', resolved: undefined },
   jitterBufferTarget: { readme: "the browser's", resolved: undefined },

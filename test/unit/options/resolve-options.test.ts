@@ -100,6 +100,21 @@ describe('resolveOptions', () => {
     assert.deepEqual(resolveLoose({ source: file, audio: false }).audio, { kind: 'none' });
   });
 
+  test('a WebRTC source refuses what would change its picture or how ffmpeg reads it; whipToken needs whip', () => {
+    const asIs = 'cannot be used with a WebRTC source (whip, whep+…): its picture is sent as is';
+    refused({ source: 'whip', filters: 'hflip' }, 'filters', asIs);
+    refused({ source: 'whep+http://o/whep', stabilize: true }, 'stabilize', asIs);
+    refused({ source: 'whip', resolution: [640, 360] }, 'resolution', asIs);
+    refused({ source: 'whip', inputOptions: ['-re'] }, 'inputOptions', asIs);
+    refused({ source: 'whip', frameSizeReduction: 20 }, 'frameSizeReduction', `${asIs} (leave it out or set 0)`);
+    refused({ source: 'whip', transcode: 'always' }, 'transcode', `is "always", but ${asIs}`);
+    refused({ source: 'whip', audio: 'lavfi:sine' }, 'audio', 'cannot add an audio input to a WebRTC source: true (its own Opus) or false');
+    refused({ source: 'testsrc', whipToken: 'secret' }, 'whipToken', `must be used with source: 'whip' (the source is not a WHIP ingest) (got "secret")`);
+    const whip = resolveLoose({ source: 'whip', whipToken: 's3cret', frameSizeReduction: 0, transcode: 'never', audio: false });
+    assert.deepEqual([whip.source, whip.whipToken, whip.audio], [{ kind: 'whip' }, 's3cret', { kind: 'none' }]);
+    assert.deepEqual(resolveLoose({ source: 'whip' }).audio, { kind: 'source' });
+  });
+
   test('explicitly undefined is the same as left out', () => {
     assert.deepEqual(resolveLoose({ source: 'testsrc', codec: undefined, gop: undefined }), resolveLoose({ source: 'testsrc' }));
   });

@@ -243,8 +243,11 @@ export interface LinkOptions {
 }
 
 export interface BrowserOptions {
-  /** Sends transport-cc feedback (it negotiated it and uses it). Default true. */
-  feedback?: boolean;
+  /**
+   * Sends transport-cc feedback (it negotiated it and uses it). Default true. 'malformed': feedback whose
+   * packet status count runs past its chunks (unparsable, as most of werift 0.25's receiver's).
+   */
+  feedback?: boolean | 'malformed';
   /** Sends NACKs. Default true. */
   nacks?: boolean;
   /**
@@ -454,6 +457,7 @@ export class ViewerLink {
       for (let s = from; s <= this.#highestTw && packets.length < 2000; s++) packets.push({ sequence: s & 0xffff, arrivalUs: this.#usOf(this.#arrivals.get(s)) });
       const fci = encodeTwcc(packets, this.#feedbackCount++);
       if (!fci) break;
+      if (this.#browser.feedback === 'malformed') fci.writeUInt16BE(0xffff, 2);
       const rtcp = transportFeedback(BROWSER_SSRC, writer.access.ssrc, fci);
       this.counts.feedbacks++;
       this.#send(t, () => this.#sender?.onRtcp(rtcp));
@@ -713,6 +717,22 @@ export function decodeErrors(stream: readonly SentPacket[]): string[] {
     const nextFrame = b.rung === a.rung && b.frame === a.frame + 1 && b.index === 0 && a.index === a.count - 1;
     if (!sameFrame && !nextFrame) errors.push(`#${i} at ${b.at.toFixed(0)} ms: rung ${a.rung} frame ${a.frame} #${a.index} → rung ${b.rung} frame ${b.frame} #${b.index}`);
   }
+  return errors;
+}
+
+/**
+ * Padding inside a frame: a padding packet whose sequence number falls between two packets of one frame
+ * (the browser cannot assemble that frame, nor decode the ones after it until a keyframe).
+ */
+export function paddingErrors(stream: readonly SentPacket[]): string[] {
+  const errors: string[] = [];
+  let last: SentPacket | undefined;
+  stream.forEach((p, i) => {
+    if (p.kind === 'media') last = p;
+    else if (p.kind === 'padding' && last && last.index !== last.count - 1) {
+      errors.push(`#${i} at ${p.at.toFixed(0)} ms: padding after rung ${last.rung} frame ${last.frame} #${last.index} of ${last.count}`);
+    }
+  });
   return errors;
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  hasMarker, isRtcp, isRtp, payloadOf, rtpHeaderLength, sequenceNumberOf, ssrcOf, timestampOf,
+  buildRtpPacket, hasMarker, isRtcp, isRtp, payloadOf, rtpHeaderLength, sequenceNumberOf, ssrcOf, timestampOf,
 } from '../../../../lib/rtp/rtp-packet.ts';
 import { rtpFixtures, rtpPacket } from '../../helpers.ts';
 
@@ -92,5 +92,18 @@ describe('isRtp / isRtcp', () => {
     assert.equal(isRtcp(rtpPacket({ payloadType: 96, marker: true })), false, 'marker + 96 = 224');
     assert.equal(isRtcp(rtpFixtures().vp8.interframeStart), false);
     assert.equal(isRtcp(Buffer.from([0x80])), false, 'too short to tell');
+  });
+});
+
+describe('buildRtpPacket', () => {
+  test('a 12-byte header (version 2, no CSRC, extension or padding) and the payload copied', () => {
+    const payload = Buffer.from([1, 2, 3]);
+    const packet = buildRtpPacket({ marker: true, payloadType: 96, sequenceNumber: 0x1_0005, timestamp: 2 ** 32 + 7, ssrc: 0xdeadbeef }, payload);
+    assert.equal(rtpHeaderLength(packet), 12);
+    assert.equal(packet[0], 0x80);
+    assert.deepEqual([hasMarker(packet), packet[1]! & 0x7f, sequenceNumberOf(packet), timestampOf(packet), ssrcOf(packet)], [true, 96, 5, 7, 0xdeadbeef]);
+    assert.deepEqual([...payloadOf(packet)], [1, 2, 3]);
+    payload[0] = 9;
+    assert.equal(payloadOf(packet)[0], 1, 'a copy');
   });
 });

@@ -151,6 +151,22 @@ describe('Pacer', () => {
     assert.equal(pacer.counts.packets, output.sent.length, 'padding is counted');
   });
 
+  test('padding the output may not send now (a frame half sent) waits: none is lost, none counted before it goes', (t) => {
+    const { time, output, pacer } = setup(t, 1_000_000);
+    let open = false;
+    const sendPadding = output.sendPadding.bind(output);
+    output.sendPadding = (size, cluster, at) => (open ? sendPadding(size, cluster, at) : undefined);
+    time.advance(10);
+    pacer.probe(3, 5, 200, 10);
+    time.advance(12);
+    assert.equal(output.sent.filter((s) => s.kind === 'padding').length, 0, 'nothing while the output refuses');
+    assert.equal(pacer.counts.packets, 0);
+    open = true;
+    time.advance(12);
+    assert.equal(output.sent.filter((s) => s.kind === 'padding').length, 5, 'all of it once the output takes it');
+    assert.equal(pacer.counts.packets, 5);
+  });
+
   test('a probe with no media at all still goes out, and holds media behind the queue only while it runs', (t) => {
     const { time, output, pacer } = setup(t, 1_000_000);
     time.advance(10);

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
-import { continuityErrors, decodeErrors, ViewerHarness, type LinkOptions } from '../../support/viewer-harness.ts';
+import { continuityErrors, decodeErrors, paddingErrors, ViewerHarness, type LinkOptions } from '../../support/viewer-harness.ts';
 
 const TOP = 0;
 const MIDDLE = 1;
@@ -47,7 +47,7 @@ function simulate(t: TestContext, name: string, link: LinkOptions, durationMs: n
     switches,
     plis: h.link.counts.plis,
     nacks: stats.nacks,
-    continuity: [...continuityErrors(h.stream), ...decodeErrors(h.stream)],
+    continuity: [...continuityErrors(h.stream), ...decodeErrors(h.stream), ...paddingErrors(h.stream)],
   };
   h.stop();
   runs.set(name, run);

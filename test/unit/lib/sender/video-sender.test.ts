@@ -9,12 +9,13 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { fir, pli } from '../../support/rtcp-builder.ts';
-import { continuityErrors, decodeErrors, transportWideErrors, ViewerHarness, type HarnessOptions, type SentPacket } from '../../support/viewer-harness.ts';
+import { continuityErrors, decodeErrors, paddingErrors, transportWideErrors, ViewerHarness, type HarnessOptions, type SentPacket } from '../../support/viewer-harness.ts';
 
 /** The stream's promises, whatever happened. */
 function assertContinuous(harness: ViewerHarness): void {
   assert.deepEqual(continuityErrors(harness.stream).slice(0, 5), []);
   assert.deepEqual(decodeErrors(harness.stream).slice(0, 5), [], 'every switch, replay and resumption starts at a keyframe');
+  assert.deepEqual(paddingErrors(harness.stream).slice(0, 5), [], 'probe padding only between frames');
   if (harness.writer.sent[0]?.transportWide !== undefined) assert.deepEqual(transportWideErrors(harness.writer.sent).slice(0, 5), []);
 }
 
@@ -94,6 +95,20 @@ describe('VideoSender', () => {
     assert.ok(top.every((p) => p.at === firstOfFrame.get(p.frame)));
     assertContinuous(h);
     assertBindings(h);
+  });
+
+  test('transport-cc feedback that does not parse is no feedback: the top rendition, unpaced, after 3 s; counted in stats', (t) => {
+    const h = harness(t, { startBitrate: 2_000_000, browser: { feedback: 'malformed' } });
+    h.start();
+    h.run(2000);
+    assert.equal(h.sender.stats().rendition, 1, 'the start rung while it waits');
+    assert.ok(h.sender.stats().feedback.malformed > 10 && h.sender.stats().feedback.received === 0, JSON.stringify(h.sender.stats().feedback));
+    h.run(1500);
+    const stats = h.sender.stats();
+    assert.equal(stats.rendition, 0);
+    assert.equal(stats.estimate, undefined);
+    assert.equal(stats.pacer.rate, undefined);
+    assertContinuous(h);
   });
 
   test('a PLI replays the current GOP (what waited is dropped), at most every 250 ms; a FIR too; another SSRC\'s is not ours', (t) => {

@@ -45,6 +45,17 @@ describe('parseSource', () => {
     }
   });
 
+  test("WebRTC sources: 'whip', and a WHEP endpoint as whep+http(s)://", () => {
+    assert.deepEqual(parseSource('whip'), { kind: 'whip' });
+    assert.deepEqual(parseSource('whep+http://origin:8000/whep'), { kind: 'whep', url: 'http://origin:8000/whep' });
+    assert.deepEqual(parseSource('WHEP+https://cdn.example/live/whep?token=1'), { kind: 'whep', url: 'https://cdn.example/live/whep?token=1' });
+    throwsOption(() => parseSource('whep+ftp://origin/whep'), 'source', /must be a WHEP endpoint as "whep\+http:\/\/host\/path"/);
+    throwsOption(() => parseSource('whep+http://'), 'source', /must be a WHEP endpoint/);
+    throwsOption(() => parseSource('whep+http://[bad/whep'), 'source', /names no valid WHEP URL/);
+    assert.deepEqual(audioSpecOf(undefined, { kind: 'whip' }), { kind: 'source' }, "the publisher's own sound");
+    assert.deepEqual(audioSpecOf(true, { kind: 'whep', url: 'http://o/whep' }), { kind: 'source' });
+  });
+
   test('an existing file, by path or file:// URL (percent-decoded)', () => {
     assert.deepEqual(parseSource(video), { kind: 'file', path: video });
     assert.deepEqual(parseSource(`file://${video.replaceAll(' ', '%20')}`), { kind: 'file', path: video });

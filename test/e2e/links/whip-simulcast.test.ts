@@ -1,0 +1,82 @@
+/**
+ * Simulcast ingest with viewers on different layers (issue #11 item 2): Chromium's /publish page sends
+ * three encodings (720p, 360p, 180p) over WHIP; each viewer's sender gives it the layer its own link
+ * carries. One viewer on this machine (no cap: the top), one behind a real 700 kbit/s link, one behind
+ * 300 kbit/s (test/support/links). Needs root (network namespaces); skipped otherwise.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { measureFrames, openPlayer, tempDir, waitFor } from '../helpers.ts';
+import { launchPublisher, publishFromPage, whipStats } from '../publishers.ts';
+import { launchChromiumIn } from '../../support/links/browsers.ts';
+import { createLink, type Link } from '../../support/links/link.ts';
+import { startLinkServer, type LinkServer } from '../../support/links/server.ts';
+
+const skip = process.getuid?.() !== 0 ? 'needs root: network namespaces, veth, tc and nftables' : false;
+/** The two links' rate caps, kbit/s (the layers take about 1 200, 480 and 150 kbit/s). */
+const CAPS = [700, 300];
+
+describe('simulcast WHIP ingest: viewers behind different links get different layers', { skip, timeout: 120_000 }, () => {
+  const data = tempDir();
+  let links: Link[] = [];
+  let server: LinkServer;
+  let publisher: Browser;
+  const viewers: Browser[] = [];
+  before(async () => {
+    // One after the other: createLink picks the first free index, which two at once would both take.
+    for (const rateKbit of CAPS) links.push(await createLink({ rateKbit, delayMs: 10 }));
+    server = await startLinkServer(links, { source: 'whip', customDataLocation: data.path });
+    // The page is not on localhost: Chromium allows it the camera only when told to.
+    publisher = await launchPublisher(new URL(server.urlFor(links[0]!)).origin);
+  });
+  after(async () => {
+    await Promise.all(viewers.map((viewer) => viewer.close()));
+    await publisher?.close();
+    await server?.close();
+    await Promise.all(links.map((link) => link.close()));
+    data.cleanup();
+  });
+
+  test('three layers: the top one here, a lower one behind 700 kbit/s, the lowest behind 300 kbit/s', async () => {
+    // The publisher and the uncapped viewer are on this machine; the server listens on the links' addresses.
+    const base = server.urlFor(links[0]!).replace(/\/$/, '');
+    await publishFromPage(await publisher.newPage(), base);
+    // Every layer sending (on a busy machine Chrome's encoder may lower a layer's frame rate, or the top
+    // layer's size, for a while: the sizes are read, not assumed).
+    assert.ok(await waitFor(() => whipStats(server).layers.length === 3 && server.rtc.stats().source.renditions.every((r) => r.framesPerSecond >= 5), 20_000),
+      `three layers: ${JSON.stringify(server.rtc.stats().source.renditions)}`);
+    const heights = server.rtc.stats().source.renditions.map(({ height }) => height!);
+    assert.ok(heights[0]! > heights[1]! && heights[1]! > heights[2]!, `top first: ${heights}`);
+
+    // One after the other, so that /stats lists them in this order.
+    const pages: Array<[string, Page]> = [['here', await publisher.newPage()]];
+    await openPlayer(pages[0]![1], `${base}/`);
+    for (const [index, link] of links.entries()) {
+      const viewer = await launchChromiumIn(link);
+      viewers.push(viewer);
+      const page = await viewer.newPage();
+      pages.push([`${CAPS[index]} kbit/s`, page]);
+      await openPlayer(page, server.urlFor(link));
+    }
+    // Each viewer's sender settles on the rendition its link carries (down at once, up after probing).
+    const renditions = () => server.rtc.stats().viewers.map((viewer) => viewer.video?.rendition);
+    const settled = await waitFor(() => {
+      const [here, capped, low] = renditions();
+      return here === 0 && capped !== undefined && capped >= 1 && low === 2;
+    }, 30_000, 500);
+    const sizes = server.rtc.stats().source.renditions.map(({ width, height }) => `${width}x${height}`);
+    const shown = await Promise.all(pages.map(async ([name, page]) => [name, await measureFrames(page, 2_000)] as const));
+    const report = shown.map(([name, frames]) => `${name}: ${frames.width}x${frames.height} at ${frames.fps.toFixed(1)} fps`).join('; ');
+    console.log(`simulcast viewers: ${report}; their renditions ${JSON.stringify(renditions())} of ${JSON.stringify(sizes)}`);
+    assert.ok(settled, `renditions ${JSON.stringify(renditions())}: ${report}`);
+    // What each page shows is its rendition's picture.
+    renditions().forEach((rendition, index) => {
+      const [, frames] = shown[index]!;
+      assert.equal(`${frames.width}x${frames.height}`, sizes[rendition!], `${shown[index]![0]} shows its rendition (${rendition})`);
+    });
+    // Playing, at whatever rate this machine lets three browsers decode and one encode (the frame rates
+    // are the browsers' and the publisher's, measured elsewhere; this test is about who gets which layer).
+    assert.ok(shown.every(([, frames]) => frames.framesPresented >= 5), 'every viewer plays');
+  });
+});
