@@ -30,6 +30,15 @@ async function watch(page: ProbePage, url: string, measure = () => sleep(3_000),
   return readProbe(page, from);
 }
 
+/**
+ * Waits for the viewer to reach the top rendition: a browser's transport-wide feedback (Chromium's, and
+ * Firefox's) starts it on the rung its start estimate carries; a clean link takes it to the top in seconds.
+ */
+async function onTop(server: LinkServer): Promise<void> {
+  const video = () => server.rtc.stats().viewers[0]?.video;
+  assert.ok(await waitFor(() => video()?.rendition === 0, 10_000), `the top rendition within 10 s (${JSON.stringify(video())})`);
+}
+
 describe('a browser behind a real 40 ms RTT link', { skip, timeout: 60_000 }, () => {
   const data = tempDir();
   let link: Link;
@@ -49,12 +58,7 @@ describe('a browser behind a real 40 ms RTT link', { skip, timeout: 60_000 }, ()
     try {
       const page = await browser.newPage();
       let frames: Awaited<ReturnType<typeof measureFrames>> | undefined;
-      // Chromium's transport-wide feedback starts it on the rung its start estimate carries; a clean link
-      // takes it to the top within seconds.
-      const onTop = () => server.rtc.stats().viewers[0]?.video?.rendition === 0;
-      const report = await watch(page, server.urlFor(link), async () => void (frames = await measureFrames(page)), async () => {
-        assert.ok(await waitFor(onTop, 10_000), `the top rendition within 10 s (${JSON.stringify(server.rtc.stats().viewers[0]?.video)})`);
-      });
+      const report = await watch(page, server.urlFor(link), async () => void (frames = await measureFrames(page)), () => onTop(server));
       assert.ok(Math.abs(frames!.framesPresented - report.framesPresented) <= 4,
         `the probe counts what measureFrames counts (${report.framesPresented} vs ${frames!.framesPresented} frames)`);
       console.log(`Chromium: first frame at ${report.firstFrameMs?.toFixed(0)} ms (ffmpeg starting with it), then ${report.fps.toFixed(1)} fps, ` +
@@ -71,7 +75,7 @@ describe('a browser behind a real 40 ms RTT link', { skip, timeout: 60_000 }, ()
   test('Firefox ESR in the viewer namespace plays it too (VP8)', { skip: !existsSync(FIREFOX_PATH) && `no Firefox at ${FIREFOX_PATH}` }, async () => {
     const firefox = await launchFirefoxIn(link);
     try {
-      const report = await watch(await firefox.browser.newPage(), server.urlFor(link));
+      const report = await watch(await firefox.browser.newPage(), server.urlFor(link), undefined, () => onTop(server));
       console.log(`Firefox: first frame at ${report.firstFrameMs?.toFixed(0)} ms, then ${report.fps.toFixed(1)} fps, ${report.mainSize}, ` +
         `longest gap ${report.longestGapMs.toFixed(0)} ms, RTT ${report.roundTripTimeMs} ms`);
       assert.ok(report.fps >= 20, `${report.fps.toFixed(1)} fps`);
