@@ -591,6 +591,62 @@ const scenarios: Record<string, () => Promise<void>> = {
     }
   },
 
+  /**
+   * The Scale issue: the curve (40, 200, 600, 1000 viewers of the 720p test pattern joining 20 ms apart,
+   * BENCH_SCALE=… for others) and a join storm (500 at once), each from the native load generator
+   * (bench/loadgen/: its own ICE, DTLS, SRTP per viewer, ~2 µs of its CPU per packet) on loopback, with the
+   * server's CPU from /proc and its RSS sampled every second; then its RSS after the viewers left.
+   */
+  async scale() {
+    const { runLoad } = await import('./loadgen/index.ts');
+    const counts = (process.env.BENCH_SCALE ?? '40,200,600,1000').split(',').map(Number);
+    const runs: Array<{ count: number; spacingMs: number }> = [...counts.map((count) => ({ count, spacingMs: 20 })), { count: 500, spacingMs: 0 }];
+    for (const { count, spacingMs } of runs) {
+      const host = await startHost({
+        source: 'testsrc', resolution: [1280, 720], renditions: false, maxViewers: 2 * count, maxConnectingPerAddress: 2 * count,
+      });
+      try {
+        await waitFor(async () => (await host.state()).source.framesPerSecond > 0, 10_000);
+        await sleep(2_000);
+        const rssBefore = (await host.state()).rss / 1024 / 1024;
+        let rssMax = rssBefore;
+        const sampler = setInterval(() => {
+          host.state().then((state) => (rssMax = Math.max(rssMax, state.rss / 1024 / 1024)), () => {});
+        }, 1_000);
+        const { summary } = await runLoad({ url: host.url, viewers: count, spacingMs, seconds: Math.ceil((count * spacingMs) / 1000) + 25, serverPid: host.pid })
+          .finally(() => clearInterval(sampler));
+        await sleep(5_000);
+        const rssAfter = (await host.state()).rss / 1024 / 1024;
+        const fps = summary.framesPerSecond;
+        const first = summary.firstMediaMs;
+        const refused = Object.entries(summary.failures).map(([why, n]) => `${n} × ${why}`).join('; ');
+        const storm = spacingMs === 0;
+        rows.push({
+          target: storm
+            ? `20. join storm: ${count} viewers of 720p (testsrc, one rendition) posting at once`
+            : `20. scale: ${count} viewers of 720p (testsrc, one rendition) joining ${spacingMs} ms apart`,
+          goal: storm ? 'every one answered, none dropped' : count >= 1000 ? '0 loss, ≥ 29 fps each, ≤ 3 µs per sent packet' : count === 200 ? 'first media p50 ≤ 500 ms, max ≤ 1.5 s' : '(the curve)',
+          measured:
+            `${summary.connected} of ${count} connected${refused ? ` (${refused})` : ''}; loss ${summary.lossPercent.toFixed(3)} % (worst ${summary.worstLossPercent.toFixed(3)} %); ` +
+            `fps p50 ${fps?.p50.toFixed(1) ?? '–'}, min ${fps?.min.toFixed(1) ?? '–'}; answer p50 ${summary.answerMs?.p50.toFixed(0) ?? '–'} ms; ` +
+            `first media p50 ${first?.p50.toFixed(0) ?? '–'} ms, max ${first?.max.toFixed(0) ?? '–'}; ` +
+            `server ${summary.server?.cores.toFixed(2) ?? '–'} cores, ${summary.server?.usPerPacket.toFixed(1) ?? '–'} µs/packet; ` +
+            `RSS ${rssBefore.toFixed(0)} → ${rssMax.toFixed(0)} MB (${(((rssMax - rssBefore) * 1024) / Math.max(1, summary.connected)).toFixed(0)} kB per viewer), ${rssAfter.toFixed(0)} MB 5 s after they left; ` +
+            `machine idle ${summary.machineIdleCores?.toFixed(2) ?? '–'} cores; kernel drops at the server ${summary.kernelDrops.server ?? '–'}`,
+          met: storm
+            ? summary.answered === count && summary.failed === 0
+            : count >= 1000
+              ? summary.connected === count && summary.lossPercent === 0 && (fps?.min ?? 0) >= 29 && (summary.server?.usPerPacket ?? Infinity) <= 3
+              : count === 200
+                ? (first?.p50 ?? Infinity) <= 500 && (first?.max ?? Infinity) <= 1_500
+                : null,
+        });
+      } finally {
+        await host.stop();
+      }
+    }
+  },
+
   /** Target 5: what ffmpeg costs: a 720p30 VP8 live encode, and an H.264 720p file sent as is. */
   async encode() {
     const measure = async (options: Record<string, unknown>, codec: 'vp8' | 'h264') => {
@@ -739,6 +795,11 @@ How each figure is measured:
    run (10 minutes in the full run), its RSS and heap after a full GC, sampled 40 times: the median of
    the last tenth of the samples against the first tenth, and the viewers' rate and loss at the end.
 5. **Encode**: ffmpeg's own CPU over three 5 s windows.
+20. **Scale** (\`npm run bench -- scale\`; \`BENCH_SCALE=40,200\` for other counts): a server per run (the 720p test
+   pattern, one rendition, admission per address raised for one generator), the native load generator
+   (bench/loadgen/) joining N viewers 20 ms apart, then 500 posting at once; its summary: loss, frames per
+   second in the steady window, answer and first media, the server's cores and µs per packet delivered
+   (/proc), RSS sampled each second (the growth per connected viewer) and 5 s after the viewers left.
 6. **Real links** (issue 17; root only: bench/links.ts, test/support/links/): a 720p30 file (testsrc2 with
    noise) encoded live with the default ladder (720p, 360p, 180p); viewers in network namespaces behind
    a 40 ms RTT, rate caps and random loss. The link scenarios: one Chromium per link, 25 s from 1 s after

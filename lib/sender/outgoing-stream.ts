@@ -29,7 +29,8 @@ export class OutgoingStream {
 
   /**
    * A new source from the next packet on (its first packet has timestamp `firstTimestamp` in its own
-   * timeline): it continues this stream's timeline, one tick or the time that passed after the last packet.
+   * timeline, and came at `nowMs`): it continues this stream's timeline, one tick or the time that passed
+   * between the last packet's coming and its own.
    */
   rebase(firstTimestamp: number, nowMs: number): void {
     if (!this.#started) {
@@ -45,11 +46,15 @@ export class OutgoingStream {
     return (sourceTimestamp + this.#timestampOffset) >>> 0;
   }
 
-  /** Takes the next sequence number for a packet whose viewer timestamp is `timestamp`, sent at `nowMs`. */
-  take(timestamp: number, nowMs: number): number {
+  /**
+   * Takes the next sequence number for a packet whose viewer timestamp is `timestamp`, from the source at
+   * `atMs` (a media packet: when it came, which the next rebase measures from); without `atMs` (padding)
+   * the timeline's clock stays where it was.
+   */
+  take(timestamp: number, atMs?: number): number {
     this.#started = true;
     this.#lastTimestamp = timestamp;
-    this.#lastAtMs = nowMs;
+    if (atMs !== undefined) this.#lastAtMs = atMs;
     const seq = this.#nextSeq & 0xffff;
     this.#nextSeq = (this.#nextSeq + 1) & 0xffff;
     return seq;

@@ -28,6 +28,11 @@ export interface QueuedPacket {
   packet: Buffer;
   /** The first packet of a new source (a switch, a replay): the viewer's timeline is rebased on it. */
   rebase: boolean;
+  /**
+   * When it came from the source (ms, performance.now()): the stream's timeline advances by the source's
+   * time, not by when packets happened to leave (a dropped backlog is a jump forward, as it was live).
+   */
+  at?: number;
 }
 
 /** Bytes on the wire a packet will take (header rewritten, extension, SRTP tag): a little over its size. */

@@ -220,7 +220,7 @@ export class VideoSender {
       this.#waitingForKeyframe = false;
       this.#rebaseNext = true;
     }
-    this.#pacer.enqueue({ packet, rebase: this.#rebaseNext });
+    this.#pacer.enqueue({ packet, rebase: this.#rebaseNext, at: performance.now() });
     this.#rebaseNext = false;
     // Before the first feedback the queue is measured against a guess: no drop on a guess.
     if (this.#feedback.seen && performance.now() >= this.#graceUntilMs && this.#pacer.overflow()) this.#onOverflow();
@@ -358,9 +358,10 @@ export class VideoSender {
 
   #sendMedia(entry: QueuedPacket, now: number): number {
     const sourceTimestamp = timestampOf(entry.packet);
-    if (entry.rebase) this.#stream.rebase(sourceTimestamp, now);
+    const cameAt = entry.at ?? now;
+    if (entry.rebase) this.#stream.rebase(sourceTimestamp, cameAt);
     const timestamp = this.#stream.timestampFor(sourceTimestamp);
-    const seq = this.#stream.take(timestamp, now);
+    const seq = this.#stream.take(timestamp, cameAt);
     const transportWide = this.#nextTransportWide();
     const bytes = this.#writer.write(entry.packet, seq, timestamp, transportWide);
     if (transportWide && bytes > 0) this.#estimator?.onPacketSent(transportWide.sequenceNumber, bytes, now);
@@ -381,7 +382,7 @@ export class VideoSender {
     // SSRC only after a marker bit, for the same reason.
     if (!this.#frameEnded) return undefined;
     const timestamp = this.#stream.lastTimestamp;
-    const seq = this.#stream.take(timestamp, now);
+    const seq = this.#stream.take(timestamp);
     const transportWide = this.#nextTransportWide();
     const bytes = this.#writer.writePadding(size - 32, seq, timestamp, transportWide);
     if (transportWide && bytes > 0) this.#estimator?.onPacketSent(transportWide.sequenceNumber, bytes, now, clusterId);

@@ -66,10 +66,20 @@ describe('OutgoingStream', () => {
     assert.equal(send(stream, 3005, 63).timestamp, 0x0000_0374 + 3000);
   });
 
-  test('a packet that takes the last timestamp again (padding) counts as sent: the next rebase starts from it', () => {
+  test('padding takes the last timestamp again and moves no clock: the next rebase measures from the last media packet', () => {
     const stream = new OutgoingStream(0);
     send(stream, 1000, 0, true);
-    stream.take(stream.lastTimestamp, 50); // a padding packet 50 ms later, same timestamp
-    assert.equal(send(stream, 77, 60, true).timestamp, 1000 + 10 * 90);
+    const padding = stream.take(stream.lastTimestamp); // a padding packet, same timestamp
+    assert.equal(padding, 1, 'it takes a sequence number');
+    assert.equal(send(stream, 77, 60, true).timestamp, 1000 + 60 * 90);
+  });
+
+  test('a rebase measures by when packets came from the source, not when they left: a dropped backlog is a jump forward', () => {
+    const stream = new OutgoingStream(0);
+    // Frames that came at 0 and 33 ms (and left late, behind a backlog that is then dropped)…
+    send(stream, 9000, 0, true);
+    send(stream, 9000 + 3000, 33);
+    // …and the keyframe the stream resumes at, which came 900 ms after the first.
+    assert.equal(send(stream, 500, 900, true).timestamp, 9000 + 3000 + (900 - 33) * 90);
   });
 });

@@ -375,6 +375,14 @@ describe('VideoSender', () => {
     const resumes = sent.filter((p, i) => i > 0 && p.frame > sent[i - 1]!.frame + 1);
     assert.ok(resumes.length > 0);
     assert.ok(resumes.every((p) => p.keyframeStart && p.live), JSON.stringify(resumes.map((p) => [p.at, p.frame])));
+    // The viewer's timeline jumps by the frames dropped, as if they had been lost live: what it shows next is
+    // in step with the source, not held back by the time the backlog took (Chromium froze seconds on that).
+    for (const resume of resumes) {
+      const before = sent[sent.indexOf(resume) - 1]!;
+      const advanced = ((resume.timestamp - before.timestamp) >>> 0) / 3000; // in frames of 33 ms (90 kHz)
+      const skipped = resume.frame - before.frame;
+      assert.ok(Math.abs(advanced - skipped) <= 1.5, `frame ${before.frame} → ${resume.frame}: the timeline advanced ${advanced.toFixed(1)} frames`);
+    }
     assertContinuous(h);
   });
 
