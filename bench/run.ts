@@ -619,13 +619,19 @@ const scenarios: Record<string, () => Promise<void>> = {
         const rssAfter = (await host.state()).rss / 1024 / 1024;
         const fps = summary.framesPerSecond;
         const first = summary.firstMediaMs;
-        const refused = Object.entries(summary.failures).map(([why, n]) => `${n} × ${why}`).join('; ');
+        // Failures grouped by what they were, without the numbers each message carries ("event loop 37 ms late").
+        const grouped = new Map<string, number>();
+        for (const [why, n] of Object.entries(summary.failures)) {
+          const key = why.replace(/\s*\([^)]*\)/g, '');
+          grouped.set(key, (grouped.get(key) ?? 0) + n);
+        }
+        const refused = [...grouped].map(([why, n]) => `${n} × ${why}`).join('; ');
         const storm = spacingMs === 0;
         rows.push({
           target: storm
             ? `20. join storm: ${count} viewers of 720p (testsrc, one rendition) posting at once`
             : `20. scale: ${count} viewers of 720p (testsrc, one rendition) joining ${spacingMs} ms apart`,
-          goal: storm ? 'every one answered, none dropped' : count >= 1000 ? '0 loss, ≥ 29 fps each, ≤ 3 µs per sent packet' : count === 200 ? 'first media p50 ≤ 500 ms, max ≤ 1.5 s' : '(the curve)',
+          goal: storm ? 'every one answered, none dropped' : count >= 1000 ? 'all in, 0 loss, ≥ 29 fps each, ≤ 3 µs per sent packet' : count === 200 ? 'all in; first media p50 ≤ 500 ms, max ≤ 1.5 s' : '(the curve)',
           measured:
             `${summary.connected} of ${count} connected${refused ? ` (${refused})` : ''}; loss ${summary.lossPercent.toFixed(3)} % (worst ${summary.worstLossPercent.toFixed(3)} %); ` +
             `fps p50 ${fps?.p50.toFixed(1) ?? '–'}, min ${fps?.min.toFixed(1) ?? '–'}; answer p50 ${summary.answerMs?.p50.toFixed(0) ?? '–'} ms; ` +
@@ -638,7 +644,7 @@ const scenarios: Record<string, () => Promise<void>> = {
             : count >= 1000
               ? summary.connected === count && summary.lossPercent === 0 && (fps?.min ?? 0) >= 29 && (summary.server?.usPerPacket ?? Infinity) <= 3
               : count === 200
-                ? (first?.p50 ?? Infinity) <= 500 && (first?.max ?? Infinity) <= 1_500
+                ? summary.connected === count && (first?.p50 ?? Infinity) <= 500 && (first?.max ?? Infinity) <= 1_500
                 : null,
         });
       } finally {

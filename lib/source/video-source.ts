@@ -88,6 +88,9 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
 
   constructor(settings: VideoSourceSettings, logger: Logger) {
     super();
+    // Every viewer that joins before the first packet waits on 'state' and 'failed' (ready()): a join storm
+    // at start is hundreds of listeners, each removed when it resolves, not a leak.
+    this.setMaxListeners(0);
     this.#settings = settings;
     this.#logger = logger;
     this.#plan = new SourcePlan(settings, logger);
