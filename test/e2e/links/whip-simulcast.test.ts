@@ -66,6 +66,17 @@ describe('simulcast WHIP ingest: viewers behind different links get different la
       return here === 0 && capped !== undefined && capped >= 1 && low === 2;
     }, 30_000, 500);
     const sizes = server.rtc.stats().source.renditions.map(({ width, height }) => `${width}x${height}`);
+    // A switch that has just happened shows once its keyframe has crossed the link (a GOP at 300 kbit/s
+    // takes a moment): wait for every page to show its rendition's size before measuring.
+    const showing = (page: Page) => page.evaluate(() => {
+      const video = document.querySelector('video');
+      return video ? `${video.videoWidth}x${video.videoHeight}` : '';
+    });
+    await waitFor(async () => {
+      const now = renditions();
+      const onPages = await Promise.all(pages.map(([, page]) => showing(page)));
+      return onPages.every((size, index) => size === sizes[now[index]!]);
+    }, 10_000, 500);
     const shown = await Promise.all(pages.map(async ([name, page]) => [name, await measureFrames(page, 2_000)] as const));
     const report = shown.map(([name, frames]) => `${name}: ${frames.width}x${frames.height} at ${frames.fps.toFixed(1)} fps`).join('; ');
     console.log(`simulcast viewers: ${report}; their renditions ${JSON.stringify(renditions())} of ${JSON.stringify(sizes)}`);
