@@ -17,8 +17,8 @@ export interface WhepDependencies {
   corsOrigins: ResolvedOptions['corsOrigins'];
 }
 
-const SDP = 'application/sdp';
-const TRICKLE = 'application/trickle-ice-sdpfrag';
+export const SDP = 'application/sdp';
+export const TRICKLE = 'application/trickle-ice-sdpfrag';
 
 /** `Link` header values announcing the ICE servers (WHEP §4.4: `rel="ice-server"`, TURN credentials as attributes). */
 export function iceServerLinks(iceServers: IceServer[]): string[] {
@@ -68,7 +68,31 @@ export function allowCrossOriginError(ctx: Context, origins: ResolvedOptions['co
   ctx.vary('Origin');
 }
 
-function requireType(type: string, example: string) {
+/**
+ * The headers a WHIP or WHEP endpoint and its resources describe themselves with: the endpoint takes SDP
+ * (`Accept-Post`) and announces the ICE servers (`Link`), a resource takes trickled candidates
+ * (`Accept-Patch`); and the empty answer to OPTIONS.
+ */
+export function resourceHeaders(links: string[]) {
+  return {
+    describeEndpoint: (ctx: Context, next: Next) => {
+      ctx.set('Accept-Post', SDP);
+      // Not on a CORS preflight: it is never guarded, and the links may hold TURN credentials.
+      if (links.length > 0 && !ctx.get('Access-Control-Request-Method')) ctx.set('Link', links);
+      return next();
+    },
+    describeResource: (ctx: Context, next: Next) => {
+      ctx.set('Accept-Patch', TRICKLE);
+      return next();
+    },
+    noContent: (ctx: Context) => {
+      ctx.status = 204;
+    },
+  };
+}
+
+/** A 415 naming what to send, unless the request's body is `type`. */
+export function requireType(type: string, example: string) {
   return (ctx: Context, next: Next) => {
     if (!ctx.is(type)) throw new SignalingError(415, `send ${example} as Content-Type: ${type}`);
     return next();
@@ -84,19 +108,7 @@ export function addWhepRoutes(router: Router, deps: WhepDependencies): void {
   const { broadcast, views, iceServers, bodyLimit } = deps;
   const links = iceServerLinks(iceServers);
   const allowCors = corsFor(deps.corsOrigins);
-  const describeEndpoint = (ctx: Context, next: Next) => {
-    ctx.set('Accept-Post', SDP);
-    // Not on a CORS preflight: it is never guarded by `authorize`, and the links may hold TURN credentials.
-    if (links.length > 0 && !ctx.get('Access-Control-Request-Method')) ctx.set('Link', links);
-    return next();
-  };
-  const describeResource = (ctx: Context, next: Next) => {
-    ctx.set('Accept-Patch', TRICKLE);
-    return next();
-  };
-  const noContent = (ctx: Context) => {
-    ctx.status = 204;
-  };
+  const { describeEndpoint, describeResource, noContent } = resourceHeaders(links);
 
   router.options('/whep', describeEndpoint, allowCors, noContent);
   // Discovery (newer draft text): HEAD/GET say what the endpoint takes, with no content.

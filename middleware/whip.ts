@@ -8,7 +8,7 @@ import { parseIceFragment } from '../lib/session/ice-fragment.ts';
 import type { ResolvedOptions } from '../options/option-table.ts';
 import type { IceServer, VideoCodec } from '../lib/types.ts';
 import type { Views } from './views.ts';
-import { corsFor, iceServerLinks } from './whep.ts';
+import { corsFor, iceServerLinks, requireType, resourceHeaders, SDP, TRICKLE } from './whep.ts';
 
 export interface WhipDependencies {
   broadcast: Broadcast;
@@ -22,8 +22,6 @@ export interface WhipDependencies {
   codec: VideoCodec;
 }
 
-const SDP = 'application/sdp';
-const TRICKLE = 'application/trickle-ice-sdpfrag';
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
@@ -45,13 +43,6 @@ function requireToken(token: string | undefined) {
   };
 }
 
-function requireType(type: string, example: string) {
-  return (ctx: Context, next: Next) => {
-    if (!ctx.is(type)) throw new SignalingError(415, `send ${example} as Content-Type: ${type}`);
-    return next();
-  };
-}
-
 /**
  * WHIP ingest (RFC 9725) for a `'whip'` source: `POST /whip` with the publisher's SDP offer → 201, the
  * answer, and the publication's resource in `Location`; `PATCH` it with trickled candidates; `DELETE` it
@@ -62,19 +53,7 @@ export function addWhipRoutes(router: Router, deps: WhipDependencies): void {
   const links = iceServerLinks(iceServers);
   const allowCors = corsFor(deps.corsOrigins);
   const token = requireToken(deps.whipToken);
-  const describeEndpoint = (ctx: Context, next: Next) => {
-    ctx.set('Accept-Post', SDP);
-    // Not on a CORS preflight (never guarded): the links may hold TURN credentials.
-    if (links.length > 0 && !ctx.get('Access-Control-Request-Method')) ctx.set('Link', links);
-    return next();
-  };
-  const describeResource = (ctx: Context, next: Next) => {
-    ctx.set('Accept-Patch', TRICKLE);
-    return next();
-  };
-  const noContent = (ctx: Context) => {
-    ctx.status = 204;
-  };
+  const { describeEndpoint, describeResource, noContent } = resourceHeaders(links);
 
   router.get('publish', '/publish', (ctx) => {
     views.render(ctx, 'publish.html', {
