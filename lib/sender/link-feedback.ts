@@ -44,7 +44,7 @@ export class LinkFeedback {
 
   /**
    * Whether the estimate is a measure rather than the start's guess: a second of feedback, or a probe the
-   * link carried.
+   * link carried. (The estimate itself may still be the guess: see BandwidthEstimator.guessing.)
    */
   measured(estimator: BandwidthEstimator, nowMs: number): boolean {
     if (this.#firstAtMs !== undefined && nowMs - this.#firstAtMs >= MEASURED_AFTER_MS) return true;

@@ -323,23 +323,31 @@ export class VideoSender {
   /** After each feedback: the pacing rate, the rendition, and whether to probe for a higher one. */
   #adapt(estimator: BandwidthEstimator, now: number): void {
     const estimate = estimator.estimate(now);
-    const measured = (this.#options.startKnown ?? false) || this.#feedback.measured(estimator, now);
-    this.#pacer.rate = pacingRate(estimate.bitrate, this.#renditions[this.#current]!.rate, measured);
-    this.#pacer.linkRate = estimate.bitrate;
-    const target = this.#choice.choose(this.#current, { bitrate: estimate.bitrate, queueDelayMs: estimate.queueDelayMs, measured }, now);
+    // Feedback alone does not make the start's guess a measure (a viewer sent a thin rung learns nothing of
+    // more; pacing at 1.5 × an untested 1 Mbit/s flooded a 300 kbit/s link). Until a cut or a probe at its
+    // rate tests it, the sender counts on what a probe found the link to carry, if any, and else still paces
+    // and chooses as on a guess.
+    const guess = !(this.#options.startKnown ?? false) && estimator.guessing;
+    const carried = estimator.carried;
+    const bitrate = guess && carried > 0 ? Math.min(estimate.bitrate, carried) : estimate.bitrate;
+    const measured = (this.#options.startKnown ?? false) || ((!guess || carried > 0) && this.#feedback.measured(estimator, now));
+    this.#pacer.rate = pacingRate(bitrate, this.#renditions[this.#current]!.rate, measured);
+    this.#pacer.linkRate = bitrate;
+    const target = this.#choice.choose(this.#current, { bitrate, queueDelayMs: estimate.queueDelayMs, measured }, now);
     if (target !== this.#current && target !== this.#pending) {
-      this.#options.debug?.(`estimate ${Math.round(estimate.bitrate / 1000)} kbit/s (${estimate.state}, loss ${(estimate.lossRate * 100).toFixed(1)} %, rtt ${Math.round(estimate.rttMs)} ms): rendition ${this.#current} → ${target}`);
+      this.#options.debug?.(`estimate ${Math.round(bitrate / 1000)} kbit/s (${estimate.state}, loss ${(estimate.lossRate * 100).toFixed(1)} %, rtt ${Math.round(estimate.rttMs)} ms): rendition ${this.#current} → ${target}`);
     }
     if (target > this.#current) this.#switchTo(target);
-    else if (target < this.#current) this.#switchUpTo(target, estimate.bitrate);
+    else if (target < this.#current) this.#switchUpTo(target, bitrate);
     else if (this.#pending !== undefined && this.#pending < this.#current && target === this.#current) {
       // The room went away before the keyframe came: stay.
       this.#renditions[this.#pending]!.track.unbind(this.#sinks[this.#pending]!);
       this.#pending = undefined;
     }
-    const probeTarget = this.#pending === undefined ? this.#choice.probeTarget(this.#current, estimate.bitrate) : undefined;
+    // On a guess, a probe tests the next rung's bar whatever the guess says.
+    const probeTarget = this.#pending === undefined ? this.#choice.probeTarget(this.#current, guess ? carried : bitrate) : undefined;
     // Not on top of a backlog (a GOP replay leaving): the cluster would go out far above its rate.
-    if (probeTarget !== undefined && probeTarget > estimate.bitrate && this.#pacer.queuedPackets === 0) {
+    if (probeTarget !== undefined && (guess || probeTarget > bitrate) && this.#pacer.queuedPackets === 0) {
       const cluster = estimator.requestProbe(probeTarget, now);
       if (cluster) {
         this.#options.debug?.(`probe ${cluster.id} at ${Math.round(cluster.bitrate / 1000)} kbit/s (estimate ${Math.round(estimate.bitrate / 1000)}, last: ${JSON.stringify(estimator.lastProbe)})`);

@@ -23,10 +23,14 @@ export interface Rung {
 
 /** The lowest picture worth sending: below it a rung is left out. */
 export const MIN_RUNG_HEIGHT = 120;
-/** 'auto': half and quarter size, at about a third and a tenth of the top bitrate (2.5 Mbit/s → 800 k, 250 k). */
+/**
+ * 'auto': half and quarter size, at about a third and a twelfth of the top bitrate (2.5 Mbit/s → 800 k, 200 k).
+ * The bottom rung is for links of ~300 kbit/s: at 250 k it filled 90 % of one with its keyframes and packet
+ * overhead, and a joiner's GOP or a source's catch-up burst overflowed it (gaps of 2–3 s); at 200 k, 75 %.
+ */
 const AUTO_RUNGS = [
   { fraction: 1 / 2, share: 0.32 },
-  { fraction: 1 / 4, share: 0.1 },
+  { fraction: 1 / 4, share: 0.08 },
 ];
 const MIN_RUNG_BITRATE = 100_000;
 

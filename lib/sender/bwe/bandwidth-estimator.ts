@@ -89,6 +89,11 @@ const CEILING_RELEASE = 1.15;
 export class BandwidthEstimator {
   readonly #min: number;
   readonly #max: number;
+  readonly #startBitrate: number;
+  /** Whether the estimate is still the start's guess: no cut and no probe has tested it yet. */
+  #guessed = true;
+  /** The highest rate a probe found the link to carry (bit/s). */
+  #carried = 0;
   readonly #history: SendHistory;
   readonly #interArrival = new InterArrival(5);
   #trendline = new TrendlineDetector();
@@ -131,6 +136,7 @@ export class BandwidthEstimator {
     this.#min = minBitrate;
     this.#max = maxBitrate;
     this.#history = new SendHistory({ capacity: options.historyCapacity ?? 16384 });
+    this.#startBitrate = startBitrate;
     this.#aimd = new AimdRateControl({ startBitrate, minBitrate, maxBitrate });
     this.#loss = new LossBasedControl({ minBitrate, maxBitrate });
     this.#probes = new ProbeController(options.probe);
@@ -240,7 +246,12 @@ export class BandwidthEstimator {
     this.#expireProbe(nowMs);
     if (this.#trendline.state === 'overusing') return undefined;
     const estimate = this.#target();
-    const cluster = this.#probes.request(Math.min(targetBitrate, this.#max), estimate, this.#sent.bitrate(nowMs) ?? 0, this.#max, nowMs);
+    const sent = this.#sent.bitrate(nowMs) ?? 0;
+    // Until a probe or a cut has tested it, the estimate is the start's guess: a probe at twice it on a
+    // link far thinner (300 kbit/s under a 1 Mbit/s guess) is a burst its queue drops, media and all. Such a
+    // first probe goes from what the link already carries; each success doubles from there.
+    const from = this.guessing ? Math.min(estimate, Math.max(sent, this.#acked.bitrate() ?? 0, this.#carried)) : estimate;
+    const cluster = this.#probes.request(Math.min(targetBitrate, this.#max), from, sent, this.#max, nowMs);
     if (cluster) {
       this.#tracker.start(cluster.id, cluster.packets);
       this.#probeStartEstimate = estimate;
@@ -258,6 +269,20 @@ export class BandwidthEstimator {
     const active = nowMs < this.#probeGuardUntilMs ? this.#probeGuardFloor : 0;
     this.#probeGuardFloor = Math.max(active, Math.min(floor, this.#aimd.bitrate));
     this.#probeGuardUntilMs = nowMs + PROBE_GUARD_MS + 2 * this.#rtt();
+  }
+
+  /**
+   * Whether the estimate is still the start's guess: nothing has tested it yet (no cut below it, no probe
+   * the link carried at its rate). Feedback alone does not: a viewer sent a thin rung says nothing of more.
+   */
+  get guessing(): boolean {
+    if (this.#guessed && (this.#aimd.bitrate < this.#startBitrate || this.#carried >= this.#aimd.bitrate)) this.#guessed = false;
+    return this.#guessed;
+  }
+
+  /** The highest rate a probe found the link to carry (bit/s; 0: none yet). */
+  get carried(): number {
+    return this.#carried;
   }
 
   /** The last probe's outcome, if any. */
@@ -362,6 +387,7 @@ export class BandwidthEstimator {
     if (!outcome) return;
     this.#lastProbe = outcome;
     const success = !outcome.saturated && outcome.bitrate > 0;
+    if (success) this.#carried = Math.max(this.#carried, outcome.bitrate);
     // A probe the link carried raises the estimate to its rate (unless the link is queueing now). A
     // saturated one only sets a ceiling: what arrived of it was our share of a full bottleneck, which
     // exceeds what is free when other traffic shares it.
