@@ -610,13 +610,21 @@ const scenarios: Record<string, () => Promise<void>> = {
         await sleep(2_000);
         const rssBefore = (await host.state()).rss / 1024 / 1024;
         let rssMax = rssBefore;
+        // While they watch (the last sample with all of them in): the peak holds the joins' garbage.
+        let rssWatching = rssBefore;
+        let watching = 0;
         const sampler = setInterval(() => {
-          host.state().then((state) => (rssMax = Math.max(rssMax, state.rss / 1024 / 1024)), () => {});
+          host.state().then((state) => {
+            rssMax = Math.max(rssMax, state.rss / 1024 / 1024);
+            if (state.viewers >= watching) [watching, rssWatching] = [state.viewers, state.rss / 1024 / 1024];
+          }, () => {});
         }, 1_000);
         const { summary } = await runLoad({ url: host.url, viewers: count, spacingMs, seconds: Math.ceil((count * spacingMs) / 1000) + 25, serverPid: host.pid })
           .finally(() => clearInterval(sampler));
         await sleep(5_000);
         const rssAfter = (await host.state()).rss / 1024 / 1024;
+        await sleep(10_000); // the server gives memory back again once the garbage collector has run (lib/session/memory-trim.ts)
+        const rssLater = (await host.state()).rss / 1024 / 1024;
         const fps = summary.framesPerSecond;
         const first = summary.firstMediaMs;
         // Failures grouped by what they were, without the numbers each message carries ("event loop 37 ms late").
@@ -637,7 +645,9 @@ const scenarios: Record<string, () => Promise<void>> = {
             `fps p50 ${fps?.p50.toFixed(1) ?? '–'}, min ${fps?.min.toFixed(1) ?? '–'}; answer p50 ${summary.answerMs?.p50.toFixed(0) ?? '–'} ms; ` +
             `first media p50 ${first?.p50.toFixed(0) ?? '–'} ms, max ${first?.max.toFixed(0) ?? '–'}; ` +
             `server ${summary.server?.cores.toFixed(2) ?? '–'} cores, ${summary.server?.usPerPacket.toFixed(1) ?? '–'} µs/packet; ` +
-            `RSS ${rssBefore.toFixed(0)} → ${rssMax.toFixed(0)} MB (${(((rssMax - rssBefore) * 1024) / Math.max(1, summary.connected)).toFixed(0)} kB per viewer), ${rssAfter.toFixed(0)} MB 5 s after they left; ` +
+            `RSS ${rssBefore.toFixed(0)} → ${rssMax.toFixed(0)} MB at most (${(((rssMax - rssBefore) * 1024) / Math.max(1, summary.connected)).toFixed(0)} kB per viewer), ` +
+            `${rssWatching.toFixed(0)} MB with ${watching} watching (${(((rssWatching - rssBefore) * 1024) / Math.max(1, watching)).toFixed(0)} kB per viewer), ` +
+            `${rssAfter.toFixed(0)} MB 5 s after they left, ${rssLater.toFixed(0)} MB 15 s after (${(((rssLater - rssBefore) / rssBefore) * 100).toFixed(0)} % over before); ` +
             `machine idle ${summary.machineIdleCores?.toFixed(2) ?? '–'} cores; kernel drops at the server ${summary.kernelDrops.server ?? '–'}`,
           met: storm
             ? summary.answered === count && summary.failed === 0

@@ -94,7 +94,7 @@ export const MEDIA_OPTIONS = {
    * One ffmpeg encodes every rung once, whatever the number of viewers.
    */
   renditions: option<'auto' | false | RenditionSpec[]>()({
-    doc: "the ladder each viewer's link chooses from: `'auto'` (the source at `bitrate`, half size at ~⅓ of it, quarter size at ~⅒: 720p 2.5 Mbit/s → 360p 800 kbit/s → 180p 250 kbit/s), a list of lower rungs `{height, bitrate}`, or `false` (the source alone) ([real networks](docs/real-networks.md))",
+    doc: "the ladder each viewer's link chooses from: `'auto'` (the source at `bitrate`, half size at ~⅓ of it, quarter size at ~1/12: 720p 2.5 Mbit/s → 360p 800 kbit/s → 180p 200 kbit/s), a list of lower rungs `{height, bitrate}`, or `false` (the source alone) ([real networks](docs/real-networks.md))",
     default: "`'auto'`",
     resolve: (value, name): LadderSpec => {
       if (value === undefined || value === 'auto') return 'auto';

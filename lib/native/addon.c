@@ -8,6 +8,9 @@
  * Each environment (the main thread, each worker) has its own send thread, torn down with it.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <node_api.h>
@@ -319,6 +322,68 @@ static int set_number(napi_env env, napi_value object, const char *name, double 
   return napi_create_double(env, number, &value) == napi_ok && napi_set_named_property(env, object, name, value) == napi_ok;
 }
 
+/*
+ * trimMemory(callback): gives the C heap's free memory back to the system (glibc's malloc_trim), on a libuv
+ * worker thread; then callback(trimmed: boolean). What viewers' handshakes and sockets allocated outside
+ * JavaScript's heap stays mapped once freed (200 viewers gone: 285 MB resident where 162 were before, 199
+ * after a trim). Not glibc: nothing to do, false.
+ */
+typedef struct {
+  napi_async_work work;
+  napi_ref callback;
+  int trimmed;
+} trim_job;
+
+static void trim_execute(napi_env env, void *data) {
+  (void)env;
+  trim_job *job = data;
+#ifdef __GLIBC__
+  job->trimmed = malloc_trim(0) >= 0;
+#else
+  job->trimmed = 0;
+#endif
+}
+
+static void trim_complete(napi_env env, napi_status status, void *data) {
+  trim_job *job = data;
+  napi_value callback, global, result;
+  if (napi_get_reference_value(env, job->callback, &callback) == napi_ok && callback &&
+      napi_get_global(env, &global) == napi_ok &&
+      napi_get_boolean(env, status == napi_ok && job->trimmed, &result) == napi_ok) {
+    napi_call_function(env, global, callback, 1, &result, NULL);
+  }
+  napi_delete_reference(env, job->callback);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value trim_memory(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], name;
+  napi_valuetype type;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_function) {
+    napi_throw_type_error(env, NULL, "trimMemory(callback): callback must be a function");
+    return NULL;
+  }
+  trim_job *job = calloc(1, sizeof *job);
+  if (!job) {
+    napi_throw_error(env, NULL, "trimMemory: out of memory");
+    return NULL;
+  }
+  if (napi_create_reference(env, argv[0], 1, &job->callback) != napi_ok ||
+      napi_create_string_utf8(env, "webgear-rtc:trimMemory", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, trim_execute, trim_complete, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    if (job->work) napi_delete_async_work(env, job->work);
+    if (job->callback) napi_delete_reference(env, job->callback);
+    free(job);
+    napi_throw_error(env, NULL, "trimMemory: the work could not be queued");
+    return NULL;
+  }
+  return NULL;
+}
+
 /* sendThreadStats(): the send thread's counters (send-thread.h). */
 static napi_value send_thread_statistics(napi_env env, napi_callback_info info) {
   (void)info;
@@ -378,6 +443,7 @@ NAPI_MODULE_INIT() {
       {"queue", NULL, queue_packet, NULL, NULL, NULL, napi_enumerable, NULL},
       {"settle", NULL, settle, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendThreadStats", NULL, send_thread_statistics, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"trimMemory", NULL, trim_memory, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   send_thread *thread = send_thread_new(linger_from_environment(), gso_from_environment());
   if (!thread) {

@@ -47,6 +47,11 @@ export interface NativeSrtp {
   settle(context: object, timeoutMs?: number): boolean;
   /** The send thread's counters (the process's CPU split: `cpuMs` is the thread's). */
   sendThreadStats(): SendThreadStats;
+  /**
+   * Gives the C heap's free memory back to the system (glibc's malloc_trim) on a libuv worker thread, then
+   * calls `callback` with whether it could (false: not glibc).
+   */
+  trimMemory(callback: (trimmed: boolean) => void): void;
 }
 
 export interface SendThreadStats {

@@ -5,6 +5,7 @@ import { Publisher, type PublishSettings, type PublishStats } from '../publish/p
 import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from '../source/video-source.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
 import { LoadGuard, type LoadSample } from './load-guard.ts';
+import { processMemoryTrim } from './memory-trim.ts';
 import type { RemotePeer } from '../source/webrtc/remote-peer.ts';
 import { offersAudio, Viewer, type PeerSettings, type SessionDescription, type Signaling, type ViewerStats } from './viewer.ts';
 
@@ -168,6 +169,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     this.#viewers.set(viewer.sessionId, viewer);
     viewer.once('connected', () => {
       ticket.release();
+      processMemoryTrim.changed(); // a handshake's garbage, once joins settle
       this.#connected++;
       viewer.once('close', () => this.#connected--);
       if (this.#connected > this.#settings.maxViewers) {
@@ -178,6 +180,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     });
     viewer.once('close', () => {
       this.#viewers.delete(viewer.sessionId);
+      processMemoryTrim.changed();
       const last = viewer.stats();
       this.#departed.viewers++;
       this.#departed.packetsSent += last.packetsSent;

@@ -1,8 +1,8 @@
 /**
  * werift is patched at install (patches/: no default STUN, source checks, the DTLS record layer, STUN
- * authentication, handshake verification, bounded reassembly, no HelloVerifyRequest under ICE). Each patch
- * leaves a marker; an unpatched werift is a hole (one datagram could silence a viewer), so the server
- * refuses to start without them.
+ * authentication, handshake verification, bounded reassembly, no HelloVerifyRequest under ICE, ECDHE in
+ * node:crypto). Each patch leaves a marker; an unpatched werift is a hole (one datagram could silence a
+ * viewer), so the server refuses to start without them.
  */
 import { Connection, DtlsServer, DtlsSocket } from 'werift';
 
@@ -14,6 +14,7 @@ interface Markers {
   patchVerifyHandshake?: boolean;
   patchBoundedReassembly?: boolean;
   patchNoHelloVerify?: boolean;
+  patchNativeEcdhe?: boolean;
 }
 
 const connection = Connection as unknown as Markers;
@@ -30,6 +31,7 @@ export function missingWeriftPatches(): string[] {
     ['005 verify-handshake', dtls.patchVerifyHandshake],
     ['006 bounded-reassembly', dtls.patchBoundedReassembly],
     ['007 no-hello-verify', dtlsServer.patchNoHelloVerify],
+    ['008 native-ecdhe', dtls.patchNativeEcdhe],
   ];
   return patches.filter(([, applied]) => applied !== true).map(([name]) => name);
 }

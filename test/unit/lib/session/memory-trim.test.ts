@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import { MemoryTrim } from '../../../../lib/session/memory-trim.ts';
+
+function counted(): { calls: number[]; trim: (done: (trimmed: boolean) => void) => void } {
+  const calls: number[] = [];
+  return { calls, trim: (done) => (calls.push(performance.now()), setImmediate(() => done(true))) };
+}
+
+test('one trim once viewers have stopped coming and going for quietMs, not one per change', async () => {
+  const { calls, trim } = counted();
+  const memory = new MemoryTrim({ trim, quietMs: 40, minIntervalMs: 0, laterMs: [] });
+  const start = performance.now();
+  for (let i = 0; i < 5; i++) {
+    memory.changed();
+    await sleep(10);
+  }
+  assert.equal(calls.length, 0, 'not while they still come');
+  await sleep(80);
+  assert.equal(calls.length, 1);
+  assert.ok(calls[0]! - start >= 40 + 40, `${calls[0]! - start} ms`);
+  assert.deepEqual(memory.counts, { runs: 1, trimmed: 1 });
+});
+
+test('at most one trim per minIntervalMs; none after cancel(); nothing to do without a trim', async () => {
+  const { calls, trim } = counted();
+  const memory = new MemoryTrim({ trim, quietMs: 10, minIntervalMs: 150, laterMs: [] });
+  memory.changed();
+  await sleep(40);
+  memory.changed();
+  await sleep(40);
+  assert.equal(calls.length, 1, 'the second waits for the interval');
+  await sleep(120);
+  assert.equal(calls.length, 2);
+  assert.ok(calls[1]! - calls[0]! >= 145, `${calls[1]! - calls[0]!} ms apart`);
+  memory.changed();
+  memory.cancel();
+  await sleep(200);
+  assert.equal(calls.length, 2);
+  const none = new MemoryTrim({ trim: undefined });
+  none.changed();
+  assert.deepEqual(none.counts, { runs: 0, trimmed: 0 });
+});
+
+test('then again at laterMs while nothing changes (what the garbage collector frees later); a change starts over', async () => {
+  const { calls, trim } = counted();
+  const memory = new MemoryTrim({ trim, quietMs: 10, minIntervalMs: 0, laterMs: [60, 120] });
+  memory.changed();
+  await sleep(200);
+  assert.equal(calls.length, 3);
+  assert.ok(calls[1]! - calls[0]! >= 55 && calls[2]! - calls[0]! >= 115, JSON.stringify(calls.map((t) => t - calls[0]!)));
+  memory.changed();
+  await sleep(40);
+  assert.equal(calls.length, 4, 'a change: the first pass again');
+  memory.changed();
+  await sleep(40);
+  assert.equal(calls.length, 5);
+  memory.cancel();
+  await sleep(150);
+  assert.equal(calls.length, 5, 'cancel() stops the later passes too');
+});
