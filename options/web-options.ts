@@ -102,7 +102,7 @@ export const WEB_OPTIONS = {
    * `Retry-After` and those watching keep their stream. 0 turns it off. Default 50.
    */
   maxEventLoopDelay: option<number>()({
-    doc: "refuse new viewers (503, `Retry-After`) while the server's event loop runs this late (its median over a second, 2 s in a row, ms) or is ≥ 95 % busy: one viewer too many must not degrade all; 0 turns it off ([operations](docs/operations.md#limits))",
+    doc: "refuse new viewers (503, `Retry-After`) while the server's event loop runs this late (its median over a second, 2 s in a row, ms) or is ≥ 95 % busy and a quarter of that late: one viewer too many must not degrade all; 0 turns it off ([operations](docs/operations.md#limits))",
     default: '`50`',
     resolve: (value, name) => numberOption(name, value, { min: 0, max: 10_000, integer: false }) ?? 50,
   }),

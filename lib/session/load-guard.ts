@@ -9,7 +9,11 @@ import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'n
 export interface LoadGuardOptions {
   /** The event loop's typical delay (the median over a second, ms) beyond which the process is taken as full. */
   maxEventLoopDelayMs: number;
-  /** The event loop's utilization (0–1, over the last second) beyond which the process is taken as full. */
+  /**
+   * The event loop's utilization (0–1, over the last second) beyond which the process is taken as full,
+   * once its delay is also past a quarter of `maxEventLoopDelayMs`: busy but on time (a burst of joins
+   * whose handshakes keep it 96 % busy while it runs 5 ms late) carries everyone still.
+   */
   maxEventLoopUtilization: number;
 }
 
@@ -22,6 +26,8 @@ export interface LoadSample {
 }
 
 const RESOLUTION_MS = 10;
+/** With the event loop this busy, the share of the delay limit that already counts as full. */
+const BUSY_DELAY_SHARE = 0.25;
 const SAMPLE_MS = 1_000;
 
 export class LoadGuard {
@@ -65,7 +71,8 @@ export class LoadGuard {
     // The median, over two seconds in a row: a garbage collection or one slow call is no overload.
     const delay = Math.max(0, this.#histogram.percentile(50) / 1e6 - RESOLUTION_MS);
     this.#histogram.reset();
-    const full = delay > this.#options.maxEventLoopDelayMs || elu.utilization > this.#options.maxEventLoopUtilization;
+    const { maxEventLoopDelayMs, maxEventLoopUtilization } = this.#options;
+    const full = delay > maxEventLoopDelayMs || (elu.utilization > maxEventLoopUtilization && delay > BUSY_DELAY_SHARE * maxEventLoopDelayMs);
     this.#last = {
       eventLoopDelayMs: Math.round(delay),
       eventLoopUtilization: Math.round(elu.utilization * 100) / 100,

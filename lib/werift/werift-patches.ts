@@ -1,8 +1,8 @@
 /**
  * werift is patched at install (patches/: no default STUN, source checks, the DTLS record layer, STUN
  * authentication, handshake verification, bounded reassembly, no HelloVerifyRequest under ICE, ECDHE in
- * node:crypto). Each patch leaves a marker; an unpatched werift is a hole (one datagram could silence a
- * viewer), so the server refuses to start without them.
+ * node:crypto, KeyObjects for node:crypto). Each patch leaves a marker; an unpatched werift is a hole (one
+ * datagram could silence a viewer) or slow, so the server refuses to start without them.
  */
 import { Connection, DtlsServer, DtlsSocket } from 'werift';
 
@@ -15,6 +15,7 @@ interface Markers {
   patchBoundedReassembly?: boolean;
   patchNoHelloVerify?: boolean;
   patchNativeEcdhe?: boolean;
+  patchSecretKeys?: boolean;
 }
 
 const connection = Connection as unknown as Markers;
@@ -32,6 +33,7 @@ export function missingWeriftPatches(): string[] {
     ['006 bounded-reassembly', dtls.patchBoundedReassembly],
     ['007 no-hello-verify', dtlsServer.patchNoHelloVerify],
     ['008 native-ecdhe', dtls.patchNativeEcdhe],
+    ['009 secret-keys', dtls.patchSecretKeys],
   ];
   return patches.filter(([, applied]) => applied !== true).map(([name]) => name);
 }

@@ -30,3 +30,27 @@ test('an event loop late for two seconds in a row is overloaded; one that recove
     guard.stop();
   }
 });
+
+test('busy but on time is not full: a loop ≥ 95 % busy in short slices that runs a few ms late', { timeout: 15_000 }, async () => {
+  // What a burst of joins looks like once each handshake is a few ms: 96 % busy, 5 ms late. Before, the
+  // utilization alone refused viewers there (51 of 200 joining 20 ms apart got 503).
+  const guard = new LoadGuard({ maxEventLoopDelayMs: 40, maxEventLoopUtilization: 0.9 });
+  guard.start();
+  try {
+    const end = performance.now() + 3_300;
+    while (performance.now() < end) {
+      const slice = performance.now() + 4;
+      while (performance.now() < slice) { /* busy */ }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    await sleep(20);
+    assert.ok(guard.sample.eventLoopUtilization > 0.9, JSON.stringify(guard.sample));
+    assert.equal(guard.sample.overloaded, false, JSON.stringify(guard.sample));
+    // Busy and late past a quarter of the limit (here 10 ms): full.
+    await hog(3_600);
+    await sleep(50);
+    assert.equal(guard.sample.overloaded, true, JSON.stringify(guard.sample));
+  } finally {
+    guard.stop();
+  }
+});
