@@ -77,7 +77,8 @@ async function startHost(options: Record<string, unknown>, env: Record<string, s
     url,
     pid: host.pid!,
     ffmpegPid,
-    state: async () => (await (await fetch(`${url}/_state`)).json()) as {
+    /** `collect: false`: no full garbage collection first (samplers: one a second would pause the server). */
+    state: async ({ collect = true }: { collect?: boolean } = {}) => (await (await fetch(`${url}/_state${collect ? '' : '?gc=0'}`)).json()) as {
       rss: number; heapUsed: number; viewers: number; source: { packets: number; framesPerSecond: number };
     },
     async stop() {
@@ -614,7 +615,7 @@ const scenarios: Record<string, () => Promise<void>> = {
         let rssWatching = rssBefore;
         let watching = 0;
         const sampler = setInterval(() => {
-          host.state().then((state) => {
+          host.state({ collect: false }).then((state) => {
             rssMax = Math.max(rssMax, state.rss / 1024 / 1024);
             if (state.viewers >= watching) [watching, rssWatching] = [state.viewers, state.rss / 1024 / 1024];
           }, () => {});
@@ -633,6 +634,7 @@ const scenarios: Record<string, () => Promise<void>> = {
           const key = why.replace(/\s*\([^)]*\)/g, '');
           grouped.set(key, (grouped.get(key) ?? 0) + n);
         }
+        if (process.env.BENCH_DEBUG) console.error(JSON.stringify(summary.failures));
         const refused = [...grouped].map(([why, n]) => `${n} × ${why}`).join('; ');
         const storm = spacingMs === 0;
         rows.push({
