@@ -22,7 +22,6 @@ export interface WhipDependencies {
   codec: VideoCodec;
 }
 
-
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
 /**

@@ -220,10 +220,11 @@ export class VideoSender {
       this.#waitingForKeyframe = false;
       this.#rebaseNext = true;
     }
-    this.#pacer.enqueue({ packet, rebase: this.#rebaseNext, at: performance.now() });
+    const now = performance.now();
+    this.#pacer.enqueue({ packet, rebase: this.#rebaseNext, at: now });
     this.#rebaseNext = false;
     // Before the first feedback the queue is measured against a guess: no drop on a guess.
-    if (this.#feedback.seen && performance.now() >= this.#graceUntilMs && this.#pacer.overflow()) this.#onOverflow();
+    if (this.#feedback.seen && now >= this.#graceUntilMs && this.#pacer.overflow()) this.#onOverflow();
   }
 
   /**
@@ -327,10 +328,11 @@ export class VideoSender {
     // more; pacing at 1.5 × an untested 1 Mbit/s flooded a 300 kbit/s link). Until a cut or a probe at its
     // rate tests it, the sender counts on what a probe found the link to carry, if any, and else still paces
     // and chooses as on a guess.
-    const guess = !(this.#options.startKnown ?? false) && estimator.guessing;
+    const known = this.#options.startKnown ?? false;
+    const guess = !known && estimator.guessing;
     const carried = estimator.carried;
     const bitrate = guess && carried > 0 ? Math.min(estimate.bitrate, carried) : estimate.bitrate;
-    const measured = (this.#options.startKnown ?? false) || ((!guess || carried > 0) && this.#feedback.measured(estimator, now));
+    const measured = known || ((!guess || carried > 0) && this.#feedback.measured(estimator, now));
     this.#pacer.rate = pacingRate(bitrate, this.#renditions[this.#current]!.rate, measured);
     this.#pacer.linkRate = bitrate;
     const target = this.#choice.choose(this.#current, { bitrate, queueDelayMs: estimate.queueDelayMs, measured }, now);
