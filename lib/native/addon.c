@@ -149,20 +149,25 @@ static napi_value create_target(napi_env env, napi_callback_info info) {
 }
 
 /*
- * findSocket(address, port): the descriptor of this process's UDP socket bound to that address and port
- * (what a dgram socket's public `address()` says), or -1 when there is none, or several.
+ * findSocket(address, port[, hint]): the descriptor of this process's UDP socket bound to that address and
+ * port (what a dgram socket's public `address()` says), or -1 when there is none, or several. `hint`, a
+ * descriptor that may be it, is checked first (a system call, where the search makes two for every open
+ * descriptor).
  */
 static napi_value find_socket(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], result;
+  size_t argc = 3;
+  napi_value argv[3], result;
+  int32_t hint = -1;
   struct sockaddr_storage address;
   socklen_t length;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 2 || read_address(env, argv[0], argv[1], &address, &length) != 0) {
-    napi_throw_type_error(env, NULL, "findSocket(address, port): an IP address and a port");
+    napi_throw_type_error(env, NULL, "findSocket(address, port[, hint]): an IP address and a port");
     return NULL;
   }
-  CHECK(napi_create_int32(env, udp_find_socket(&address), &result));
+  napi_valuetype type;
+  if (argc > 2 && napi_typeof(env, argv[2], &type) == napi_ok && type == napi_number) CHECK(napi_get_value_int32(env, argv[2], &hint));
+  CHECK(napi_create_int32(env, udp_find_socket(&address, hint), &result));
   return result;
 }
 

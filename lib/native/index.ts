@@ -12,8 +12,11 @@ export interface NativeSrtp {
   context(key: Buffer, salt: Buffer, ssrc: number, payloadType: number): object;
   /** The socket address of an IP literal and a port, for `send`. */
   target(address: string, port: number): Buffer;
-  /** The descriptor of this process's UDP socket bound to that address and port; -1 if none (or several). */
-  findSocket(address: string, port: number): number;
+  /**
+   * The descriptor of this process's UDP socket bound to that address and port; -1 if none (or several).
+   * `hint`, a descriptor that may be it, is checked first and returned when it is bound there.
+   */
+  findSocket(address: string, port: number, hint?: number): number;
   /**
    * Sends `packet` (a serialized RTP packet whose header is `headerLength` bytes) as the viewer's: its
    * payload type and SSRC, AES-128-GCM with the rollover counter given (RFC 7714), from socket `fd` to
@@ -126,6 +129,20 @@ interface Descriptor {
 
 const descriptors = new WeakMap<Socket, Descriptor>();
 
+/** How sockets were found: from Node's handle (checked), or by searching the open descriptors. */
+export const socketLookups = { hinted: 0, searched: 0 };
+
+/**
+ * The descriptor Node's handle for `socket` holds, or -1. Node keeps the handle under a private symbol
+ * (`socket._handle`, the old way, warns: DEP0112); it is only a hint, checked by the addon, so a Node that
+ * moves it costs a search, not a wrong socket.
+ */
+function handleFdOf(socket: Socket): number {
+  const state = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === 'state symbol');
+  const fd = (state && (socket as unknown as Record<symbol, { handle?: { fd?: unknown } } | undefined>)[state]?.handle?.fd);
+  return typeof fd === 'number' && Number.isInteger(fd) ? fd : -1;
+}
+
 function descriptorOf(socket: Socket): Descriptor | undefined {
   const known = descriptors.get(socket);
   if (known !== undefined) return known.fd >= 0 ? known : undefined;
@@ -133,7 +150,10 @@ function descriptorOf(socket: Socket): Descriptor | undefined {
   let fd = -1;
   try {
     const { address, port } = socket.address(); // throws if the socket is not bound, or closed
-    fd = nativeSrtp.findSocket(address, port);
+    const hint = handleFdOf(socket);
+    fd = nativeSrtp.findSocket(address, port, hint);
+    if (hint >= 0 && fd === hint) socketLookups.hinted++;
+    else socketLookups.searched++;
   } catch {
     return undefined;
   }
@@ -149,7 +169,8 @@ function descriptorOf(socket: Socket): Descriptor | undefined {
 
 /**
  * The descriptor of a bound dgram socket, for the addon to send from, or undefined (not bound, closed,
- * or not found). Found from what the socket's public `address()` says (lib/native/udp.c), once per socket.
+ * or not found). Found from what the socket's public `address()` says (lib/native/udp.c), once per socket:
+ * the descriptor Node's handle holds when it is bound there, else by a search of the open descriptors.
  */
 export function udpSocketFd(socket: Socket): number | undefined {
   return descriptorOf(socket)?.fd;

@@ -10,7 +10,7 @@
 int udp_address(const char *literal, int port, struct sockaddr_storage *address, socklen_t *length);
 
 /* The descriptor of the one UDP socket of this process bound to `address`; -1 if there is none, or several. */
-int udp_find_socket(const struct sockaddr_storage *address);
+int udp_find_socket(const struct sockaddr_storage *address, int hint);
 
 /* One datagram from socket `fd` to `target`: the bytes sent, or -errno. */
 int udp_send(int fd, const unsigned char *data, size_t length, const struct sockaddr *target, socklen_t target_length);

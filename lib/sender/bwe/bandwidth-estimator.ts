@@ -40,7 +40,11 @@ export interface BandwidthEstimatorOptions {
   minBitrate: number;
   /** Never above this, bit/s (e.g. the top rendition with room for probing up to it). */
   maxBitrate: number;
-  /** Packets remembered for feedback; a power of two. Default 16384. */
+  /**
+   * Packets remembered for feedback; a power of two. Default: what `maxBitrate` sends in the 2 s that
+   * feedback is waited for, at 600 bytes a packet (media and small probe padding mixed), from 1024 to 16384:
+   * 4096 for a 2.5 Mbit/s top rung (twice that for probing). It is 33 bytes a packet for every viewer.
+   */
   historyCapacity?: number;
   /** Probe clusters' shape and backoff. */
   probe?: ProbeOptions;
@@ -85,6 +89,12 @@ const HIGH_LOSS = 0.1;
 const PROBE_GUARD_MS = 1000;
 /** A saturated probe's ceiling is forgotten once the link delivers this much more than it. */
 const CEILING_RELEASE = 1.15;
+
+/** The send history's default size for a sender that never goes above `maxBitrate` (see `historyCapacity`). */
+export function historyCapacityFor(maxBitrate: number): number {
+  const packets = Math.ceil(((maxBitrate / 8) * 2) / 600);
+  return Math.min(16384, Math.max(1024, 2 ** Math.ceil(Math.log2(packets))));
+}
 
 export class BandwidthEstimator {
   readonly #min: number;
@@ -135,7 +145,7 @@ export class BandwidthEstimator {
     if (minBitrate > maxBitrate) throw new RangeError(`BandwidthEstimator: minBitrate (${minBitrate}) is above maxBitrate (${maxBitrate})`);
     this.#min = minBitrate;
     this.#max = maxBitrate;
-    this.#history = new SendHistory({ capacity: options.historyCapacity ?? 16384 });
+    this.#history = new SendHistory({ capacity: options.historyCapacity ?? historyCapacityFor(maxBitrate) });
     this.#startBitrate = startBitrate;
     this.#aimd = new AimdRateControl({ startBitrate, minBitrate, maxBitrate });
     this.#loss = new LossBasedControl({ minBitrate, maxBitrate });

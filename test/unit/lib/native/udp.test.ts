@@ -1,6 +1,6 @@
 /**
- * lib/native/udp.c through the addon: werift's socket found from its public address (no Node internals),
- * nothing for a closed or unknown one, and a datagram that a receiver on loopback decrypts.
+ * lib/native/udp.c through the addon: werift's socket found from its public address (Node's handle only as
+ * a checked hint), nothing for a closed or unknown one, and a datagram that a receiver on loopback decrypts.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -8,7 +8,7 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
-import { nativeSrtp, udpSocketFd } from '../../../../lib/native/index.ts';
+import { nativeSrtp, socketLookups, udpSocketFd } from '../../../../lib/native/index.ts';
 import { addon, boundSocket, closeAll, nextDatagram, skipWithoutAddon, unprotectInJs, type Stream } from './fixtures.ts';
 
 /** Whether this machine has IPv6 on loopback. */
@@ -42,6 +42,24 @@ test('findSocket finds a bound dgram socket\'s descriptor from its address, the 
     assert.equal(udpSocketFd(sockets[0]!), fds[0], 'udpSocketFd: the same, from the socket');
   } finally {
     await closeAll(...sockets, receiver);
+  }
+});
+
+test('findSocket takes a hint only when it is the socket bound there; udpSocketFd gets the hint from Node, no search', { skip: skipWithoutAddon, timeout: 10_000 }, async () => {
+  const native = addon();
+  const [a, b] = [await boundSocket(), await boundSocket()];
+  try {
+    const fdA = native.findSocket(a.address().address, a.address().port);
+    const fdB = native.findSocket(b.address().address, b.address().port);
+    assert.equal(native.findSocket(a.address().address, a.address().port, fdA), fdA, 'the right hint');
+    assert.equal(native.findSocket(a.address().address, a.address().port, fdB), fdA, 'a wrong hint (another socket): searched');
+    assert.equal(native.findSocket(a.address().address, a.address().port, 0), fdA, 'a wrong hint (not a socket): searched');
+    assert.equal(native.findSocket(a.address().address, a.address().port, 1 << 30), fdA, 'a hint no descriptor has: searched');
+    const before = { ...socketLookups };
+    assert.equal(udpSocketFd(b), fdB);
+    assert.deepEqual(socketLookups, { hinted: before.hinted + 1, searched: before.searched }, 'found from Node\'s handle, not by a search');
+  } finally {
+    await closeAll(a, b);
   }
 });
 
@@ -85,7 +103,7 @@ test('findSocket finds nothing for a closed socket, an unknown port, or a TCP so
     tcp.close();
   }
   assert.equal(native.findSocket('127.0.0.2', 9), -1, 'an address nothing here is bound to');
-  assert.throws(() => native.findSocket('localhost', 9), { name: 'TypeError', message: /findSocket\(address, port\)/ });
+  assert.throws(() => native.findSocket('localhost', 9), { name: 'TypeError', message: /findSocket\(address, port\[, hint\]\)/ });
   assert.throws(() => native.target('not an address', 9), { name: 'TypeError', message: /target\(address, port\)/ });
   assert.throws(() => native.target('127.0.0.1', 65536), { name: 'TypeError' });
   assert.throws(() => native.target(`::1%${'x'.repeat(80)}`, 9), { name: 'TypeError' }, 'too long to be an address');
