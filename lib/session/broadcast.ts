@@ -4,7 +4,8 @@ import type { Logger } from '../logger.ts';
 import { Publisher, type PublishSettings, type PublishStats } from '../publish/publisher.ts';
 import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from '../source/video-source.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
-import { LoadGuard, type LoadSample } from './load-guard.ts';
+import { JoinQueue } from './join-queue.ts';
+import { BUSY_DELAY_SHARE, LoadGuard, type LoadSample } from './load-guard.ts';
 import { processMemoryTrim } from './memory-trim.ts';
 import type { RemotePeer } from '../source/webrtc/remote-peer.ts';
 import { offersAudio, Viewer, type PeerSettings, type SessionDescription, type Signaling, type ViewerStats } from './viewer.ts';
@@ -47,6 +48,15 @@ export interface ViewerTotals {
 
 /** The event loop's utilization past which the process is taken as full. */
 const MAX_EVENT_LOOP_UTILIZATION = 0.95;
+/**
+ * Joins start one per this many ms at most (lib/session/join-queue.ts), and only while the event loop is less
+ * late than the load guard's "busy" share of `maxEventLoopDelay` (12.5 ms at its default, 50): the pace of
+ * joins stays under what would refuse them. 500 offers at once: all in within 7 s on this 2-core machine.
+ */
+const JOIN_INTERVAL_MS = 2;
+const DEFAULT_MAX_EVENT_LOOP_DELAY_MS = 50;
+/** How long a join waits for its turn before it gets a 503 (ms). */
+const JOIN_MAX_WAIT_MS = 10_000;
 
 /** A viewer's session as its client sees it. */
 export interface Session {
@@ -81,6 +91,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   /** What the viewers who left were sent. */
   readonly #departed: ViewerTotals = { viewers: 0, packetsSent: 0, bytesSent: 0, nackCount: 0, pliCount: 0 };
   readonly #admission: Admission;
+  readonly #joins: JoinQueue;
   readonly #load: LoadGuard;
   #connected = 0;
   #closed = false;
@@ -92,6 +103,12 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     this.#logger = logger;
     this.source = new VideoSource(settings, logger);
     this.#admission = new Admission(settings);
+    this.#joins = new JoinQueue({
+      intervalMs: JOIN_INTERVAL_MS,
+      maxLateMs: BUSY_DELAY_SHARE * (settings.maxEventLoopDelay > 0 ? settings.maxEventLoopDelay : DEFAULT_MAX_EVENT_LOOP_DELAY_MS),
+      maxWaitMs: JOIN_MAX_WAIT_MS,
+      maxWaiting: settings.maxConnecting,
+    });
     this.#load = new LoadGuard({
       maxEventLoopDelayMs: settings.maxEventLoopDelay > 0 ? settings.maxEventLoopDelay : Number.POSITIVE_INFINITY,
       maxEventLoopUtilization: settings.maxEventLoopDelay > 0 ? MAX_EVENT_LOOP_UTILIZATION : Number.POSITIVE_INFINITY,
@@ -126,18 +143,21 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
         'Retry-After': '10',
       });
     }
-    if (this.#load.sample.overloaded) {
-      // One more viewer would make every viewer late: the ones watching keep their stream.
-      const { eventLoopDelayMs, eventLoopUtilization } = this.#load.sample;
-      throw new SignalingError(503, `the server is at capacity (event loop ${eventLoopDelayMs} ms late, ${Math.round(eventLoopUtilization * 100)} % busy); try again later`, {
-        'Retry-After': '5',
-      });
-    }
+    this.#refuseWhenOverloaded();
     // Holds a place among the sessions connecting until this one is connected or gone.
     const ticket = this.#admission.enter(address);
     let viewer: Viewer;
     let answer: SessionDescription;
+    // Then its turn to start: joins start at the pace the event loop keeps up with (first come first served).
     try {
+      await this.#joins.turn();
+    } catch (error) {
+      ticket.release();
+      throw error;
+    }
+    try {
+      if (this.#closed) throw new SignalingError(503, 'the stream is closed');
+      this.#refuseWhenOverloaded(); // it may have waited: the server is measured again
       // Opus for an offer that asks for audio, when the stream has some (a source's own is probed once).
       const audio = offersAudio(offer) && (await this.source.hasAudio()) ? this.source.audio : undefined;
       const media = { renditions: () => this.source.renditions(), audio };
@@ -229,6 +249,15 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     return true;
   }
 
+  /** A 503 (with Retry-After) while one more viewer would make every viewer late: the ones watching keep their stream. */
+  #refuseWhenOverloaded(): void {
+    if (!this.#load.sample.overloaded) return;
+    const { eventLoopDelayMs, eventLoopUtilization } = this.#load.sample;
+    throw new SignalingError(503, `the server is at capacity (event loop ${eventLoopDelayMs} ms late, ${Math.round(eventLoopUtilization * 100)} % busy); try again later`, {
+      'Retry-After': '5',
+    });
+  }
+
   stats(): BroadcastStats {
     return {
       source: this.source.stats(),
@@ -258,6 +287,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#joins.close();
     if (this.#loadWatched) this.#load.stop();
     await Promise.all([this.#push?.close(), ...[...this.#viewers.values()].map((viewer) => viewer.close())]);
     await this.source.close();

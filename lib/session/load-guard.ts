@@ -27,7 +27,7 @@ export interface LoadSample {
 
 const RESOLUTION_MS = 10;
 /** With the event loop this busy, the share of the delay limit that already counts as full. */
-const BUSY_DELAY_SHARE = 0.25;
+export const BUSY_DELAY_SHARE = 0.25;
 const SAMPLE_MS = 1_000;
 
 export class LoadGuard {
