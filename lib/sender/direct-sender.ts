@@ -12,7 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import type { RTCRtpSender } from 'werift';
 import { isSendableAddress, nativeSendThread, nativeSrtp, nativeSrtpProblem, udpSocketFd, udpSocketHandle } from '../native/index.ts';
-import { FIXED_HEADER_LENGTH, TRANSPORT_WIDE_EXTENSION_LENGTH, writeHeader } from '../rtp/rtp-header.ts';
+import { FIXED_HEADER_LENGTH, TRANSPORT_WIDE_EXTENSION_LENGTH, writeHeader, type HeaderFields } from '../rtp/rtp-header.ts';
 import { rtpHeaderLength, sequenceNumberOf, timestampOf } from '../rtp/rtp-packet.ts';
 import { SenderAccess, type IceRoute } from '../werift/sender-access.ts';
 import { RolloverCounter } from './rollover-counter.ts';
@@ -66,6 +66,8 @@ export class DirectRtpSender implements RtpSink {
   readonly #historyTimestamp = new Uint32Array(HISTORY_SIZE);
   readonly #historySentAt = new Float64Array(HISTORY_SIZE);
   readonly #header = Buffer.alloc(FIXED_HEADER_LENGTH + TRANSPORT_WIDE_EXTENSION_LENGTH);
+  /** The header's fields, one object reused for every packet (the payload type and SSRC are the viewer's). */
+  readonly #fields: HeaderFields;
   #lastSentAtMs = 0;
   /** The addon's AES-GCM context for this viewer's key, if the addon sends this viewer's packets. */
   readonly #nativeContext: object | undefined;
@@ -103,6 +105,7 @@ export class DirectRtpSender implements RtpSink {
       ? nativeSrtp?.context(access.key.export(), access.salt, access.ssrc, access.payloadType)
       : undefined;
     this.#srtp = new SrtpGcmEncryptor(access);
+    this.#fields = { payloadType: access.payloadType, ssrc: access.ssrc, sequenceNumber: 0, timestamp: 0, transportWide: undefined };
     access.useNtpClock(() => {
       const ntp = ntpTimestampOf(this.#lastSentAtMs || performance.timeOrigin + performance.now());
       this.onSenderReport?.(ntp);
@@ -158,10 +161,10 @@ export class DirectRtpSender implements RtpSink {
 
   /**
    * Sends `packet` (a serialized RTP packet of the shared stream) as this viewer's packet `seq`, with
-   * timestamp `timestamp` and, when given, transport-wide sequence number `transportWide` (extension `id`).
-   * Returns the bytes on the wire, 0 when nothing was sent.
+   * timestamp `timestamp` and, when given, transport-wide sequence number `transportWide` (extension `id`);
+   * `now`, performance.now(), when the caller has it. Returns the bytes on the wire, 0 when nothing was sent.
    */
-  write(packet: Buffer, seq: number, timestamp: number, transportWide?: { id: number; sequenceNumber: number }): number {
+  write(packet: Buffer, seq: number, timestamp: number, transportWide?: { id: number; sequenceNumber: number }, now = performance.now()): number {
     if (!this.#access.sending) return 0;
     const payloadOffset = rtpHeaderLength(packet);
     if (payloadOffset === 0) return 0;
@@ -171,7 +174,7 @@ export class DirectRtpSender implements RtpSink {
     this.#history[slot] = packet;
     this.#historySeq[slot] = seq;
     this.#historyTimestamp[slot] = timestamp;
-    this.#lastSentAtMs = performance.timeOrigin + performance.now();
+    this.#lastSentAtMs = performance.timeOrigin + now;
     this.#historySentAt[slot] = this.#lastSentAtMs;
     const payloadBytes = packet.length - payloadOffset;
     this.#access.countRtp(timestamp, payloadBytes, bytes - payloadBytes - GCM_TAG_LENGTH);
@@ -215,9 +218,11 @@ export class DirectRtpSender implements RtpSink {
   #seal(packet: Buffer, payloadOffset: number, seq: number, timestamp: number, transportWide?: { id: number; sequenceNumber: number }): number {
     const rolloverCounter = this.#rollover.of(seq & 0xffff);
     const access = this.#access;
-    const headerLength = writeHeader(this.#header, packet, {
-      payloadType: access.payloadType, ssrc: access.ssrc, sequenceNumber: seq, timestamp, transportWide,
-    });
+    const fields = this.#fields;
+    fields.sequenceNumber = seq;
+    fields.timestamp = timestamp;
+    fields.transportWide = transportWide;
+    const headerLength = writeHeader(this.#header, packet, fields);
     const armed = this.#nativeArmed;
     const route = armed && this.#queuedInNode === 0 ? this.#routeForNative() : undefined;
     if (route) {

@@ -127,10 +127,9 @@ export class Pacer {
     return this.queueMs > this.#maxQueueMs;
   }
 
-  /** A media packet, sent now if nothing waits and the budget allows, else queued in order. */
-  enqueue(entry: QueuedPacket): void {
+  /** A media packet, sent now if nothing waits and the budget allows, else queued in order. `now`: performance.now(). */
+  enqueue(entry: QueuedPacket, now = performance.now()): void {
     if (this.#closed) return;
-    const now = performance.now();
     if (this.queuedPackets === 0 && !this.#probe) {
       this.#refill(now);
       if (this.#budget >= 0) {

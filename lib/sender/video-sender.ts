@@ -94,6 +94,8 @@ export class VideoSender {
   /** Until then the queue may exceed its bound: a GOP replay is on its way. */
   #graceUntilMs = 0;
   #transportWideSeq = 0;
+  /** The transport-wide extension's id and the number the packet being sent carries (undefined: not negotiated). */
+  readonly #transportWide: { id: number; sequenceNumber: number } | undefined;
   #switches = 0;
   #keyframeRequests = 0;
   #lastKeyframeRequestMs = Number.NEGATIVE_INFINITY;
@@ -112,6 +114,7 @@ export class VideoSender {
     this.#sinks = renditions.map((_, index) => ({ kind: 'video', send: (packet: Buffer) => this.#onPacket(index, packet) }));
     this.#nacks = new NackResponder({ sentAt: (seq) => this.#writer.sentAt(seq) });
     this.#feedback = new LinkFeedback(writer.access.ssrc);
+    this.#transportWide = options.transportWideId === undefined ? undefined : { id: options.transportWideId, sequenceNumber: 0 };
     if (options.transportWideId !== undefined) {
       const top = renditions[0]!.bitrate;
       this.#estimator = new BandwidthEstimator({
@@ -221,7 +224,7 @@ export class VideoSender {
       this.#rebaseNext = true;
     }
     const now = performance.now();
-    this.#pacer.enqueue({ packet, rebase: this.#rebaseNext, at: now });
+    this.#pacer.enqueue({ packet, rebase: this.#rebaseNext, at: now }, now);
     this.#rebaseNext = false;
     // Before the first feedback the queue is measured against a guess: no drop on a guess.
     if (this.#feedback.seen && now >= this.#graceUntilMs && this.#pacer.overflow()) this.#onOverflow();
@@ -358,12 +361,13 @@ export class VideoSender {
     }
   }
 
+  /** The next transport-wide number, in one object reused for every packet (read at once, kept by no one). */
   #nextTransportWide(): { id: number; sequenceNumber: number } | undefined {
-    const id = this.#options.transportWideId;
-    if (id === undefined) return undefined;
-    const sequenceNumber = this.#transportWideSeq;
+    const next = this.#transportWide;
+    if (next === undefined) return undefined;
+    next.sequenceNumber = this.#transportWideSeq;
     this.#transportWideSeq = (this.#transportWideSeq + 1) & 0xffff;
-    return { id, sequenceNumber };
+    return next;
   }
 
   #sendMedia(entry: QueuedPacket, now: number): number {
@@ -373,7 +377,7 @@ export class VideoSender {
     const timestamp = this.#stream.timestampFor(sourceTimestamp);
     const seq = this.#stream.take(timestamp, cameAt);
     const transportWide = this.#nextTransportWide();
-    const bytes = this.#writer.write(entry.packet, seq, timestamp, transportWide);
+    const bytes = this.#writer.write(entry.packet, seq, timestamp, transportWide, now);
     if (transportWide && bytes > 0) this.#estimator?.onPacketSent(transportWide.sequenceNumber, bytes, now);
     this.#frameEnded = (entry.packet[1]! & 0x80) !== 0;
     return bytes;
