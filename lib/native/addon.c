@@ -15,6 +15,7 @@
 #include <string.h>
 #include <node_api.h>
 
+#include "payload-patch.h"
 #include "send-thread.h"
 #include "srtp.h"
 #include "udp.h"
@@ -202,16 +203,17 @@ static napi_value encrypt_and_send(napi_env env, napi_callback_info info) {
 }
 
 /*
- * sendWithHeader(context, fd, target, header, payload, rolloverCounter): a packet whose header the caller
- * wrote (the viewer's sequence number, timestamp, SSRC, extensions), SRTP protected (srtp.c) and sent from
- * socket fd to target. Returns the bytes sent, or -errno.
+ * sendWithHeader(context, fd, target, header, payload, rolloverCounter[, patch]): a packet whose header the
+ * caller wrote (the viewer's sequence number, timestamp, SSRC, extensions), `patch` written into a copy of
+ * its payload (payload-patch.h), SRTP protected (srtp.c) and sent from socket fd to target. Returns the
+ * bytes sent, or -errno.
  */
 static napi_value seal_and_send(napi_env env, napi_callback_info info) {
-  size_t argc = 6, target_length, header_length, payload_length;
-  napi_value argv[6], result;
+  size_t argc = 7, target_length, header_length, payload_length;
+  napi_value argv[7], result;
   void *target, *header, *payload;
   int32_t fd;
-  uint32_t roc;
+  uint32_t roc, patch = 0;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   handle *context = argc < 6 ? NULL : unbox(env, argv[0], CONTEXT_TAG);
   if (!context || napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
@@ -219,11 +221,18 @@ static napi_value seal_and_send(napi_env env, napi_callback_info info) {
       napi_get_buffer_info(env, argv[3], &header, &header_length) != napi_ok ||
       napi_get_buffer_info(env, argv[4], &payload, &payload_length) != napi_ok ||
       napi_get_value_uint32(env, argv[5], &roc) != napi_ok || header_length < 12 ||
-      target_length > sizeof(struct sockaddr_storage)) {
-    napi_throw_type_error(env, NULL, "sendWithHeader(context, fd, target, header, payload, rolloverCounter): bad arguments");
+      target_length > sizeof(struct sockaddr_storage) || (argc > 6 && napi_get_value_uint32(env, argv[6], &patch) != napi_ok) ||
+      !payload_patch_fits(patch, payload_length) || (payload_patch_length(patch) > 0 && payload_length > MAX_SRTP_LENGTH)) {
+    napi_throw_type_error(env, NULL, "sendWithHeader(context, fd, target, header, payload, rolloverCounter[, patch]): bad arguments");
     return NULL;
   }
   unsigned char srtp[MAX_SRTP_LENGTH];
+  unsigned char patched[MAX_SRTP_LENGTH];
+  if (payload_patch_length(patch) > 0) {
+    memcpy(patched, payload, payload_length);
+    payload_patch_apply(patched, patch);
+    payload = patched;
+  }
   int sent = settle_for_sync(context);
   if (sent == 0) sent = srtp_seal(send_context_stream(context->object), header, header_length, payload, payload_length, roc, srtp, sizeof srtp);
   if (sent > 0) sent = udp_send(fd, srtp, (size_t)sent, target, (socklen_t)target_length);
@@ -270,16 +279,17 @@ static napi_value release(napi_env env, napi_callback_info info) {
 }
 
 /*
- * queue(context, socket, target, header, headerLength, packet, payloadOffset, rolloverCounter): the packet
- * (the first headerLength bytes of `header`, then `packet` from payloadOffset on) to the send thread, which
- * seals and sends it (send-thread.c). Whole buffers and lengths, not views: a view is an allocation per
- * packet on the JavaScript side. Returns the bytes the datagram will have, or -errno (not sent).
+ * queue(context, socket, target, header, headerLength, packet, payloadOffset, rolloverCounter[, patch]): the
+ * packet (the first headerLength bytes of `header`, then `packet` from payloadOffset on, `patch` written into
+ * the viewer's copy: payload-patch.h) to the send thread, which seals and sends it (send-thread.c). Whole
+ * buffers and lengths, not views: a view is an allocation per packet on the JavaScript side. Returns the
+ * bytes the datagram will have, or -errno (not sent).
  */
 static napi_value queue_packet(napi_env env, napi_callback_info info) {
-  size_t argc = 8, target_length, header_capacity, packet_length;
-  napi_value argv[8], result;
+  size_t argc = 9, target_length, header_capacity, packet_length;
+  napi_value argv[9], result;
   void *target, *header, *packet;
-  uint32_t header_length, payload_offset, roc;
+  uint32_t header_length, payload_offset, roc, patch = 0;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   handle *context = argc < 8 ? NULL : unbox(env, argv[0], CONTEXT_TAG);
   handle *socket = argc < 8 ? NULL : unbox(env, argv[1], SOCKET_TAG);
@@ -289,15 +299,16 @@ static napi_value queue_packet(napi_env env, napi_callback_info info) {
       napi_get_buffer_info(env, argv[5], &packet, &packet_length) != napi_ok ||
       napi_get_value_uint32(env, argv[6], &payload_offset) != napi_ok ||
       napi_get_value_uint32(env, argv[7], &roc) != napi_ok || header_length < 12 || header_length > header_capacity ||
-      payload_offset > packet_length) {
-    napi_throw_type_error(env, NULL, "queue(context, socket, target, header, headerLength, packet, payloadOffset, rolloverCounter): bad arguments");
+      payload_offset > packet_length || (argc > 8 && napi_get_value_uint32(env, argv[8], &patch) != napi_ok) ||
+      !payload_patch_fits(patch, packet_length - payload_offset)) {
+    napi_throw_type_error(env, NULL, "queue(context, socket, target, header, headerLength, packet, payloadOffset, rolloverCounter[, patch]): bad arguments");
     return NULL;
   }
   int queued = -EBADF;
   if (context->object && socket->object) {
     queued = send_thread_queue(sender_of(env), context->object, socket->object, target, (socklen_t)target_length,
                                header, header_length, (const unsigned char *)packet + payload_offset,
-                               packet_length - payload_offset, roc);
+                               packet_length - payload_offset, roc, patch);
   }
   CHECK(napi_create_int32(env, queued, &result));
   return result;

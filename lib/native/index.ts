@@ -25,10 +25,10 @@ export interface NativeSrtp {
   send(context: object, fd: number, target: Buffer, packet: Buffer, headerLength: number, rolloverCounter: number): number;
   /**
    * Sends a packet whose header the caller wrote (the viewer's payload type, SSRC, sequence number,
-   * timestamp, extensions) followed by `payload`, encrypted as `send` does (the header is the AAD).
-   * Returns the bytes sent, or -errno.
+   * timestamp, extensions) followed by `payload`, encrypted as `send` does (the header is the AAD), with
+   * `patch` (a `PayloadPatch`, 0: none) written into a copy of the payload. Returns the bytes sent, or -errno.
    */
-  sendWithHeader(context: object, fd: number, target: Buffer, header: Buffer, payload: Buffer, rolloverCounter: number): number;
+  sendWithHeader(context: object, fd: number, target: Buffer, header: Buffer, payload: Buffer, rolloverCounter: number, patch?: number): number;
   /**
    * The addon's own descriptor of socket `fd` (a duplicate), for `queue`: it stays open until released and
    * the packets queued on it are sent, whatever becomes of `fd` (werift closing it, its number reused).
@@ -39,10 +39,10 @@ export interface NativeSrtp {
   /**
    * Hands a packet to the send thread (lib/native/send-thread.c), which seals it as `sendWithHeader` does and
    * sends it, batched with others: the first `headerLength` bytes of `header`, then `packet` from
-   * `payloadOffset` on (whole buffers: a view would be an allocation per packet). Returns the bytes the
-   * datagram will have, or -errno (it is not sent).
+   * `payloadOffset` on (whole buffers: a view would be an allocation per packet), `patch` (a `PayloadPatch`,
+   * 0: none) written into the viewer's copy. Returns the bytes the datagram will have, or -errno (it is not sent).
    */
-  queue(context: object, socket: object, target: Buffer, header: Buffer, headerLength: number, packet: Buffer, payloadOffset: number, rolloverCounter: number): number;
+  queue(context: object, socket: object, target: Buffer, header: Buffer, headerLength: number, packet: Buffer, payloadOffset: number, rolloverCounter: number, patch?: number): number;
   /**
    * Waits (at most `timeoutMs`, 1000 by default) until none of the context's queued packets is left: before
    * anything else sends for that viewer. Returns whether none is.

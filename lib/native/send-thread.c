@@ -30,6 +30,7 @@
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "send-thread.h"
+#include "payload-patch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -710,9 +711,16 @@ void send_socket_release(send_socket *socket) {
 /* Seals and sends on the JavaScript thread, once the viewer's queued packets are gone. */
 static int send_at_once(send_thread *thread, send_context *context, send_socket *socket, const void *target,
                         socklen_t target_length, const unsigned char *header, size_t header_length,
-                        const unsigned char *payload, size_t payload_length, uint32_t roc) {
+                        const unsigned char *payload, size_t payload_length, uint32_t roc, uint32_t patch) {
   if (send_context_settle(context, FULL_RING_WAIT_MS) != 0) return -EBUSY;
   unsigned char datagram[2048];
+  unsigned char patched[2048];
+  if (payload_patch_length(patch) > 0) {
+    if (payload_length > sizeof patched) return -EMSGSIZE;
+    memcpy(patched, payload, payload_length);
+    payload_patch_apply(patched, patch);
+    payload = patched;
+  }
   int length = srtp_seal(context->stream, header, header_length, payload, payload_length, roc, datagram, sizeof datagram);
   if (length > 0) length = udp_send(socket->fd, datagram, (size_t)length, target, target_length);
   thread->sent_at_once++;
@@ -722,12 +730,13 @@ static int send_at_once(send_thread *thread, send_context *context, send_socket 
 
 int send_thread_queue(send_thread *thread, send_context *context, send_socket *socket, const void *target,
                       socklen_t target_length, const unsigned char *header, size_t header_length,
-                      const unsigned char *payload, size_t payload_length, uint32_t roc) {
+                      const unsigned char *payload, size_t payload_length, uint32_t roc, uint32_t patch) {
   if (header_length < 12 || target_length == 0 || target_length > sizeof(((job *)0)->target)) return -EINVAL;
+  if (!payload_patch_fits(patch, payload_length)) return -EINVAL;
   size_t length = header_length + payload_length + SRTP_TAG_LENGTH;
   if (length > SLOT_DATA || thread->shut_down || allocate(thread) != 0) {
     return send_at_once(thread, context, socket, target, target_length, header, header_length, payload,
-                        payload_length, roc);
+                        payload_length, roc, patch);
   }
   uint64_t head = atomic_load_explicit(&thread->head, memory_order_relaxed);
   if (head - atomic_load_explicit(&thread->tail, memory_order_acquire) >= RING_CAPACITY) {
@@ -735,7 +744,7 @@ int send_thread_queue(send_thread *thread, send_context *context, send_socket *s
        packets queued waits for room, so that its packets stay in order. */
     if (idle(&context->base)) {
       return send_at_once(thread, context, socket, target, target_length, header, header_length, payload,
-                          payload_length, roc);
+                          payload_length, roc, patch);
     }
     thread->full_waits++;
     if (wait_for(thread, ring_has_room, &head, FULL_RING_WAIT_MS) != 0) return -EBUSY;
@@ -750,6 +759,7 @@ int send_thread_queue(send_thread *thread, send_context *context, send_socket *s
   packet->payload_length = (uint16_t)payload_length;
   memcpy(packet->data, header, header_length);
   memcpy(packet->data + header_length, payload, payload_length);
+  payload_patch_apply(packet->data + header_length, patch);
   context->base.queued++;
   socket->base.queued++;
   thread->queued++;

@@ -58,14 +58,14 @@ int send_socket_fd(const send_socket *socket);
 void send_socket_release(send_socket *socket);
 
 /*
- * Queues a packet: `header` (the viewer's, written by the caller) and `payload`, sealed with the context's
- * stream and rollover counter `roc` and sent from `socket` to `target` by the thread. Returns the bytes the
- * datagram will have, or -errno: the packet then is not sent (-EAGAIN: sent at once, and the socket's
- * buffer was full).
+ * Queues a packet: `header` (the viewer's, written by the caller) and `payload` with `patch` written into
+ * the viewer's copy of it (payload-patch.h; 0: none), sealed with the context's stream and rollover counter
+ * `roc` and sent from `socket` to `target` by the thread. Returns the bytes the datagram will have, or
+ * -errno: the packet then is not sent (-EAGAIN: sent at once, and the socket's buffer was full).
  */
 int send_thread_queue(send_thread *thread, send_context *context, send_socket *socket, const void *target,
                       socklen_t target_length, const unsigned char *header, size_t header_length,
-                      const unsigned char *payload, size_t payload_length, uint32_t roc);
+                      const unsigned char *payload, size_t payload_length, uint32_t roc, uint32_t patch);
 
 void send_thread_stats(send_thread *thread, send_stats *stats);
 

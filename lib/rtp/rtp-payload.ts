@@ -18,6 +18,18 @@ function vp8FrameStart(payload: Buffer): Buffer | undefined {
 }
 
 /**
+ * Where a VP8 payload descriptor (RFC 7741 §4.2) carries its PictureID: `(bytes << 16) | offset`, with
+ * `bytes` 1 (7 bits) or 2 (15 bits, M=1) and `offset` from the payload's start; −1 when it carries none.
+ */
+export function vp8PictureIdField(packet: Buffer, payloadOffset: number): number {
+  if (packet.length < payloadOffset + 3) return -1;
+  const first = packet[payloadOffset]!;
+  if (!(first & 0x80) || !(packet[payloadOffset + 1]! & 0x80)) return -1; // no X, or X without I
+  if (packet[payloadOffset + 2]! & 0x80) return packet.length < payloadOffset + 4 ? -1 : (2 << 16) | 2;
+  return (1 << 16) | 2;
+}
+
+/**
  * The picture size a VP8 RTP payload announces, when it starts a keyframe (RFC 7741 payload descriptor,
  * then the RFC 6386 keyframe header: start code 9d 01 2a and two 14-bit sizes).
  */

@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type { RTCRtpSender } from 'werift';
 import { isSendableAddress, nativeSendThread, nativeSrtp, nativeSrtpProblem, udpSocketFd, udpSocketHandle } from '../native/index.ts';
 import { FIXED_HEADER_LENGTH, TRANSPORT_WIDE_EXTENSION_LENGTH, writeHeader, type HeaderFields } from '../rtp/rtp-header.ts';
+import { NO_PATCH, patchedPayload, type PayloadPatch } from '../rtp/payload-patch.ts';
 import { rtpHeaderLength, sequenceNumberOf, timestampOf } from '../rtp/rtp-packet.ts';
 import { SenderAccess, type IceRoute } from '../werift/sender-access.ts';
 import { RolloverCounter } from './rollover-counter.ts';
@@ -65,6 +66,8 @@ export class DirectRtpSender implements RtpSink {
   readonly #historySeq = new Int32Array(HISTORY_SIZE).fill(-1);
   readonly #historyTimestamp = new Uint32Array(HISTORY_SIZE);
   readonly #historySentAt = new Float64Array(HISTORY_SIZE);
+  /** The viewer's own bytes in each packet's payload (its VP8 PictureID), sent again as they were. */
+  readonly #historyPatch = new Uint32Array(HISTORY_SIZE);
   readonly #header = Buffer.alloc(FIXED_HEADER_LENGTH + TRANSPORT_WIDE_EXTENSION_LENGTH);
   /** The header's fields, one object reused for every packet (the payload type and SSRC are the viewer's). */
   readonly #fields: HeaderFields;
@@ -162,16 +165,21 @@ export class DirectRtpSender implements RtpSink {
   /**
    * Sends `packet` (a serialized RTP packet of the shared stream) as this viewer's packet `seq`, with
    * timestamp `timestamp` and, when given, transport-wide sequence number `transportWide` (extension `id`);
-   * `now`, performance.now(), when the caller has it. Returns the bytes on the wire, 0 when nothing was sent.
+   * `now`, performance.now(), when the caller has it; `patch`, the viewer's own bytes in the payload (its
+   * VP8 PictureID: lib/rtp/payload-patch.ts). Returns the bytes on the wire, 0 when nothing was sent.
    */
-  write(packet: Buffer, seq: number, timestamp: number, transportWide?: { id: number; sequenceNumber: number }, now = performance.now()): number {
+  write(
+    packet: Buffer, seq: number, timestamp: number, transportWide?: { id: number; sequenceNumber: number }, now = performance.now(),
+    patch: PayloadPatch = NO_PATCH,
+  ): number {
     if (!this.#access.sending) return 0;
     const payloadOffset = rtpHeaderLength(packet);
     if (payloadOffset === 0) return 0;
-    const bytes = this.#seal(packet, payloadOffset, seq, timestamp, transportWide);
+    const bytes = this.#seal(packet, payloadOffset, seq, timestamp, transportWide, patch);
     if (bytes === 0) return 0;
     const slot = seq & (HISTORY_SIZE - 1);
     this.#history[slot] = packet;
+    this.#historyPatch[slot] = patch;
     this.#historySeq[slot] = seq;
     this.#historyTimestamp[slot] = timestamp;
     this.#lastSentAtMs = performance.timeOrigin + now;
@@ -193,7 +201,7 @@ export class DirectRtpSender implements RtpSink {
     const packet = this.#history[slot];
     if (!packet || this.#historySeq[slot] !== seq || !this.#access.sending) return 0;
     const payloadOffset = rtpHeaderLength(packet);
-    const bytes = this.#seal(packet, payloadOffset, seq, this.#historyTimestamp[slot]!, transportWide);
+    const bytes = this.#seal(packet, payloadOffset, seq, this.#historyTimestamp[slot]!, transportWide, this.#historyPatch[slot]!);
     if (bytes > 0) {
       this.#historySentAt[slot] = performance.timeOrigin + performance.now();
       this.#access.countRetransmission(packet.length - payloadOffset);
@@ -215,7 +223,10 @@ export class DirectRtpSender implements RtpSink {
   }
 
   /** Encrypts the packet as this viewer's and sends it; returns the bytes on the wire (0: not sent). */
-  #seal(packet: Buffer, payloadOffset: number, seq: number, timestamp: number, transportWide?: { id: number; sequenceNumber: number }): number {
+  #seal(
+    packet: Buffer, payloadOffset: number, seq: number, timestamp: number, transportWide?: { id: number; sequenceNumber: number },
+    patch: PayloadPatch = NO_PATCH,
+  ): number {
     const rolloverCounter = this.#rollover.of(seq & 0xffff);
     const access = this.#access;
     const fields = this.#fields;
@@ -228,8 +239,8 @@ export class DirectRtpSender implements RtpSink {
     if (route) {
       // Counted when queued: werift's sender reports and stats read the counts now, not when the thread sends.
       const sent = route.socket
-        ? nativeSrtp!.queue(this.#nativeContext!, route.socket, route.target, this.#header, headerLength, packet, payloadOffset, rolloverCounter)
-        : nativeSrtp!.sendWithHeader(this.#nativeContext!, route.fd, route.target, this.#header.subarray(0, headerLength), packet.subarray(payloadOffset), rolloverCounter);
+        ? nativeSrtp!.queue(this.#nativeContext!, route.socket, route.target, this.#header, headerLength, packet, payloadOffset, rolloverCounter, patch)
+        : nativeSrtp!.sendWithHeader(this.#nativeContext!, route.fd, route.target, this.#header.subarray(0, headerLength), packet.subarray(payloadOffset), rolloverCounter, patch);
       if (sent > 0) {
         access.countDirectSend(route.route, sent);
         return sent;
@@ -240,7 +251,7 @@ export class DirectRtpSender implements RtpSink {
     // Nothing sent from JavaScript may overtake this viewer's packets still queued for the send thread; one
     // stuck that long (a socket that takes nothing) loses this packet rather than the order.
     if (this.#nativeContext && !nativeSrtp!.settle(this.#nativeContext)) return 0;
-    const srtp = this.#srtp.seal(Buffer.from(this.#header.subarray(0, headerLength)), packet.subarray(payloadOffset), rolloverCounter);
+    const srtp = this.#srtp.seal(Buffer.from(this.#header.subarray(0, headerLength)), patchedPayload(packet.subarray(payloadOffset), patch), rolloverCounter);
     const sending = access.sendThroughWerift(srtp);
     if (this.#nativeContext) {
       // Every packet in werift's (asynchronous) path is counted: the addon sends only once none is left, so

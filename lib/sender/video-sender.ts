@@ -15,7 +15,10 @@
 import type { Rendition } from '../fanout/stream-track.ts';
 import { readRtcp } from '../rtp/rtcp.ts';
 import { timestampOf } from '../rtp/rtp-packet.ts';
-import { startsKeyframe } from '../rtp/rtp-payload.ts';
+import { payloadPatch, NO_PATCH } from '../rtp/payload-patch.ts';
+import { rtpHeaderLength } from '../rtp/rtp-packet.ts';
+import { startsKeyframe, vp8PictureIdField } from '../rtp/rtp-payload.ts';
+import { PictureIds } from './picture-ids.ts';
 import type { VideoCodec } from '../types.ts';
 import { BandwidthEstimator } from './bwe/index.ts';
 import type { DirectRtpSender } from './direct-sender.ts';
@@ -94,6 +97,8 @@ export class VideoSender {
   /** Until then the queue may exceed its bound: a GOP replay is on its way. */
   #graceUntilMs = 0;
   #transportWideSeq = 0;
+  /** The viewer's own VP8 PictureIDs (undefined for H.264). */
+  readonly #pictureIds: PictureIds | undefined;
   /** The transport-wide extension's id and the number the packet being sent carries (undefined: not negotiated). */
   readonly #transportWide: { id: number; sequenceNumber: number } | undefined;
   #switches = 0;
@@ -115,6 +120,7 @@ export class VideoSender {
     this.#nacks = new NackResponder({ sentAt: (seq) => this.#writer.sentAt(seq) });
     this.#feedback = new LinkFeedback(writer.access.ssrc);
     this.#transportWide = options.transportWideId === undefined ? undefined : { id: options.transportWideId, sequenceNumber: 0 };
+    this.#pictureIds = options.codec === 'vp8' ? new PictureIds() : undefined;
     if (options.transportWideId !== undefined) {
       const top = renditions[0]!.bitrate;
       this.#estimator = new BandwidthEstimator({
@@ -361,6 +367,22 @@ export class VideoSender {
     }
   }
 
+  /**
+   * The viewer's own VP8 PictureID for this packet, as a patch of its payload: numbered on from the last
+   * one sent when a new source starts (picture-ids.ts); none when the descriptor carries none.
+   */
+  #pictureIdPatch(entry: QueuedPacket): number {
+    const ids = this.#pictureIds!;
+    if (entry.rebase) ids.rebase();
+    const packet = entry.packet;
+    const payloadOffset = rtpHeaderLength(packet);
+    const field = vp8PictureIdField(packet, payloadOffset);
+    if (field < 0) return NO_PATCH;
+    const at = field & 0xffff;
+    if (field >> 16 === 2) return payloadPatch(at, 2, 0x8000 | ids.map(packet.readUInt16BE(payloadOffset + at) & 0x7fff, 0x7fff));
+    return payloadPatch(at, 1, ids.map(packet[payloadOffset + at]! & 0x7f, 0x7f));
+  }
+
   /** The next transport-wide number, in one object reused for every packet (read at once, kept by no one). */
   #nextTransportWide(): { id: number; sequenceNumber: number } | undefined {
     const next = this.#transportWide;
@@ -377,7 +399,7 @@ export class VideoSender {
     const timestamp = this.#stream.timestampFor(sourceTimestamp);
     const seq = this.#stream.take(timestamp, cameAt);
     const transportWide = this.#nextTransportWide();
-    const bytes = this.#writer.write(entry.packet, seq, timestamp, transportWide, now);
+    const bytes = this.#writer.write(entry.packet, seq, timestamp, transportWide, now, this.#pictureIds ? this.#pictureIdPatch(entry) : NO_PATCH);
     if (transportWide && bytes > 0) this.#estimator?.onPacketSent(transportWide.sequenceNumber, bytes, now);
     this.#frameEnded = (entry.packet[1]! & 0x80) !== 0;
     return bytes;

@@ -112,6 +112,34 @@ test('queued packets arrive sealed as the synchronous path seals them, in order 
   }
 });
 
+test('a payload patch (a viewer\'s PictureID) is written into each viewer\'s copy, queued or sent at once, never into the shared packet', { skip: skipWithoutAddon, timeout: 20_000 }, async () => {
+  const native = addon();
+  const from = await boundSocket();
+  const to = await boundSocket();
+  try {
+    const stream: Stream = { key: randomBytes(16), salt: randomBytes(12), ssrc: 7, payloadType: 96 };
+    const context = native.context(stream.key, stream.salt, stream.ssrc, stream.payloadType);
+    const receiver = collect(to);
+    const target = native.target('127.0.0.1', to.address().port);
+    // A shared packet: a 12-byte header, then a VP8 descriptor with PictureID 0x8005 and the frame.
+    const shared = Buffer.concat([Buffer.alloc(12, 0xdd), Buffer.from([0x90, 0x80, 0x80, 0x05]), Buffer.alloc(300, 9)]);
+    const copy = Buffer.from(shared);
+    const patch = (2 << 24) | (2 << 16) | 0x8123; // PictureID 0x123, 15 bits
+    assert.ok(native.queue(context, udpSocketHandle(from)!, target, headerOf(stream, 1), 12, shared, 12, 0, patch) > 0);
+    assert.ok(native.sendWithHeader(context, udpSocketFd(from)!, target, headerOf(stream, 2), shared.subarray(12), 0, (1 << 24) | (2 << 16) | 0x44) > 0);
+    assert.ok(native.queue(context, udpSocketHandle(from)!, target, headerOf(stream, 3), 12, shared, 12, 0) > 0, 'no patch');
+    assert.throws(() => native.queue(context, udpSocketHandle(from)!, target, headerOf(stream, 4), 12, shared, 12, 0, (2 << 24) | (303 << 16)), { name: 'TypeError' }, 'past the payload');
+    const payloads = (await receiver.until(3)).map((datagram) => unprotectInJs(stream, datagram, 12, 0).subarray(12));
+    assert.deepEqual([...payloads[0]!.subarray(0, 4)], [0x90, 0x80, 0x81, 0x23], 'queued: patched');
+    assert.deepEqual([...payloads[1]!.subarray(0, 4)], [0x90, 0x80, 0x44, 0x05], 'at once: patched (one byte)');
+    assert.deepEqual([...payloads[2]!.subarray(0, 4)], [0x90, 0x80, 0x80, 0x05], 'no patch: as it was');
+    assert.ok(payloads.every((payload) => payload.subarray(4).equals(shared.subarray(16))), 'the rest as it was');
+    assert.ok(shared.equals(copy), 'the shared packet is untouched');
+  } finally {
+    await closeAll(from, to);
+  }
+});
+
 test('nothing sent after settle() overtakes the queued packets', { skip: skipWithoutAddon, timeout: 20_000 }, async () => {
   const native = addon();
   const from = await boundSocket();
