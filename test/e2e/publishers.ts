@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { WhipStats, WebGearRtc } from 'webgear-rtc';
+import { vp8PictureIdField } from '../../lib/rtp/rtp-payload.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './helpers.ts';
 import { MediaStream, MediaStreamTrack, RTCPeerConnection, useH264, useNACK, useOPUS, usePLI, useVP8, type RTCRtpSender } from 'werift';
 
@@ -120,8 +121,18 @@ function recordClip(kind: 'vp8' | 'h264' | 'opus', [width, height]: [number, num
   return clip;
 }
 
-/** A payload's fingerprint. */
-export const payloadHash = (payload: Uint8Array): string => createHash('sha1').update(payload).digest('base64');
+/**
+ * A payload's fingerprint, its VP8 PictureID left out: each viewer numbers its own pictures
+ * (lib/sender/picture-ids.ts), so after a replay or a switch the same picture carries another number. An
+ * H.264 payload never matches (its first byte's top bit, F, is 0).
+ */
+export function payloadHash(payload: Uint8Array): string {
+  const field = vp8PictureIdField(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), 0);
+  if (field < 0) return createHash('sha1').update(payload).digest('base64');
+  const copy = Buffer.from(payload);
+  copy.fill(0, field & 0xffff, (field & 0xffff) + (field >> 16));
+  return createHash('sha1').update(copy).digest('base64');
+}
 
 /** A video clip's frames (packets sharing a timestamp), each as its payloads' hashes in order. */
 function framesOf(clip: Clip): string[][] {
