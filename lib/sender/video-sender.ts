@@ -14,9 +14,8 @@
  */
 import type { Rendition } from '../fanout/stream-track.ts';
 import { readRtcp } from '../rtp/rtcp.ts';
-import { timestampOf } from '../rtp/rtp-packet.ts';
-import { payloadPatch, NO_PATCH } from '../rtp/payload-patch.ts';
-import { rtpHeaderLength } from '../rtp/rtp-packet.ts';
+import { NO_PATCH, payloadPatch } from '../rtp/payload-patch.ts';
+import { rtpHeaderLength, timestampOf } from '../rtp/rtp-packet.ts';
 import { startsKeyframe, vp8PictureIdField } from '../rtp/rtp-payload.ts';
 import { PictureIds } from './picture-ids.ts';
 import type { VideoCodec } from '../types.ts';

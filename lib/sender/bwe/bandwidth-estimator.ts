@@ -42,8 +42,9 @@ export interface BandwidthEstimatorOptions {
   maxBitrate: number;
   /**
    * Packets remembered for feedback; a power of two. Default: what `maxBitrate` sends in the 2 s that
-   * feedback is waited for, at 600 bytes a packet (media and small probe padding mixed), from 1024 to 16384:
-   * 4096 for a 2.5 Mbit/s top rung (twice that for probing). It is 33 bytes a packet for every viewer.
+   * feedback is waited for, at 1000 bytes a packet (media packets are about 1100, probe padding 100-280 for
+   * 80 ms at a time), from 1024 to 16384: 2048 for a 2.5 Mbit/s top rung (twice that for probing), 7 s of
+   * its packets. It is 33 bytes a packet for every viewer.
    */
   historyCapacity?: number;
   /** Probe clusters' shape and backoff. */
@@ -92,7 +93,7 @@ const CEILING_RELEASE = 1.15;
 
 /** The send history's default size for a sender that never goes above `maxBitrate` (see `historyCapacity`). */
 export function historyCapacityFor(maxBitrate: number): number {
-  const packets = Math.ceil(((maxBitrate / 8) * 2) / 600);
+  const packets = Math.ceil(((maxBitrate / 8) * 2) / 1000);
   return Math.min(16384, Math.max(1024, 2 ** Math.ceil(Math.log2(packets))));
 }
 

@@ -47,13 +47,13 @@ test('options are checked', () => {
   assert.throws(() => new SendHistory({ maxAgeMs: 0 }), /maxAgeMs/);
 });
 
-test('the estimator keeps 2 s of its top rate at 600 bytes a packet, a power of two from 1024 to 16384 (33 bytes a packet for every viewer)', async () => {
+test('the estimator keeps 2 s of its top rate at 1000 bytes a packet, a power of two from 1024 to 16384 (33 bytes a packet for every viewer)', async () => {
   const { historyCapacityFor } = await import('../../../../../lib/sender/bwe/bandwidth-estimator.ts');
-  // 5 Mbit/s (a 2.5 Mbit/s top rung, probing up to twice it): 2084 packets in 2 s → 4096, not 16384 (540 kB).
-  assert.equal(historyCapacityFor(5_000_000), 4096);
-  assert.equal(historyCapacityFor(2_400_000), 1024, '1000 packets in 2 s');
+  // 5 Mbit/s (a 2.5 Mbit/s top rung, probing up to twice it): 1250 packets in 2 s → 2048, not 16384 (540 kB).
+  assert.equal(historyCapacityFor(5_000_000), 2048);
+  assert.equal(historyCapacityFor(4_000_000), 1024, '1000 packets in 2 s');
   assert.equal(historyCapacityFor(100_000), 1024, 'never below 1024');
-  assert.equal(historyCapacityFor(40_000_000), 16384);
+  assert.equal(historyCapacityFor(60_000_000), 16384);
   assert.equal(historyCapacityFor(1e9), 16384, 'never above 16384');
-  for (const rate of [3e5, 5e6, 2e7]) assert.ok(historyCapacityFor(rate) * 600 * 8 >= rate * 2, `${rate} bit/s: 2 s held`);
+  for (const rate of [3e5, 5e6, 2e7]) assert.ok(historyCapacityFor(rate) * 1000 * 8 >= rate * 2, `${rate} bit/s: 2 s held`);
 });
