@@ -228,11 +228,7 @@ static napi_value seal_and_send(napi_env env, napi_callback_info info) {
   }
   unsigned char srtp[MAX_SRTP_LENGTH];
   unsigned char patched[MAX_SRTP_LENGTH];
-  if (payload_patch_length(patch) > 0) {
-    memcpy(patched, payload, payload_length);
-    payload_patch_apply(patched, patch);
-    payload = patched;
-  }
+  payload = (void *)payload_patched(payload, payload_length, patch, patched, sizeof patched);
   int sent = settle_for_sync(context);
   if (sent == 0) sent = srtp_seal(send_context_stream(context->object), header, header_length, payload, payload_length, roc, srtp, sizeof srtp);
   if (sent > 0) sent = udp_send(fd, srtp, (size_t)sent, target, (socklen_t)target_length);

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 static inline size_t payload_patch_length(uint32_t patch) {
   return (patch >> 24) & 3;
@@ -32,6 +33,19 @@ static inline void payload_patch_apply(unsigned char *payload, uint32_t patch) {
   } else if (bytes == 1) {
     payload[at] = (unsigned char)patch;
   }
+}
+
+/*
+ * The payload to seal: `payload` itself without a patch, else a patched copy in `copy` (`capacity` bytes).
+ * NULL when the copy would not fit.
+ */
+static inline const unsigned char *payload_patched(const unsigned char *payload, size_t length, uint32_t patch,
+                                                   unsigned char *copy, size_t capacity) {
+  if (payload_patch_length(patch) == 0) return payload;
+  if (length > capacity) return NULL;
+  memcpy(copy, payload, length);
+  payload_patch_apply(copy, patch);
+  return copy;
 }
 
 #endif

@@ -715,12 +715,8 @@ static int send_at_once(send_thread *thread, send_context *context, send_socket 
   if (send_context_settle(context, FULL_RING_WAIT_MS) != 0) return -EBUSY;
   unsigned char datagram[2048];
   unsigned char patched[2048];
-  if (payload_patch_length(patch) > 0) {
-    if (payload_length > sizeof patched) return -EMSGSIZE;
-    memcpy(patched, payload, payload_length);
-    payload_patch_apply(patched, patch);
-    payload = patched;
-  }
+  payload = payload_patched(payload, payload_length, patch, patched, sizeof patched);
+  if (!payload) return -EMSGSIZE;
   int length = srtp_seal(context->stream, header, header_length, payload, payload_length, roc, datagram, sizeof datagram);
   if (length > 0) length = udp_send(socket->fd, datagram, (size_t)length, target, target_length);
   thread->sent_at_once++;
