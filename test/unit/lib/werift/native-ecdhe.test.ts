@@ -51,6 +51,14 @@ test('P-256 by node:crypto agrees with @noble/curves: a 65-byte uncompressed pub
   }
 });
 
+test('a P-256 private key is always 32 bytes, as @noble/curves made it (Node\'s getPrivateKey() drops leading zero bytes: 1 key in 256)', () => {
+  // 3000 keys: without the padding, one at least is 31 bytes but for a chance of (255/256)^3000 = 1 in 125 000
+  for (let i = 0; i < 3000; i++) {
+    const { privateKey } = ec.p256Keypair();
+    if (privateKey.length !== 32) assert.fail(`key ${i}: ${privateKey.length} bytes`);
+  }
+});
+
 test('a bad peer key is refused, not used', () => {
   const ours = ec.x25519Keypair();
   assert.throws(() => ec.x25519PreMasterSecret({ publicKey: Buffer.alloc(31), privateKey: ours.privateKey }));
