@@ -15,7 +15,9 @@
 #include <string.h>
 #include <node_api.h>
 
+#include "handles.h"
 #include "payload-patch.h"
+#include "send-batch.h"
 #include "send-thread.h"
 #include "srtp.h"
 #include "udp.h"
@@ -30,16 +32,8 @@
 #define CHECK(call)                                                                                              \
   if ((call) != napi_ok) return NULL
 
-/*
- * What a context or socket handle holds: the object, until `release` (or the handle's finalizer) gives it
- * back; a tag, so that one is not taken for the other.
- */
 #define CONTEXT_TAG 0x77676378u
 #define SOCKET_TAG 0x77677364u
-typedef struct {
-  uint32_t tag;
-  void *object;
-} handle;
 
 static handle *unbox(napi_env env, napi_value value, uint32_t tag) {
   void *data;
@@ -57,6 +51,7 @@ static void release_handle(handle *box) {
 static void free_handle(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
+  handle_unregister(data);
   release_handle(data);
   free(data);
 }
@@ -66,8 +61,14 @@ static napi_value wrap(napi_env env, uint32_t tag, void *object) {
   handle *box = malloc(sizeof *box);
   if (!box) return NULL;
   box->tag = tag;
+  box->id = 0;
   box->object = object;
+  if (handle_register(box) != 0) {
+    free(box);
+    return NULL;
+  }
   if (napi_create_external(env, box, free_handle, NULL, &result) != napi_ok) {
+    handle_unregister(box);
     free(box);
     return NULL;
   }
@@ -310,6 +311,78 @@ static napi_value queue_packet(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* handleId(handle): the number that names a context or socket in a batch (sendBatch). */
+static napi_value handle_id(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle *box = argc < 1 ? NULL : unbox(env, argv[0], CONTEXT_TAG);
+  if (!box && argc >= 1) box = unbox(env, argv[0], SOCKET_TAG);
+  if (!box) {
+    napi_throw_type_error(env, NULL, "handleId(handle): a context or a socket");
+    return NULL;
+  }
+  CHECK(napi_create_uint32(env, box->id, &result));
+  return result;
+}
+
+/*
+ * One record of a batch to the send thread; its result: the datagram's bytes, or -errno. With `shared` (a
+ * copy of the packet several records send), the thread copies the payload as it seals it.
+ */
+static int queue_record(send_thread *thread, const batch_record *record, const unsigned char *packet, size_t packet_length,
+                        shared_payload *shared) {
+  if (record->header_length < 12 || record->header_length > BATCH_HEADER_CAPACITY || record->target_length == 0 ||
+      record->target_length > BATCH_TARGET_CAPACITY || record->payload_offset > packet_length ||
+      !payload_patch_fits(record->patch, packet_length - record->payload_offset)) {
+    return -EINVAL;
+  }
+  handle *context = handle_lookup(record->context_id, CONTEXT_TAG);
+  handle *socket = handle_lookup(record->socket_id, SOCKET_TAG);
+  if (!context || !context->object || !socket || !socket->object) return -EBADF;
+  if (shared) {
+    return send_thread_queue_shared(thread, context->object, socket->object, record->target, record->target_length,
+                                    record->header, record->header_length, shared, record->payload_offset, record->roc,
+                                    record->patch);
+  }
+  return send_thread_queue(thread, context->object, socket->object, record->target, record->target_length,
+                           record->header, record->header_length, packet + record->payload_offset,
+                           packet_length - record->payload_offset, record->roc, record->patch);
+}
+
+/*
+ * sendBatch(records, count, packet): queues `count` records (send-batch.h, written by
+ * lib/native/send-batch.ts) of one packet to the send thread, as `queue` would one by one, in order. Each
+ * record's result is written back into it; returns how many were not queued (a handle gone, a bad record).
+ */
+static napi_value send_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 3, records_length, packet_length;
+  napi_value argv[3], result;
+  void *records, *packet;
+  uint32_t count;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || napi_get_buffer_info(env, argv[0], &records, &records_length) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &count) != napi_ok || (size_t)count * sizeof(batch_record) > records_length ||
+      ((uintptr_t)records % _Alignof(batch_record)) != 0 || napi_get_buffer_info(env, argv[2], &packet, &packet_length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "sendBatch(records, count, packet): bad arguments");
+    return NULL;
+  }
+  send_thread *thread = sender_of(env);
+  uint32_t failed = 0;
+  batch_record *record = records;
+  /* For several viewers, one copy of the packet that the send thread copies from (none for one: a slot's copy). */
+  shared_payload *shared = count > 1 ? shared_payload_new(packet, packet_length) : NULL;
+  handles_lock();
+  for (uint32_t i = 0; i < count; i++, record++) {
+    record->result = queue_record(thread, record, packet, packet_length, shared);
+    if (record->result < 0) failed++;
+  }
+  handles_unlock();
+  if (shared) shared_payload_release(shared);
+  CHECK(napi_create_uint32(env, failed, &result));
+  return result;
+}
+
 /*
  * settle(context, timeoutMs): waits until none of the viewer's queued packets is left, before something
  * else sends for it. Returns whether none is.
@@ -453,6 +526,8 @@ NAPI_MODULE_INIT() {
       {"socket", NULL, create_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"release", NULL, release, NULL, NULL, NULL, napi_enumerable, NULL},
       {"queue", NULL, queue_packet, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"handleId", NULL, handle_id, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendBatch", NULL, send_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"settle", NULL, settle, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendThreadStats", NULL, send_thread_statistics, NULL, NULL, NULL, napi_enumerable, NULL},
       {"trimMemory", NULL, trim_memory, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:dgram';
 import type { Logger } from '../logger.ts';
+import { SendBatch } from './send-batch.ts';
 
 /** The optional addon built from lib/native/*.c (binding.gyp), or its prebuild for this platform. */
 export interface NativeSrtp {
@@ -43,6 +44,14 @@ export interface NativeSrtp {
    * 0: none) written into the viewer's copy. Returns the bytes the datagram will have, or -errno (it is not sent).
    */
   queue(context: object, socket: object, target: Buffer, header: Buffer, headerLength: number, packet: Buffer, payloadOffset: number, rolloverCounter: number, patch?: number): number;
+  /** The number that names a context or socket in a batch (`sendBatch`); never reused while the handle lives. */
+  handleId(handle: object): number;
+  /**
+   * Queues `count` records of `records` (lib/native/send-batch.ts writes them), each a viewer's packet made
+   * of `packet`, as `queue` would one by one; each record's result is written back into it. Returns how
+   * many were not queued (a context or socket released, a bad record).
+   */
+  sendBatch(records: Buffer, count: number, packet: Buffer): number;
   /**
    * Waits (at most `timeoutMs`, 1000 by default) until none of the context's queued packets is left: before
    * anything else sends for that viewer. Returns whether none is.
@@ -98,6 +107,12 @@ export const nativeSrtpProblem: string | undefined = loaded.problem;
  * batched); `WEBGEAR_SEND_THREAD=0` keeps the addon's synchronous send on the JavaScript thread.
  */
 export const nativeSendThread: boolean = nativeSrtp !== undefined && process.env.WEBGEAR_SEND_THREAD !== '0';
+
+/**
+ * The batch every viewer's packets for the send thread go through (one call into C per source packet);
+ * undefined without the send thread, or with `WEBGEAR_SEND_BATCH=0` (one call per packet, as before).
+ */
+export const nativeSendBatch: SendBatch | undefined = nativeSendThread && process.env.WEBGEAR_SEND_BATCH !== '0' ? new SendBatch(nativeSrtp!) : undefined;
 
 function loadNativeSrtp(): { addon?: NativeSrtp; problem?: string } {
   if (process.env.WEBGEAR_NATIVE === '0') return { problem: 'turned off with WEBGEAR_NATIVE=0' };

@@ -100,8 +100,41 @@ typedef struct {
   uint16_t header_length, payload_length;
   /* The SRTP datagram's length once sealed; 0 when sealing failed. */
   uint16_t length;
+  /* Where the payload is while the packet waits, when not in `data` yet (copied and patched as it is sealed). */
+  uint16_t shared_offset;
+  uint32_t patch;
+  shared_payload *shared;
   _Alignas(64) unsigned char data[SLOT_DATA];
 } job;
+
+struct shared_payload {
+  _Atomic uint32_t references;
+  size_t length;
+  unsigned char bytes[];
+};
+
+shared_payload *shared_payload_new(const unsigned char *bytes, size_t length) {
+  shared_payload *payload = malloc(sizeof *payload + length);
+  if (!payload) return NULL;
+  atomic_init(&payload->references, 1);
+  payload->length = length;
+  memcpy(payload->bytes, bytes, length);
+  return payload;
+}
+
+void shared_payload_release(shared_payload *payload) {
+  if (atomic_fetch_sub_explicit(&payload->references, 1, memory_order_acq_rel) == 1) free(payload);
+}
+
+/* A packet's payload into its slot, from the shared one it waited with (the send thread's, as it seals it). */
+static void fill_in(job *packet) {
+  if (!packet->shared) return;
+  unsigned char *payload = packet->data + packet->header_length;
+  memcpy(payload, packet->shared->bytes + packet->shared_offset, packet->payload_length);
+  payload_patch_apply(payload, packet->patch);
+  shared_payload_release(packet->shared);
+  packet->shared = NULL;
+}
 
 /* One socket's packets in a batch: a chain through `next`. */
 typedef struct {
@@ -351,6 +384,7 @@ static void send_group(send_thread *thread, uint32_t first) {
   uint32_t index;
   for (index = first; index != NONE; index = thread->next[index]) {
     job *packet = thread->batch[index];
+    fill_in(packet);
     int length = srtp_seal_in_place(packet->context->stream, packet->data, packet->header_length,
                                     packet->payload_length, packet->roc);
     packet->length = length > 0 ? (uint16_t)length : 0;
@@ -518,6 +552,10 @@ static void stop_thread(send_thread *thread) {
   uint64_t tail = atomic_load(&thread->tail), head = atomic_load(&thread->head);
   for (; tail < head; tail++) {
     job *packet = slot(thread, tail);
+    if (packet->shared) {
+      shared_payload_release(packet->shared);
+      packet->shared = NULL;
+    }
     finished_with(&packet->context->base);
     finished_with(&packet->socket->base);
     add(&thread->dropped, 1);
@@ -724,9 +762,11 @@ static int send_at_once(send_thread *thread, send_context *context, send_socket 
 }
 
 
-int send_thread_queue(send_thread *thread, send_context *context, send_socket *socket, const void *target,
-                      socklen_t target_length, const unsigned char *header, size_t header_length,
-                      const unsigned char *payload, size_t payload_length, uint32_t roc, uint32_t patch) {
+/* send_thread_queue and send_thread_queue_shared: the payload copied into the slot now, or (`shared`) by the thread. */
+static int enqueue(send_thread *thread, send_context *context, send_socket *socket, const void *target,
+                   socklen_t target_length, const unsigned char *header, size_t header_length,
+                   const unsigned char *payload, size_t payload_length, uint32_t roc, uint32_t patch,
+                   shared_payload *shared) {
   if (header_length < 12 || target_length == 0 || target_length > sizeof(((job *)0)->target)) return -EINVAL;
   if (!payload_patch_fits(patch, payload_length)) return -EINVAL;
   size_t length = header_length + payload_length + SRTP_TAG_LENGTH;
@@ -754,8 +794,16 @@ int send_thread_queue(send_thread *thread, send_context *context, send_socket *s
   packet->header_length = (uint16_t)header_length;
   packet->payload_length = (uint16_t)payload_length;
   memcpy(packet->data, header, header_length);
-  memcpy(packet->data + header_length, payload, payload_length);
-  payload_patch_apply(packet->data + header_length, patch);
+  if (shared) {
+    atomic_fetch_add_explicit(&shared->references, 1, memory_order_relaxed); /* published with `head` */
+    packet->shared = shared;
+    packet->shared_offset = (uint16_t)(payload - shared->bytes);
+    packet->patch = patch;
+  } else {
+    packet->shared = NULL;
+    memcpy(packet->data + header_length, payload, payload_length);
+    payload_patch_apply(packet->data + header_length, patch);
+  }
   context->base.queued++;
   socket->base.queued++;
   thread->queued++;
@@ -764,6 +812,21 @@ int send_thread_queue(send_thread *thread, send_context *context, send_socket *s
   atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load_explicit(&thread->sleeping, memory_order_relaxed)) kick(thread);
   return (int)length;
+}
+
+int send_thread_queue(send_thread *thread, send_context *context, send_socket *socket, const void *target,
+                      socklen_t target_length, const unsigned char *header, size_t header_length,
+                      const unsigned char *payload, size_t payload_length, uint32_t roc, uint32_t patch) {
+  return enqueue(thread, context, socket, target, target_length, header, header_length, payload, payload_length,
+                 roc, patch, NULL);
+}
+
+int send_thread_queue_shared(send_thread *thread, send_context *context, send_socket *socket, const void *target,
+                             socklen_t target_length, const unsigned char *header, size_t header_length,
+                             shared_payload *payload, size_t offset, uint32_t roc, uint32_t patch) {
+  if (offset > payload->length || offset > UINT16_MAX) return -EINVAL;
+  return enqueue(thread, context, socket, target, target_length, header, header_length, payload->bytes + offset,
+                 payload->length - offset, roc, patch, payload);
 }
 
 void send_thread_stats(send_thread *thread, send_stats *stats) {

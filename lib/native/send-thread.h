@@ -67,6 +67,26 @@ int send_thread_queue(send_thread *thread, send_context *context, send_socket *s
                       socklen_t target_length, const unsigned char *header, size_t header_length,
                       const unsigned char *payload, size_t payload_length, uint32_t roc, uint32_t patch);
 
+/*
+ * A payload that several queued packets share (the viewers of one source packet: a batch, send-batch.h).
+ * The send thread copies it into each packet's slot as it seals them: the JavaScript thread writes only
+ * the headers (a copy per viewer of a 1.1 kB payload into a ring slot not in the cache was most of a
+ * packet's cost there). Freed with its last reference.
+ */
+typedef struct shared_payload shared_payload;
+
+/* A copy of `bytes`, with one reference: the caller's. NULL when out of memory. */
+shared_payload *shared_payload_new(const unsigned char *bytes, size_t length);
+void shared_payload_release(shared_payload *payload);
+
+/*
+ * Queues a packet as send_thread_queue does, its payload the shared one's bytes from `offset` on (a
+ * reference is taken while it waits).
+ */
+int send_thread_queue_shared(send_thread *thread, send_context *context, send_socket *socket, const void *target,
+                             socklen_t target_length, const unsigned char *header, size_t header_length,
+                             shared_payload *payload, size_t offset, uint32_t roc, uint32_t patch);
+
 void send_thread_stats(send_thread *thread, send_stats *stats);
 
 #endif

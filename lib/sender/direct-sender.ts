@@ -11,7 +11,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { RTCRtpSender } from 'werift';
-import { isSendableAddress, nativeSendThread, nativeSrtp, nativeSrtpProblem, udpSocketFd, udpSocketHandle } from '../native/index.ts';
+import { isSendableAddress, nativeSendBatch, nativeSendThread, nativeSrtp, nativeSrtpProblem, udpSocketFd, udpSocketHandle } from '../native/index.ts';
+import { SendBatch } from '../native/send-batch.ts';
 import { FIXED_HEADER_LENGTH, TRANSPORT_WIDE_EXTENSION_LENGTH, writeHeader, type HeaderFields } from '../rtp/rtp-header.ts';
 import { NO_PATCH, patchedPayload, type PayloadPatch } from '../rtp/payload-patch.ts';
 import { rtpHeaderLength, sequenceNumberOf, timestampOf } from '../rtp/rtp-packet.ts';
@@ -27,6 +28,12 @@ const NTP_EPOCH_OFFSET_S = 2_208_988_800;
 /** The most a padding-only packet can carry (its last byte counts the padding). */
 export const MAX_PADDING = 255;
 const GCM_TAG_LENGTH = 16;
+/**
+ * How long what werift says about sending (the sender running, DTLS connected, ICE consent, the selected
+ * pair) is taken as still true, ms. It changes over seconds (consent expires after 30 s, RFC 7675); reading
+ * werift's objects for every packet was a tenth of a viewer's cost per packet.
+ */
+const STATE_TTL_MS = 20;
 const ignore = (): void => {};
 
 /** Where the addon sends a viewer's packets: the selected pair's socket and remote address. */
@@ -35,6 +42,8 @@ interface NativeRoute {
   fd: number;
   /** The addon's own duplicate of the socket, for its send thread; undefined: sent on this thread. */
   socket: object | undefined;
+  /** Its number, for a batch (lib/native/send-batch.ts); 0 when not batched. */
+  socketId: number;
   target: Buffer;
 }
 
@@ -74,11 +83,17 @@ export class DirectRtpSender implements RtpSink {
   #lastSentAtMs = 0;
   /** The addon's AES-GCM context for this viewer's key, if the addon sends this viewer's packets. */
   readonly #nativeContext: object | undefined;
+  /** Its number in a batch (lib/native/send-batch.ts); 0 when packets are not batched. */
+  readonly #nativeContextId: number;
   /** Why the addon does not send this viewer's packets (undefined when it does, or when `native: false` asked). */
   readonly #nativeProblem: string | undefined;
   /** The pair #nativeRoute was worked out for: a route is looked up again only when the pair changes. */
   #routedPair: object | undefined;
   #nativeRoute: NativeRoute | undefined;
+  /** When werift's state was last read (performance.now()), and what it said. */
+  #stateReadAtMs = Number.NEGATIVE_INFINITY;
+  #sendingNow = false;
+  #routeNow: NativeRoute | undefined;
   /**
    * The addon sends only once a first packet went out through werift: werift's last DTLS flight (its
    * Finished) is still queued in its async send path when it says "connected", and an SRTP packet sent
@@ -107,6 +122,7 @@ export class DirectRtpSender implements RtpSink {
     this.#nativeContext = options.native !== false && !this.#nativeProblem
       ? nativeSrtp?.context(access.key.export(), access.salt, access.ssrc, access.payloadType)
       : undefined;
+    this.#nativeContextId = this.#nativeContext && nativeSendBatch ? nativeSrtp!.handleId(this.#nativeContext) : 0;
     this.#srtp = new SrtpGcmEncryptor(access);
     this.#fields = { payloadType: access.payloadType, ssrc: access.ssrc, sequenceNumber: 0, timestamp: 0, transportWide: undefined };
     access.useNtpClock(() => {
@@ -157,6 +173,16 @@ export class DirectRtpSender implements RtpSink {
     return this.#access.sending;
   }
 
+  /** Whether packets may go out (werift's state, read at most every STATE_TTL_MS). */
+  #sendingAt(now: number): boolean {
+    if (now - this.#stateReadAtMs >= STATE_TTL_MS) {
+      this.#stateReadAtMs = now;
+      this.#sendingNow = this.#access.sending;
+      this.#routeNow = this.#sendingNow ? this.#routeForNative() : undefined;
+    }
+    return this.#sendingNow;
+  }
+
   /** Sends `packet` with its own sequence number and timestamp (the audio, and tests). */
   send(packet: Buffer): void {
     this.write(packet, sequenceNumberOf(packet), timestampOf(packet));
@@ -172,7 +198,7 @@ export class DirectRtpSender implements RtpSink {
     packet: Buffer, seq: number, timestamp: number, transportWide?: { id: number; sequenceNumber: number }, now = performance.now(),
     patch: PayloadPatch = NO_PATCH,
   ): number {
-    if (!this.#access.sending) return 0;
+    if (!this.#sendingAt(now)) return 0;
     const payloadOffset = rtpHeaderLength(packet);
     if (payloadOffset === 0) return 0;
     const bytes = this.#seal(packet, payloadOffset, seq, timestamp, transportWide, patch);
@@ -199,7 +225,7 @@ export class DirectRtpSender implements RtpSink {
   retransmit(seq: number, transportWide?: { id: number; sequenceNumber: number }): number {
     const slot = seq & (HISTORY_SIZE - 1);
     const packet = this.#history[slot];
-    if (!packet || this.#historySeq[slot] !== seq || !this.#access.sending) return 0;
+    if (!packet || this.#historySeq[slot] !== seq || !this.#sendingAt(performance.now())) return 0;
     const payloadOffset = rtpHeaderLength(packet);
     const bytes = this.#seal(packet, payloadOffset, seq, this.#historyTimestamp[slot]!, transportWide, this.#historyPatch[slot]!);
     if (bytes > 0) {
@@ -214,7 +240,7 @@ export class DirectRtpSender implements RtpSink {
    * The browser drops it after counting it in its transport-wide feedback.
    */
   writePadding(size: number, seq: number, timestamp: number, transportWide?: { id: number; sequenceNumber: number }): number {
-    if (!this.#access.sending) return 0;
+    if (!this.#sendingAt(performance.now())) return 0;
     const padding = Math.max(1, Math.min(MAX_PADDING, Math.round(size)));
     const packet = Buffer.alloc(FIXED_HEADER_LENGTH + padding);
     packet[0] = 0xa0; // version 2, padding
@@ -235,12 +261,16 @@ export class DirectRtpSender implements RtpSink {
     fields.transportWide = transportWide;
     const headerLength = writeHeader(this.#header, packet, fields);
     const armed = this.#nativeArmed;
-    const route = armed && this.#queuedInNode === 0 ? this.#routeForNative() : undefined;
+    const route = armed && this.#queuedInNode === 0 ? this.#routeNow : undefined; // read with #sendingAt()
     if (route) {
       // Counted when queued: werift's sender reports and stats read the counts now, not when the thread sends.
-      const sent = route.socket
-        ? nativeSrtp!.queue(this.#nativeContext!, route.socket, route.target, this.#header, headerLength, packet, payloadOffset, rolloverCounter, patch)
-        : nativeSrtp!.sendWithHeader(this.#nativeContext!, route.fd, route.target, this.#header.subarray(0, headerLength), packet.subarray(payloadOffset), rolloverCounter, patch);
+      // Batched (one call into C for every viewer of this packet) where it can be; what is sent any other
+      // way waits for the batch first, so that nothing overtakes it.
+      const sent = route.socketId !== 0 && this.#nativeContextId !== 0 && SendBatch.fits(headerLength, route.target, payloadOffset)
+        ? nativeSendBatch!.add(this.#nativeContextId, route.socketId, route.target, this.#header, headerLength, packet, payloadOffset, rolloverCounter, patch)
+        : (nativeSendBatch?.flush(), route.socket
+          ? nativeSrtp!.queue(this.#nativeContext!, route.socket, route.target, this.#header, headerLength, packet, payloadOffset, rolloverCounter, patch)
+          : nativeSrtp!.sendWithHeader(this.#nativeContext!, route.fd, route.target, this.#header.subarray(0, headerLength), packet.subarray(payloadOffset), rolloverCounter, patch));
       if (sent > 0) {
         access.countDirectSend(route.route, sent);
         return sent;
@@ -250,6 +280,7 @@ export class DirectRtpSender implements RtpSink {
     }
     // Nothing sent from JavaScript may overtake this viewer's packets still queued for the send thread; one
     // stuck that long (a socket that takes nothing) loses this packet rather than the order.
+    nativeSendBatch?.flush();
     if (this.#nativeContext && !nativeSrtp!.settle(this.#nativeContext)) return 0;
     const srtp = this.#srtp.seal(Buffer.from(this.#header.subarray(0, headerLength)), patchedPayload(packet.subarray(payloadOffset), patch), rolloverCounter);
     const sending = access.sendThroughWerift(srtp);
@@ -292,7 +323,8 @@ function nativeRouteOf(route: IceRoute): NativeRoute | string {
   try {
     // Without its own duplicate of the socket (none left?) the addon sends on this thread, from werift's.
     const handle = nativeSendThread ? udpSocketHandle(socket) : undefined;
-    return { route, fd, socket: handle, target: nativeSrtp!.target(route.remoteAddress, route.remotePort) };
+    const socketId = handle && nativeSendBatch ? nativeSrtp!.handleId(handle) : 0;
+    return { route, fd, socket: handle, socketId, target: nativeSrtp!.target(route.remoteAddress, route.remotePort) };
   } catch (error) {
     return `the remote address ${route.remoteAddress} port ${route.remotePort} is not one the addon can send to: ${(error as Error).message}`;
   }

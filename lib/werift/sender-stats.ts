@@ -1,5 +1,6 @@
 /** A viewer's counters as werift's sender keeps them (its synchronous stats, without the transport's part). */
 import type { RTCRtpSender } from 'werift';
+import { flushSenderCounts } from './sender-access.ts';
 
 export interface SenderCounts {
   packetsSent: number;
@@ -14,6 +15,7 @@ export interface SenderCounts {
 
 /** Adds one sender's counters from werift's `collectStats()` (the synchronous half of getStats()). */
 export function senderCounts(sender: RTCRtpSender, now: number): SenderCounts {
+  flushSenderCounts(sender); // what the direct path counted since werift's last read
   const counts: SenderCounts = { packetsSent: 0, bytesSent: 0, nackCount: 0, pliCount: 0, packetsLost: 0, roundTripTime: undefined };
   for (const entry of sender.collectStats(now) as unknown as Record<string, unknown>[]) {
     const number = (key: string) => (typeof entry[key] === 'number' ? (entry[key] as number) : 0);

@@ -8,7 +8,10 @@ import { test } from 'node:test';
 import { GenericNack, MediaStreamTrack, RTCPeerConnection, RtcpSrPacket, RtcpTransportLayerFeedback, useVP8, type RTCRtpSender } from 'werift';
 import { nativeSendThread, nativeSrtp, nativeSrtpProblem } from '../../lib/native/index.ts';
 import { DirectRtpSender } from '../../lib/sender/direct-sender.ts';
+import { senderCounts } from '../../lib/werift/sender-stats.ts';
 import { waitFor } from './helpers.ts';
+
+const pick = ({ packetsSent, bytesSent }: { packetsSent: number; bytesSent: number }) => ({ packetsSent, bytesSent });
 
 interface Received {
   seq: number;
@@ -102,6 +105,8 @@ for (const { native, name, skip } of modes) {
       assert.equal(direct.native, native);
       const sent = 20;
       for (let index = 0; index < sent; index++) direct.send(rtpPacket(500 + index, 90_000 + index * 3000, index));
+      // werift's stats count every packet as soon as they are read (the direct path adds its counts then).
+      assert.deepEqual(pick(senderCounts(pair.sender, Date.now())), { packetsSent: sent, bytesSent: sent * 600 });
       assert.ok(await waitFor(() => pair.received.length >= sent, 3_000));
 
       // The viewer reports 503 and 507 lost (as Chromium does: from an SSRC of its own); werift's own cache

@@ -1,0 +1,36 @@
+/*
+ * The numbers that name the addon's handles (a viewer's context, a socket) in a batch of packets
+ * (send-batch.h): one call for a packet sent to many viewers cannot pass each one's handle object.
+ */
+#ifndef WEBGEAR_HANDLES_H
+#define WEBGEAR_HANDLES_H
+
+#include <stdint.h>
+
+/*
+ * What a context or socket handle holds: the object, until `release` (or the handle's finalizer) gives it
+ * back; a tag, so that one is not taken for the other; its number, 0 until registered.
+ */
+typedef struct {
+  uint32_t tag;
+  uint32_t id;
+  void *object;
+} handle;
+
+/*
+ * Gives `box` a number no other live handle has (its slot, and how often the slot was used: a number kept
+ * after its handle is gone names nothing, not a newer handle). 0, or -ENOMEM.
+ */
+int handle_register(handle *box);
+/* The handle's number names nothing any more (its finalizer). */
+void handle_unregister(handle *box);
+
+/*
+ * The live handle numbered `id` with tag `tag`, or NULL. Between handles_lock() and handles_unlock():
+ * another thread's environment (a worker) may be registering.
+ */
+handle *handle_lookup(uint32_t id, uint32_t tag);
+void handles_lock(void);
+void handles_unlock(void);
+
+#endif
