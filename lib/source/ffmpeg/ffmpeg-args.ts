@@ -126,10 +126,21 @@ function filterChain(settings: Pick<EncodeSettings, 'filters' | 'frameSizeReduct
 const EVEN_SIZE = 'crop=trunc(iw/2)*2:trunc(ih/2)*2';
 
 /**
+ * The most a keyframe may take, in % of an average frame's share of the bitrate: libwebrtc's own rule for
+ * libvpx (half a 600 ms buffer: 30 × the frame rate, at least 300 %). Unbounded, libvpx made the first
+ * keyframe of a 2.5 Mbit/s 720p stream 367 kB (1.2 s of the stream) and later ones 86 kB on average; a
+ * 800 kbit/s 360p rung's first 72 kB: a GOP replay that a thin link carries only after its pacer's bound,
+ * so the viewer froze. Bounded: 68 kB at most, 13 kB for 360p (the noisy 720p30 test clip, 10 s).
+ */
+export function maxIntraRate(framerate: number): number {
+  return Math.max(300, Math.round(30 * framerate));
+}
+
+/**
  * `lower`: a lower rung of the ladder, encoded faster (its pictures are small; libvpx's per-frame cost does
  * not shrink with them: at cpu-used 8 a 360p rung costs 44 % of the 720p one, at 16 about 22 %).
  */
-function encoderArgs(codec: VideoCodec, bitrate: number, gop: number, lower = false): string[] {
+function encoderArgs(codec: VideoCodec, bitrate: number, gop: number, framerate: number | undefined, lower = false): string[] {
   const rate = ['-b:v', String(bitrate), '-maxrate', String(bitrate), '-bufsize', String(bitrate)];
   const keyframes = ['-g', String(gop), '-keyint_min', String(gop)];
   if (codec === 'vp8') {
@@ -138,6 +149,7 @@ function encoderArgs(codec: VideoCodec, bitrate: number, gop: number, lower = fa
       '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', lower ? '16' : '8', '-threads', '1',
       // No alt-ref/lag: every frame goes out as soon as it is encoded. Error resilience keeps a lost packet local.
       '-auto-alt-ref', '0', '-lag-in-frames', '0', '-error-resilient', '1',
+      '-max-intra-rate', String(maxIntraRate(framerate ?? 30)),
       ...rate, ...keyframes,
     ];
   }
@@ -221,7 +233,7 @@ function videoOutputArgs(settings: EncodeSettings, rtpPort: number, ssrc: number
   const lower = run.lower ?? [];
   const encode = (bitrate: number, isLower: boolean) => [
     // Frames go out with the timestamps they came with: no duplicates, no drops by ffmpeg.
-    '-fps_mode', 'passthrough', '-pix_fmt', 'yuv420p', ...encoderArgs(settings.codec, bitrate, settings.gop, isLower),
+    '-fps_mode', 'passthrough', '-pix_fmt', 'yuv420p', ...encoderArgs(settings.codec, bitrate, settings.gop, settings.framerate, isLower),
   ];
   // Browsers need SPS/PPS in-band before each keyframe; MP4 keeps them aside (avcC), RTSP in the SDP.
   const copy = ['-c:v', 'copy', '-bsf:v', 'h264_mp4toannexb,dump_extra=freq=keyframe'];
@@ -310,7 +322,7 @@ export function buildSlateArgs(
     ...draw,
     '-pix_fmt', 'yuv420p',
     // A still picture needs few bits: a tenth of the source's rate keeps the slate cheap.
-    ...encoderArgs(settings.codec, Math.max(50_000, Math.round(settings.bitrate / 10)), settings.gop),
+    ...encoderArgs(settings.codec, Math.max(50_000, Math.round(settings.bitrate / 10)), settings.gop, slate.framerate),
     ...rtpOutputArgs(rtpPort, ssrc),
   ];
 }

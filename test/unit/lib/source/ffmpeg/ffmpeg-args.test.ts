@@ -20,7 +20,7 @@ const HEAD = ['-hide_banner', '-loglevel', 'warning', '-nostats'];
 const VIDEO_ONLY = ['-an', '-sn', '-dn', '-map', '0:v:0'];
 const VP8 = [
   '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-threads', '1',
-  '-auto-alt-ref', '0', '-lag-in-frames', '0', '-error-resilient', '1',
+  '-auto-alt-ref', '0', '-lag-in-frames', '0', '-error-resilient', '1', '-max-intra-rate', '900',
   '-b:v', '2500000', '-maxrate', '2500000', '-bufsize', '2500000', '-g', '30', '-keyint_min', '30',
 ];
 const H264 = [
@@ -111,6 +111,14 @@ describe('buildFfmpegArgs: video', () => {
 
   test('H.264 encoding: libx264 zerolatency baseline, no B-frames, no scene-cut keyframes', () => {
     assert.deepEqual(buildFfmpegArgs(settings({ codec: 'h264' }), PORT, SSRC).slice(-H264.length - RTP_OUT.length, -RTP_OUT.length), H264);
+  });
+
+  test('VP8 keyframes are bounded as libwebrtc bounds them: 30 × the frame rate in % of a frame\'s share, at least 300 %', () => {
+    const at = (args: string[]) => args[args.indexOf('-max-intra-rate') + 1];
+    assert.equal(at(buildFfmpegArgs(settings(), PORT, SSRC)), '900', 'the source\'s own rate: taken as 30');
+    assert.equal(at(buildFfmpegArgs(settings({ framerate: 60 }), PORT, SSRC)), '1800');
+    assert.equal(at(buildFfmpegArgs(settings({ framerate: 5 }), PORT, SSRC)), '300');
+    assert.equal(buildFfmpegArgs(settings({ codec: 'h264' }), PORT, SSRC).includes('-max-intra-rate'), false, 'libx264 has no such option');
   });
 
   test('bitrate and GOP go to the rate control and keyframe interval', () => {
