@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import type { Logger } from '../lib/logger.ts';
 import type { IceServer } from '../lib/types.ts';
 import { invalidOption as fail } from '../lib/errors.ts';
+import { DEFAULT_MAX_EVENT_LOOP_DELAY_MS } from '../lib/session/load-guard.ts';
 import { option } from './option-spec.ts';
 import {
   booleanOption, directoryListOption, functionOption, iceServersOption, integerPairOption, numberOption,
@@ -104,7 +105,7 @@ export const WEB_OPTIONS = {
   maxEventLoopDelay: option<number>()({
     doc: "refuse new viewers (503, `Retry-After`) while the server's event loop runs this late (its median over a second, 2 s in a row, ms) or is ≥ 95 % busy and a quarter of that late: one viewer too many must not degrade all; 0 turns it off ([operations](docs/operations.md#limits))",
     default: '`50`',
-    resolve: (value, name) => numberOption(name, value, { min: 0, max: 10_000, integer: false }) ?? 50,
+    resolve: (value, name) => numberOption(name, value, { min: 0, max: 10_000, integer: false }) ?? DEFAULT_MAX_EVENT_LOOP_DELAY_MS,
   }),
   /** Seconds a viewer has to connect (ICE and DTLS) after its offer; then it is dropped. Default 10. */
   connectTimeout: option<number>()({

@@ -5,7 +5,7 @@ import { Publisher, type PublishSettings, type PublishStats } from '../publish/p
 import { VideoSource, type VideoSourceSettings, type VideoSourceStats } from '../source/video-source.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
 import { JoinQueue } from './join-queue.ts';
-import { BUSY_DELAY_SHARE, LoadGuard, type LoadSample } from './load-guard.ts';
+import { BUSY_DELAY_SHARE, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, LoadGuard, type LoadSample } from './load-guard.ts';
 import { processMemoryTrim } from './memory-trim.ts';
 import type { RemotePeer } from '../source/webrtc/remote-peer.ts';
 import { offersAudio, Viewer, type PeerSettings, type SessionDescription, type Signaling, type ViewerStats } from './viewer.ts';
@@ -54,7 +54,6 @@ const MAX_EVENT_LOOP_UTILIZATION = 0.95;
  * joins stays under what would refuse them. 500 offers at once: all in within 7 s on this 2-core machine.
  */
 const JOIN_INTERVAL_MS = 2;
-const DEFAULT_MAX_EVENT_LOOP_DELAY_MS = 50;
 /** How long a join waits for its turn before it gets a 503 (ms). */
 const JOIN_MAX_WAIT_MS = 10_000;
 

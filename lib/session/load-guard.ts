@@ -28,6 +28,9 @@ export interface LoadSample {
 const RESOLUTION_MS = 10;
 /** With the event loop this busy, the share of the delay limit that already counts as full. */
 export const BUSY_DELAY_SHARE = 0.25;
+
+/** The `maxEventLoopDelay` option's default, ms. */
+export const DEFAULT_MAX_EVENT_LOOP_DELAY_MS = 50;
 const SAMPLE_MS = 1_000;
 
 export class LoadGuard {
