@@ -1,7 +1,8 @@
 /*
  * A batch of packets for the send thread, written by lib/native/send-batch.ts into one buffer and queued
  * with one call (`sendBatch`): a source packet sent to many viewers costs one crossing into C, not one per
- * viewer (each such call unboxes its nine arguments: about 0.9 µs of the JavaScript thread).
+ * viewer (each such call unboxes its nine arguments), and one copy of the payload (shared_payload,
+ * send-thread.h).
  */
 #ifndef WEBGEAR_SEND_BATCH_H
 #define WEBGEAR_SEND_BATCH_H
