@@ -41,6 +41,12 @@ static handle *unbox(napi_env env, napi_value value, uint32_t tag) {
   return data;
 }
 
+/* A context's or a socket's handle, whichever `value` is; NULL when it is neither. */
+static handle *unbox_either(napi_env env, napi_value value) {
+  handle *box = unbox(env, value, CONTEXT_TAG);
+  return box ? box : unbox(env, value, SOCKET_TAG);
+}
+
 static void release_handle(handle *box) {
   if (!box->object) return;
   if (box->tag == CONTEXT_TAG) send_context_release(box->object);
@@ -265,8 +271,7 @@ static napi_value release(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  handle *box = argc < 1 ? NULL : unbox(env, argv[0], CONTEXT_TAG);
-  if (!box && argc >= 1) box = unbox(env, argv[0], SOCKET_TAG);
+  handle *box = argc < 1 ? NULL : unbox_either(env, argv[0]);
   if (!box) {
     napi_throw_type_error(env, NULL, "release(handle): a context or a socket");
     return NULL;
@@ -316,8 +321,7 @@ static napi_value handle_id(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  handle *box = argc < 1 ? NULL : unbox(env, argv[0], CONTEXT_TAG);
-  if (!box && argc >= 1) box = unbox(env, argv[0], SOCKET_TAG);
+  handle *box = argc < 1 ? NULL : unbox_either(env, argv[0]);
   if (!box) {
     napi_throw_type_error(env, NULL, "handleId(handle): a context or a socket");
     return NULL;
