@@ -104,8 +104,8 @@ describe('the page plays in Chromium at each mount point', { timeout: 120_000 },
     const two = await watchedPage(browser);
     try {
       const [reportOne, reportTwo] = await Promise.all([
-        measurePlayback(one.page, `${server.url}/cam`, 3_000),
-        measurePlayback(two.page, `${server.url}/cam2`, 3_000),
+        measurePlayback(one.page, `${server.url}/cam`, 3_000, { settleMs: 1_500 }),
+        measurePlayback(two.page, `${server.url}/cam2`, 3_000, { settleMs: 1_500 }),
       ]);
       console.log('two cameras', reportOne, reportTwo);
       assertPlays(reportOne, one.traffic, 640, 360, '/cam/whep');

@@ -402,7 +402,11 @@ export async function measurePlayback(
   page: Page,
   url: string,
   measureMs = 3_000,
-  { size }: { size?: [number, number] } = {},
+  { size, settleMs = 0 }: {
+    size?: [number, number];
+    /** How long to let the player run before measuring (a decoder on a busy machine takes a second or two to keep up). */
+    settleMs?: number;
+  } = {},
 ): Promise<PlaybackReport & { sizeAfterMs?: number }> {
   const firstFrameMs = await openPlayer(page, url);
   let sizeAfterMs: number | undefined;
@@ -419,6 +423,7 @@ export async function measurePlayback(
     ).catch(() => undefined);
     sizeAfterMs = Math.round(performance.now() - started);
   }
+  if (settleMs > 0) await sleep(settleMs);
   return { ...(await measureFrames(page, measureMs)), firstFrameMs, sizeAfterMs };
 }
 
