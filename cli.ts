@@ -4,6 +4,12 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import Koa from 'koa';
 import { webgearRtc, type WebGearRtc } from './index.ts';
 
+// Small Buffers are cut from a shared pool, and one slice kept alive keeps its whole pool. werift keeps a
+// viewer's DTLS and SRTP keys and handshake messages as such slices, so each viewer pinned 1.3 pools: with
+// Node 24's 64 KiB pools, 83 kB per viewer; with 8 KiB ones (Node's size until 2026), 34 kB
+// (docs/operations.md). Set first: before any module cuts its first pool.
+Buffer.poolSize = 8 * 1024;
+
 const integer = (name: string) => (value: string): number => {
   const number = Number(value);
   if (!Number.isInteger(number)) throw new InvalidArgumentError(`${name} must be an integer.`);

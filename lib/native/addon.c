@@ -7,6 +7,10 @@
  *
  * Each environment (the main thread, each worker) has its own send thread, torn down with it.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* RTLD_DEFAULT */
+#endif
+#include <dlfcn.h>
 #include <errno.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -473,6 +477,41 @@ static napi_value trim_memory(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * reduceHeap(): asks V8 for a garbage collection that gives memory back (v8::Isolate::MemoryPressureNotification
+ * with kModerate: incremental marking, then compaction, then V8's pool of free heap pages unmapped). Returns
+ * whether it could ask.
+ *
+ * Why: V8 keeps the pages its heap no longer needs in a pool, mapped and resident, until a memory-reducing
+ * collection; its memory reducer starts one only while allocation is low, which a server that still
+ * receives its stream never is ("Memory reducer: high alloc", every 8 s). Measured: 300 viewers gone, 62 MB
+ * in that pool 90 s later; the process 227 MB resident where it was 159 before they came.
+ *
+ * N-API has no such call and this addon stays N-API (one build for every Node version): V8's public embedder
+ * function is looked up by name in the process at run time (the node binary exports V8's API for addons).
+ * Where it is not there (another runtime), nothing is done and false is returned.
+ */
+typedef void *(*isolate_get_current)(void);
+typedef void (*isolate_memory_pressure)(void *isolate, int level);
+#define V8_MEMORY_PRESSURE_MODERATE 1 /* v8::MemoryPressureLevel::kModerate */
+
+static napi_value reduce_heap(napi_env env, napi_callback_info info) {
+  (void)info;
+  static int looked_up;
+  static isolate_get_current get_current;
+  static isolate_memory_pressure memory_pressure;
+  if (!looked_up) {
+    looked_up = 1;
+    *(void **)&get_current = dlsym(RTLD_DEFAULT, "_ZN2v87Isolate10GetCurrentEv");
+    *(void **)&memory_pressure = dlsym(RTLD_DEFAULT, "_ZN2v87Isolate26MemoryPressureNotificationENS_19MemoryPressureLevelE");
+  }
+  void *isolate = get_current && memory_pressure ? get_current() : NULL;
+  if (isolate) memory_pressure(isolate, V8_MEMORY_PRESSURE_MODERATE);
+  napi_value result;
+  CHECK(napi_get_boolean(env, isolate != NULL, &result));
+  return result;
+}
+
 /* sendThreadStats(): the send thread's counters (send-thread.h). */
 static napi_value send_thread_statistics(napi_env env, napi_callback_info info) {
   (void)info;
@@ -535,6 +574,7 @@ NAPI_MODULE_INIT() {
       {"settle", NULL, settle, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendThreadStats", NULL, send_thread_statistics, NULL, NULL, NULL, napi_enumerable, NULL},
       {"trimMemory", NULL, trim_memory, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"reduceHeap", NULL, reduce_heap, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   send_thread *thread = send_thread_new(linger_from_environment(), gso_from_environment());
   if (!thread) {

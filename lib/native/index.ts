@@ -64,6 +64,12 @@ export interface NativeSrtp {
    * calls `callback` with whether it could (false: not glibc).
    */
   trimMemory(callback: (trimmed: boolean) => void): void;
+  /**
+   * Asks V8 for a collection that gives memory back (its memory-pressure notification, moderate:
+   * incremental, then the heap's pool of free pages unmapped). Returns whether it could ask (false: not
+   * Node's V8).
+   */
+  reduceHeap(): boolean;
 }
 
 export interface SendThreadStats {

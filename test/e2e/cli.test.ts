@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -109,4 +109,14 @@ describe('npm start -- --source FILE --port N', { timeout: 120_000 }, () => {
       await viewer.close();
     });
   }
+});
+
+test('the command line cuts small Buffers from 8 KiB pools, not Node 24\'s 64 KiB (a kept slice pins its whole pool)', () => {
+  // A module loaded before the command line's own reports the pool size as the process exits (--help exits at once).
+  const report = 'data:text/javascript,process.on("exit",()=>process.stderr.write(`poolSize=${Buffer.poolSize}`))';
+  const { stderr, status } = spawnSync(process.execPath, ['--import', report, 'dist/cli.js', '--help'], {
+    cwd: join(import.meta.dirname, '..', '..'), encoding: 'utf8', timeout: 30_000,
+  });
+  assert.equal(status, 0);
+  assert.match(stderr, /poolSize=8192/);
 });

@@ -20,7 +20,7 @@ test('one trim once viewers have stopped coming and going for quietMs, not one p
   await sleep(80);
   assert.equal(calls.length, 1);
   assert.ok(calls[0]! - start >= 40 + 40, `${calls[0]! - start} ms`);
-  assert.deepEqual(memory.counts, { runs: 1, trimmed: 1 });
+  assert.deepEqual(memory.counts, { runs: 1, trimmed: 1, heapReductions: 0 });
 });
 
 test('at most one trim per minIntervalMs; none after cancel(); nothing to do without a trim', async () => {
@@ -40,7 +40,7 @@ test('at most one trim per minIntervalMs; none after cancel(); nothing to do wit
   assert.equal(calls.length, 2);
   const none = new MemoryTrim({ trim: undefined });
   none.changed();
-  assert.deepEqual(none.counts, { runs: 0, trimmed: 0 });
+  assert.deepEqual(none.counts, { runs: 0, trimmed: 0, heapReductions: 0 });
 });
 
 test('then again at laterMs while nothing changes (what the garbage collector frees later); a change starts over', async () => {
@@ -59,4 +59,20 @@ test('then again at laterMs while nothing changes (what the garbage collector fr
   memory.cancel();
   await sleep(150);
   assert.equal(calls.length, 5, 'cancel() stops the later passes too');
+});
+
+test('each pass asks the JavaScript engine to give its free pages back too, where it can', async () => {
+  const { calls, trim } = counted();
+  let asked = 0;
+  const memory = new MemoryTrim({ trim, reduceHeap: () => (asked++, true), quietMs: 10, minIntervalMs: 0, laterMs: [40] });
+  memory.changed();
+  await sleep(120);
+  assert.equal(calls.length, 2);
+  assert.equal(asked, 2, 'once per pass');
+  assert.deepEqual(memory.counts, { runs: 2, trimmed: 2, heapReductions: 2 });
+  const cannot = new MemoryTrim({ trim, reduceHeap: () => false, quietMs: 10, minIntervalMs: 0, laterMs: [] });
+  cannot.changed();
+  await sleep(60);
+  assert.equal(cannot.counts.heapReductions, 0);
+  memory.cancel();
 });
