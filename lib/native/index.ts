@@ -125,7 +125,9 @@ function loadNativeSrtp(): { addon?: NativeSrtp; problem?: string } {
   if (process.platform === 'win32') return { problem: 'not available on Windows' };
   const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as (dir: string) => NativeSrtp;
   try {
-    return { addon: nodeGypBuild(packageRoot()) }; // build/Release, else prebuilds/<platform>-<arch>
+    const addon = nodeGypBuild(packageRoot()); // build/Release, else prebuilds/<platform>-<arch>
+    const problem = staleAddonProblem(addon);
+    return problem ? { problem } : { addon };
   } catch (error) {
     const message = (error as Error).message;
     if (message.startsWith('No native build was found')) {
@@ -133,6 +135,21 @@ function loadNativeSrtp(): { addon?: NativeSrtp; problem?: string } {
     }
     return { problem: `the addon does not load: ${message}` };
   }
+}
+
+/**
+ * Why a loaded addon cannot serve this code, or undefined: a build left from an older checkout (node-gyp-build
+ * builds only when it finds none) lacks what was added since, and would fail later, in the middle of a send.
+ */
+export function staleAddonProblem(addon: object): string | undefined {
+  // What this code calls in the addon (here, not a module constant: the addon is loaded while this module
+  // is still being evaluated).
+  const functions: ReadonlyArray<keyof NativeSrtp> = [
+    'context', 'target', 'findSocket', 'send', 'sendWithHeader', 'socket', 'release', 'queue', 'handleId',
+    'sendBatch', 'settle', 'sendThreadStats', 'trimMemory', 'reduceHeap',
+  ];
+  const missing = functions.filter((name) => typeof (addon as Record<string, unknown>)[name] !== 'function');
+  return missing.length === 0 ? undefined : `the addon is older than this code (it has no ${missing.join(', ')}): rebuild it with npm run build:native`;
 }
 
 /** The package's root (where binding.gyp, build/ and prebuilds/ are), from lib/native/ or dist/lib/native/. */

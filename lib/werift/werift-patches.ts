@@ -1,10 +1,10 @@
 /**
  * werift is patched at install (patches/: no default STUN, source checks, the DTLS record layer, STUN
  * authentication, handshake verification, bounded reassembly, no HelloVerifyRequest under ICE, ECDHE in
- * node:crypto, KeyObjects for node:crypto). Each patch leaves a marker; an unpatched werift is a hole (one
+ * node:crypto, KeyObjects for node:crypto, Event's methods on its prototype). Each patch leaves a marker; an unpatched werift is a hole (one
  * datagram could silence a viewer) or slow, so the server refuses to start without them.
  */
-import { Connection, DtlsServer, DtlsSocket } from 'werift';
+import { Connection, DtlsServer, DtlsSocket, Event } from 'werift';
 
 interface Markers {
   patchNoDefaultStun?: boolean;
@@ -16,11 +16,13 @@ interface Markers {
   patchNoHelloVerify?: boolean;
   patchNativeEcdhe?: boolean;
   patchSecretKeys?: boolean;
+  patchLazyMethods?: boolean;
 }
 
 const connection = Connection as unknown as Markers;
 const dtls = DtlsSocket as unknown as Markers;
 const dtlsServer = DtlsServer as unknown as Markers;
+const event = Event as unknown as Markers;
 
 /** The patches (patches/*.patch) whose marker is missing from the werift that loaded; empty when all are there. */
 export function missingWeriftPatches(): string[] {
@@ -34,6 +36,7 @@ export function missingWeriftPatches(): string[] {
     ['007 no-hello-verify', dtlsServer.patchNoHelloVerify],
     ['008 native-ecdhe', dtls.patchNativeEcdhe],
     ['009 secret-keys', dtls.patchSecretKeys],
+    ['010 lazy-event-methods', event.patchLazyMethods],
   ];
   return patches.filter(([, applied]) => applied !== true).map(([name]) => name);
 }

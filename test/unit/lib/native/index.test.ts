@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { warnNativeSrtpUnused } from '../../../../lib/native/index.ts';
+import { nativeSrtp, staleAddonProblem, warnNativeSrtpUnused } from '../../../../lib/native/index.ts';
 import type { Logger } from '../../../../lib/logger.ts';
 
 /** An empty folder, removed by `cleanup()`. */
@@ -45,6 +45,16 @@ test('without a build or a prebuild for this platform the problem is "not built"
   } finally {
     empty.cleanup();
   }
+});
+
+test('a build older than the code (a function missing) is refused, naming what it lacks: the JavaScript path serves', () => {
+  if (nativeSrtp) {
+    assert.equal(staleAddonProblem(nativeSrtp), undefined, 'this checkout\'s own build has everything');
+    const { reduceHeap, ...older } = nativeSrtp;
+    void reduceHeap;
+    assert.equal(staleAddonProblem(older), 'the addon is older than this code (it has no reduceHeap): rebuild it with npm run build:native');
+  }
+  assert.match(staleAddonProblem({}) ?? '', /^the addon is older than this code \(it has no context, target, .*reduceHeap\)/);
 });
 
 test('a build that does not load is named with the loader\'s error', () => {
