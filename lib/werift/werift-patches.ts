@@ -1,8 +1,9 @@
 /**
  * werift is patched at install (patches/: no default STUN, source checks, the DTLS record layer, STUN
  * authentication, handshake verification, bounded reassembly, no HelloVerifyRequest under ICE, ECDHE in
- * node:crypto, KeyObjects for node:crypto, Event's methods on its prototype). Each patch leaves a marker; an unpatched werift is a hole (one
- * datagram could silence a viewer) or slow, so the server refuses to start without them.
+ * node:crypto, KeyObjects for node:crypto, Event's methods on its prototype). Each patch leaves a marker;
+ * an unpatched werift is a hole (one datagram could silence a viewer), slow or large, so the server refuses
+ * to start without them.
  */
 import { Connection, DtlsServer, DtlsSocket, Event } from 'werift';
 
