@@ -1,7 +1,9 @@
 /**
  * Which of a viewer's NACKed packets are worth sending again (real-networks.md §6): one still in the
  * history, not sent again within the last round trip (the first copy may still be on its way), not too old
- * to help (the browser's jitter buffer gave up on it), and within a budget: retransmissions may take a share
+ * to help (the browser's jitter buffer gave up on it), not from before the keyframe the stream last restarted
+ * on (a switch or a replay: the browser decodes from there, nothing earlier is of use to it), and within a
+ * budget: retransmissions may take a share
  * of the link's estimate, so that on a lossy link repairs do not crowd out the stream itself (today's
  * 2.3× the stream on a 5 % loss link).
  */
@@ -33,10 +35,21 @@ export class NackResponder {
   readonly #answeredAt = new Map<number, number>();
   #budgetBytes = 0;
   #lastRefillMs = -1;
+  /** The first sequence number of the stream's last restart (−1: none yet). */
+  #restartSeq = -1;
   readonly counts: NackCounts = { requested: 0, answered: 0, refused: 0 };
 
   constructor(history: NackHistory) {
     this.#history = history;
+  }
+
+  /**
+   * The stream restarted at `seq` on a keyframe (another rendition, or the GOP again): packets sent before
+   * it are of no use to the browser any more, and repairing them would spend the budget the restart's own
+   * keyframe needs on a link that just lost many packets.
+   */
+  restartedAt(seq: number): void {
+    this.#restartSeq = seq & 0xffff;
   }
 
   /**
@@ -55,6 +68,7 @@ export class NackResponder {
       const lastSent = Math.max(sentAt ?? Number.NEGATIVE_INFINITY, this.#answeredAt.get(seq) ?? Number.NEGATIVE_INFINITY);
       const refused =
         sentAt === undefined ||
+        this.#beforeRestart(seq) ||
         nowMs - sentAt > MAX_RETRANSMIT_AGE_MS ||
         nowMs - lastSent < Math.max(5, rttMs * 0.8) ||
         this.#budgetBytes < PACKET_BYTES;
@@ -72,5 +86,12 @@ export class NackResponder {
       for (const [seq, at] of this.#answeredAt) if (nowMs - at > MAX_RETRANSMIT_AGE_MS) this.#answeredAt.delete(seq);
     }
     return again;
+  }
+
+  /** Whether `seq` was sent before the last restart (within half the sequence space of it). */
+  #beforeRestart(seq: number): boolean {
+    if (this.#restartSeq < 0) return false;
+    const behind = (this.#restartSeq - seq) & 0xffff;
+    return behind > 0 && behind < 0x8000;
   }
 }

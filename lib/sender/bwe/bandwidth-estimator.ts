@@ -90,6 +90,20 @@ const HIGH_LOSS = 0.1;
 const PROBE_GUARD_MS = 1000;
 /** A saturated probe's ceiling is forgotten once the link delivers this much more than it. */
 const CEILING_RELEASE = 1.15;
+/**
+ * With a queue standing on the path the link was busy all along, so what it delivered over this short
+ * window is its capacity now. An overuse cuts from it when it is below the 500 ms figure: when a link
+ * narrows, the longer window still holds ~half a second of the old rate, and the cut from it lands above
+ * the new capacity (a 2.5 Mbit/s stream meeting an 800 kbit/s cap was cut to 2.9 Mbit/s first, then held
+ * there ~400 ms, losing most packets). libwebrtc's acknowledged-rate estimator also moves on 150 ms windows.
+ */
+const RECENT_ACKED_WINDOW_MS = 200;
+/**
+ * The guards after a probe or a step up hold against the brief queue of their own burst. A queue standing
+ * (≥ `CONGESTION_QUEUE_MS`) longer than this is the link, not the burst: the guard gives way. (A link
+ * narrowing just after a probe was otherwise held at the probe's start estimate for a second.)
+ */
+const GUARD_STANDING_MS = 300;
 
 /** The send history's default size for a sender that never goes above `maxBitrate` (see `historyCapacity`). */
 export function historyCapacityFor(maxBitrate: number): number {
@@ -111,6 +125,7 @@ export class BandwidthEstimator {
   readonly #aimd: AimdRateControl;
   readonly #loss: LossBasedControl;
   readonly #acked = new RateMeter({ windowMs: 500 });
+  readonly #ackedRecent = new RateMeter({ windowMs: RECENT_ACKED_WINDOW_MS });
   readonly #sent = new RateMeter({ windowMs: 500 });
   readonly #probes: ProbeController;
   readonly #tracker = new ProbeTracker();
@@ -131,6 +146,8 @@ export class BandwidthEstimator {
   #firstSendMs = Number.NaN;
   #lastSendMs = Number.NaN;
   #lastInitialReduceMs = Number.NEGATIVE_INFINITY;
+  /** Since when a queue has stood on the path (NaN: none stands now). */
+  #queueStandingSinceMs = Number.NaN;
   #timeoutDecayMs = Number.NaN;
   #lastProbe: ProbeOutcome | undefined;
   /** Packets sent before this (the last cut) no longer count towards loss. */
@@ -223,6 +240,7 @@ export class BandwidthEstimator {
       const bytes = history.bytes(unwrapped);
       if (sendMs > newestReceivedSendMs) newestReceivedSendMs = sendMs;
       this.#acked.add(arrivalMs, bytes);
+      this.#ackedRecent.add(arrivalMs, bytes);
       this.#queue.add(arrivalMs - sendMs, nowMs);
       if (this.#interArrival.add(sendMs, arrivalMs)) {
         const d = this.#interArrival.deltas;
@@ -231,6 +249,8 @@ export class BandwidthEstimator {
     }
     if (newestReceivedSendMs > Number.NEGATIVE_INFINITY) this.#addFeedbackRtt(nowMs - newestReceivedSendMs);
     this.#queue.commit();
+    if (this.#queue.delayMs < CONGESTION_QUEUE_MS) this.#queueStandingSinceMs = Number.NaN;
+    else if (Number.isNaN(this.#queueStandingSinceMs)) this.#queueStandingSinceMs = nowMs;
     const targetBefore = this.#target();
     const lossFigure = (reported > 0 || lost !== 0) && this.#loss.addPackets(lost, reported, nowMs);
     this.#updateProbe(nowMs);
@@ -249,13 +269,15 @@ export class BandwidthEstimator {
   /**
    * A probe cluster to send now so that the estimate may reach `targetBitrate` (e.g. the next
    * rendition up with its margin), or undefined if none may go (one is out, the last failed not long
-   * ago, overusing, or the estimate already covers it). Send its packets, each with its id, to
+   * ago, overusing or a queue standing on the path, or the estimate already covers it). Send its packets, each with its id, to
    * `onPacketSent()`; the result arrives with the feedback (`lastProbe`). A cluster not judged within
    * its duration + max(1 s, 3 RTT) (not sent whole, or its feedback lost) counts as a failed probe.
    */
   requestProbe(targetBitrate: number, nowMs: number): ProbeCluster | undefined {
     this.#expireProbe(nowMs);
-    if (this.#trendline.state === 'overusing') return undefined;
+    // Nor over a standing queue (a link that just narrowed): the probe would measure the queue, and its
+    // padding would push out media (the keyframe of the rung just stepped down to).
+    if (this.#trendline.state === 'overusing' || this.#queue.delayMs >= CONGESTION_QUEUE_MS) return undefined;
     const estimate = this.#target();
     const sent = this.#sent.bitrate(nowMs) ?? 0;
     // Until a probe or a cut has tested it, the estimate is the start's guess: a probe at twice it on a
@@ -368,14 +390,19 @@ export class BandwidthEstimator {
     const before = this.#aimd.bitrate;
     if (state === 'overusing') {
       if (acked !== undefined) {
+        const cutFrom = this.#queue.delayMs >= CONGESTION_QUEUE_MS ? Math.min(acked, this.#ackedRecent.bitrate() ?? acked) : acked;
         // A loss figure is already paced (one per window, counting only packets sent since the last cut).
-        if (lossCongestion || this.#aimd.timeToReduceFurther(nowMs, acked)) this.#aimd.update(state, acked, nowMs);
+        if (lossCongestion || this.#aimd.timeToReduceFurther(nowMs, cutFrom)) this.#aimd.update(state, cutFrom, nowMs);
       } else if (nowMs - this.#lastInitialReduceMs >= INITIAL_REDUCE_INTERVAL_MS) {
         // Overusing before any acknowledged rate: halve, as libwebrtc does.
         this.#aimd.setEstimate(this.#aimd.bitrate / 2, nowMs);
         this.#lastInitialReduceMs = nowMs;
       }
-      const floor = this.#probes.pending ? this.#probeStartEstimate : nowMs < this.#probeGuardUntilMs ? this.#probeGuardFloor : 0;
+      // Not against heavy loss over a standing queue, nor against a queue standing longer than a burst's:
+      // that is the link narrowing, not a burst of our own (held at 0.85 × a step up's estimate, a viewer
+      // lost ~80 % of its packets for a second).
+      const linkNarrowed = lossCongestion || nowMs - this.#queueStandingSinceMs > GUARD_STANDING_MS;
+      const floor = linkNarrowed ? 0 : this.#probes.pending ? this.#probeStartEstimate : nowMs < this.#probeGuardUntilMs ? this.#probeGuardFloor : 0;
       if (this.#aimd.bitrate < floor) this.#aimd.setEstimate(Math.min(floor, before), nowMs);
       return;
     }

@@ -67,7 +67,9 @@ async function watch(
     console.log(`${JSON.stringify(options)}: ${report.fps.toFixed(1)} fps (${decodedFps(report).toFixed(1)} decoded), longest gap ${report.longestGapMs.toFixed(0)} ms, ` +
       `frozen ${(report.frozenMs / 1000).toFixed(1)} s, ${report.mainSize}, ${report.bitrateKbit.toFixed(0)} kbit/s, ` +
       `lost ${report.lossPercent.toFixed(1)} %, first frame ${report.firstFrameMs?.toFixed(0)} ms; server: rendition ` +
-      `${watched.rendition}, estimate ${Math.round((watched.estimate ?? 0) / 1000)} kbit/s, ${JSON.stringify(viewer?.video)}`);
+      `${watched.rendition}, estimate ${Math.round((watched.estimate ?? 0) / 1000)} kbit/s, ${JSON.stringify(viewer?.video)}; ` +
+      `gaps over 500 ms at (s into the window): ${report.gapsOver500.map((gap) => `${((gap.atMs - from) / 1000).toFixed(1)} (${gap.ms.toFixed(0)} ms)`).join(', ') || 'none'}; ` +
+      `sizes: ${report.sizes.map((size) => `${((size.atMs - from) / 1000).toFixed(1)} ${size.width}x${size.height}`).join(', ')}`);
     return watched;
   } finally {
     await browser.close().catch(() => {});

@@ -26,6 +26,19 @@ describe('NackResponder', () => {
     assert.deepEqual(responder.answer([7], 1150, 2 * MBIT, 40), [7], 'a round trip after the answer');
   });
 
+  test('after a restart on a keyframe (a switch, a replay), packets sent before it are refused: their budget is the keyframe\'s', () => {
+    const sent = Object.fromEntries([65530, 65531, 65535, 0, 1, 2, 3].map((seq) => [seq, 1000]));
+    const { responder } = history(sent);
+    responder.restartedAt(1); // across the wrap: 65530…0 came before it
+    assert.deepEqual(responder.answer([65530, 65531, 65535, 0, 1, 2, 3], 1100, 2 * MBIT, 40), [1, 2, 3]);
+    assert.deepEqual(responder.counts, { requested: 7, answered: 3, refused: 4 });
+    // On a thin link the budget holds a few packets: the old rung's NACKs, asked first, no longer take them.
+    const thin = history(Object.fromEntries(Array.from({ length: 40 }, (_, seq) => [seq, 1000])));
+    thin.responder.restartedAt(30);
+    const asked = Array.from({ length: 40 }, (_, seq) => seq);
+    assert.deepEqual(thin.responder.answer(asked, 1100, 600_000, 40), asked.slice(30, 30 + fullBudget(600_000)));
+  });
+
   test('refuses a packet that is gone from the history', () => {
     const { responder } = history({ 10: 1000 });
     assert.deepEqual(responder.answer([9, 10, 12], 1100, 2 * MBIT, 40), [10]);

@@ -211,12 +211,12 @@ describe('VideoSender', () => {
   });
 
   test('a switch\'s own GOP replay is no overflow: the rung the estimate chose, and no rung left bound behind it', (t) => {
-    // The top rung's link falls to 800 kbit/s: the estimate (≈ 0.9 Mbit/s) chooses the 800k rung, whose GOP
+    // The top rung's link falls to 1.1 Mbit/s: the estimate (≈ 0.9 Mbit/s) chooses the 800k rung, whose GOP
     // (≈ 100 kB) is ≈ 0.9 s at that estimate, over the pacer's 500 ms bound the moment it is queued.
     const lines: Array<{ t: number; message: string }> = [];
     const h = harness(t, {
       startBitrate: 5_000_000,
-      link: { capacity: (ms) => (ms < 5000 ? 20e6 : 800_000) },
+      link: { capacity: (ms) => (ms < 5000 ? 20e6 : 1_100_000) },
       debug: (message, ms) => void lines.push({ t: ms, message }),
       seed: 3,
     });
