@@ -35,8 +35,9 @@ export class NackResponder {
   readonly #answeredAt = new Map<number, number>();
   #budgetBytes = 0;
   #lastRefillMs = -1;
-  /** The first sequence number of the stream's last restart (−1: none yet). */
+  /** The first sequence number of the stream's last restart (−1: none yet), and when it was sent. */
   #restartSeq = -1;
+  #restartAtMs = Number.NEGATIVE_INFINITY;
   readonly counts: NackCounts = { requested: 0, answered: 0, refused: 0 };
 
   constructor(history: NackHistory) {
@@ -46,10 +47,11 @@ export class NackResponder {
   /**
    * The stream restarted at `seq` on a keyframe (another rendition, or the GOP again): packets sent before
    * it are of no use to the browser any more, and repairing them would spend the budget the restart's own
-   * keyframe needs on a link that just lost many packets.
+   * keyframe needs on a link that just lost many packets. `nowMs` on the history's clock.
    */
-  restartedAt(seq: number): void {
+  restartedAt(seq: number, nowMs: number): void {
     this.#restartSeq = seq & 0xffff;
+    this.#restartAtMs = nowMs;
   }
 
   /**
@@ -68,7 +70,7 @@ export class NackResponder {
       const lastSent = Math.max(sentAt ?? Number.NEGATIVE_INFINITY, this.#answeredAt.get(seq) ?? Number.NEGATIVE_INFINITY);
       const refused =
         sentAt === undefined ||
-        this.#beforeRestart(seq) ||
+        this.#beforeRestart(seq, nowMs) ||
         nowMs - sentAt > MAX_RETRANSMIT_AGE_MS ||
         nowMs - lastSent < Math.max(5, rttMs * 0.8) ||
         this.#budgetBytes < PACKET_BYTES;
@@ -88,9 +90,13 @@ export class NackResponder {
     return again;
   }
 
-  /** Whether `seq` was sent before the last restart (within half the sequence space of it). */
-  #beforeRestart(seq: number): boolean {
-    if (this.#restartSeq < 0) return false;
+  /**
+   * Whether `seq` was sent before the last restart. Only asked within a second of it: later, what came
+   * before it is refused by age anyway, and the sequence numbers after it may have come round to look
+   * "before" it (2^15 packets on, under two minutes of a 720p stream).
+   */
+  #beforeRestart(seq: number, nowMs: number): boolean {
+    if (this.#restartSeq < 0 || nowMs - this.#restartAtMs > MAX_RETRANSMIT_AGE_MS) return false;
     const behind = (this.#restartSeq - seq) & 0xffff;
     return behind > 0 && behind < 0x8000;
   }

@@ -397,7 +397,7 @@ export class VideoSender {
     if (entry.rebase) this.#stream.rebase(sourceTimestamp, cameAt);
     const timestamp = this.#stream.timestampFor(sourceTimestamp);
     const seq = this.#stream.take(timestamp, cameAt);
-    if (entry.rebase) this.#nacks.restartedAt(seq);
+    if (entry.rebase) this.#nacks.restartedAt(seq, performance.timeOrigin + now);
     const transportWide = this.#nextTransportWide();
     const bytes = this.#writer.write(entry.packet, seq, timestamp, transportWide, now, this.#pictureIds ? this.#pictureIdPatch(entry) : NO_PATCH);
     if (transportWide && bytes > 0) this.#estimator?.onPacketSent(transportWide.sequenceNumber, bytes, now);

@@ -29,12 +29,17 @@ describe('NackResponder', () => {
   test('after a restart on a keyframe (a switch, a replay), packets sent before it are refused: their budget is the keyframe\'s', () => {
     const sent = Object.fromEntries([65530, 65531, 65535, 0, 1, 2, 3].map((seq) => [seq, 1000]));
     const { responder } = history(sent);
-    responder.restartedAt(1); // across the wrap: 65530…0 came before it
+    responder.restartedAt(1, 1000); // across the wrap: 65530…0 came before it
     assert.deepEqual(responder.answer([65530, 65531, 65535, 0, 1, 2, 3], 1100, 2 * MBIT, 40), [1, 2, 3]);
     assert.deepEqual(responder.counts, { requested: 7, answered: 3, refused: 4 });
+    // Long after the restart, the numbers have come round: 2^15 + 10 packets on looks "before" it, but is not.
+    const later = (1 + 0x8000 + 10) & 0xffff;
+    const { responder: long } = history({ [later]: 200_000 });
+    long.restartedAt(1, 1000);
+    assert.deepEqual(long.answer([later], 200_100, 2 * MBIT, 40), [later]);
     // On a thin link the budget holds a few packets: the old rung's NACKs, asked first, no longer take them.
     const thin = history(Object.fromEntries(Array.from({ length: 40 }, (_, seq) => [seq, 1000])));
-    thin.responder.restartedAt(30);
+    thin.responder.restartedAt(30, 1000);
     const asked = Array.from({ length: 40 }, (_, seq) => seq);
     assert.deepEqual(thin.responder.answer(asked, 1100, 600_000, 40), asked.slice(30, 30 + fullBudget(600_000)));
   });
