@@ -7,7 +7,8 @@ import type { RtpSink } from '../sender/rtp-sink.ts';
 
 /** What a joiner is given before the live packets: the current group of pictures, ready to send. */
 export interface Replay {
-  replay(): Buffer[];
+  /** The packets, their frames' timestamps squeezed to how fast they will leave (`bitrate`, bit/s; default: at once). */
+  replay(bitrate?: number): Buffer[];
   /** Its size in bytes, and when its keyframe arrived (ms since 1970; 0: none held). */
   readonly bytes: number;
   readonly keyframeAt: number;
@@ -53,11 +54,12 @@ export class StreamTrack {
 
   /**
    * Starts sending to `sink`: the GOP first (video; unless `replay` is false, for a sink that waits for the
-   * next keyframe), then every packet written. Binding twice is a no-op.
+   * next keyframe), timed for a sink that sends it at `replayBitrate` (bit/s; default: at once), then every
+   * packet written. Binding twice is a no-op.
    */
-  bind(sink: RtpSink, { replay = true }: { replay?: boolean } = {}): void {
+  bind(sink: RtpSink, { replay = true, replayBitrate }: { replay?: boolean; replayBitrate?: number } = {}): void {
     if (this.#bindings.has(sink)) return;
-    if (replay) for (const packet of this.#joinWith?.replay() ?? []) sink.send(packet);
+    if (replay) for (const packet of this.#joinWith?.replay(replayBitrate) ?? []) sink.send(packet);
     this.#bindings.add(sink);
   }
 

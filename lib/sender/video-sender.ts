@@ -243,7 +243,8 @@ export class VideoSender {
     // The replay is queued inside bind(): its own packets must not count as an overflow (a switch made
     // from within bind() would leave this rung bound behind the new one).
     this.#graceUntilMs = Number.POSITIVE_INFINITY;
-    this.#renditions[index]!.track.bind(this.#sinks[index]!);
+    // Its frames timed as the pacer will send them: they reach the browser when their timestamps say.
+    this.#renditions[index]!.track.bind(this.#sinks[index]!, { replayBitrate: this.#pacer.rate });
     this.#graceUntilMs = performance.now() + Math.max(REPLAY_GRACE_MIN_MS, 1.5 * this.#pacer.queueMs);
   }
 

@@ -105,6 +105,22 @@ describe('GopCache', () => {
     assert.deepEqual(cache.replay()[0], restamp(originals[0]!, { timestamp: 18_997 }));
   });
 
+  test('replay(bitrate): each frame as far from the one before it as it takes to send at that rate (a paced link)', () => {
+    const cache = new GopCache('vp8');
+    const pushed = [at(vp8.keyframeStart, 10_000), at(vp8.keyframeMiddle, 10_000), at(vp8.interframeStart, 13_000), at(vp8.interframeStart, 16_000)];
+    for (const packet of pushed) cache.push(packet);
+    const bitrate = 300_000;
+    /** Ticks (90 kHz) to send `bytes` at `bitrate`. */
+    const ticks = (bytes: number) => Math.round(((bytes * 8) / bitrate) * 90_000);
+    const [, , second, third] = pushed.map((packet) => packet.length);
+    // The newest frame keeps its timestamp; the one before it arrives `third`'s sending time earlier, and so on.
+    const expected = [16_000 - ticks(third!) - ticks(second!), 16_000 - ticks(third!) - ticks(second!), 16_000 - ticks(third!), 16_000];
+    assert.deepEqual(cache.replay(bitrate).map(timestampOf), expected);
+    assert.ok(expected[3]! - expected[2]! > 1, 'more than a tick apart');
+    // Fast enough to send at once: 1 tick apart, as without a rate.
+    assert.deepEqual(cache.replay(1e12).map(timestampOf), cache.replay().map(timestampOf));
+  });
+
   test('replay() squeezes across a timestamp wrap', () => {
     const cache = new GopCache('vp8');
     cache.push(at(vp8.keyframeStart, 0xffff_f000));

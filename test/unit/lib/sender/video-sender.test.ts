@@ -36,7 +36,7 @@ function harness(t: TestContext, options: HarnessOptions): ViewerHarness {
 }
 
 describe('VideoSender', () => {
-  test('a joiner gets its start rendition\'s GOP first (paced, squeezed), then the live packets, one stream from the first packet', (t) => {
+  test('a joiner gets its start rendition\'s GOP first (paced, squeezed to its sending time), then the live packets, one stream from the first packet', (t) => {
     const h = harness(t, { startBitrate: 2_000_000, browserRuns: false, prefillFrames: 10 });
     assert.equal(h.sender.stats().rendition, 1, 'half of 2 Mbit/s carries the 800k rung, not the top');
     h.start();
@@ -47,9 +47,16 @@ describe('VideoSender', () => {
     assert.ok(sent[0]!.keyframeStart && !sent[0]!.live, 'a keyframe from the GOP cache first');
     const replay = sent.filter((p) => !p.live);
     assert.ok(replay.every((p) => p.frame < 10) && sent.slice(replay.length).every((p) => p.live), 'the replay, then only live packets');
-    // Not rebased (the first packet) and squeezed to end at the newest frame: frame k at ts(9) − 9 + k.
+    // Not rebased (the first packet) and squeezed to end at the newest frame, each frame as far from the one
+    // before it as the pacer takes to send it: the browser gets each frame when its timestamp says.
     const ts9 = h.source.timestampOf(1, 9);
-    for (const p of replay) assert.equal(p.timestamp, (ts9 - 9 + p.frame) >>> 0, `replayed frame ${p.frame}`);
+    assert.equal(replay.at(-1)!.timestamp, ts9, 'the newest frame keeps its timestamp');
+    const lastOf = (frame: number) => replay.filter((p) => p.frame === frame).at(-1)!;
+    for (let frame = 1; frame <= 9; frame++) {
+      const [before, after] = [lastOf(frame - 1), lastOf(frame)];
+      const stampedMs = ((after.timestamp - before.timestamp) >>> 0) / 90;
+      assert.ok(Math.abs(stampedMs - (after.at - before.at)) <= 20, `frame ${frame}: ${stampedMs} ms after the one before by its timestamp, sent ${after.at - before.at} ms after it`);
+    }
     const live = sent.find((p) => p.live)!;
     assert.equal(live.timestamp, h.source.timestampOf(1, 10), 'the live frames on the source\'s own timeline');
     // Paced: the GOP (a keyframe 8× a delta frame, 9 deltas ≈ 46 kB) before any feedback goes at no more than
