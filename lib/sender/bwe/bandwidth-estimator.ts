@@ -91,14 +91,6 @@ const PROBE_GUARD_MS = 1000;
 /** A saturated probe's ceiling is forgotten once the link delivers this much more than it. */
 const CEILING_RELEASE = 1.15;
 /**
- * With a queue standing on the path the link was busy all along, so what it delivered over this short
- * window is its capacity now. An overuse cuts from it when it is below the 500 ms figure: when a link
- * narrows, the longer window still holds ~half a second of the old rate, and the cut from it lands above
- * the new capacity (a 2.5 Mbit/s stream meeting an 800 kbit/s cap was cut to 2.9 Mbit/s first, then held
- * there ~400 ms, losing most packets). libwebrtc's acknowledged-rate estimator also moves on 150 ms windows.
- */
-const RECENT_ACKED_WINDOW_MS = 200;
-/**
  * The guards after a probe or a step up hold against the brief queue of their own burst. A queue standing
  * (≥ `CONGESTION_QUEUE_MS`) longer than this is the link, not the burst: the guard gives way. (A link
  * narrowing just after a probe was otherwise held at the probe's start estimate for a second.)
@@ -125,7 +117,6 @@ export class BandwidthEstimator {
   readonly #aimd: AimdRateControl;
   readonly #loss: LossBasedControl;
   readonly #acked = new RateMeter({ windowMs: 500 });
-  readonly #ackedRecent = new RateMeter({ windowMs: RECENT_ACKED_WINDOW_MS });
   readonly #sent = new RateMeter({ windowMs: 500 });
   readonly #probes: ProbeController;
   readonly #tracker = new ProbeTracker();
@@ -240,7 +231,6 @@ export class BandwidthEstimator {
       const bytes = history.bytes(unwrapped);
       if (sendMs > newestReceivedSendMs) newestReceivedSendMs = sendMs;
       this.#acked.add(arrivalMs, bytes);
-      this.#ackedRecent.add(arrivalMs, bytes);
       this.#queue.add(arrivalMs - sendMs, nowMs);
       if (this.#interArrival.add(sendMs, arrivalMs)) {
         const d = this.#interArrival.deltas;
@@ -269,15 +259,15 @@ export class BandwidthEstimator {
   /**
    * A probe cluster to send now so that the estimate may reach `targetBitrate` (e.g. the next
    * rendition up with its margin), or undefined if none may go (one is out, the last failed not long
-   * ago, overusing or a queue standing on the path, or the estimate already covers it). Send its packets, each with its id, to
-   * `onPacketSent()`; the result arrives with the feedback (`lastProbe`). A cluster not judged within
+   * ago, overusing or the link full, or the estimate already covers it). Send its packets, each with its
+   * id, to `onPacketSent()`; the result arrives with the feedback (`lastProbe`). A cluster not judged within
    * its duration + max(1 s, 3 RTT) (not sent whole, or its feedback lost) counts as a failed probe.
    */
   requestProbe(targetBitrate: number, nowMs: number): ProbeCluster | undefined {
     this.#expireProbe(nowMs);
-    // Nor over a standing queue (a link that just narrowed): the probe would measure the queue, and its
-    // padding would push out media (the keyframe of the rung just stepped down to).
-    if (this.#trendline.state === 'overusing' || this.#queue.delayMs >= CONGESTION_QUEUE_MS) return undefined;
+    // Nor into a full link (one that just narrowed): the probe would measure the queue, and its padding would
+    // push out media (the keyframe of the rung just stepped down to).
+    if (this.#trendline.state === 'overusing' || this.#linkFull()) return undefined;
     const estimate = this.#target();
     const sent = this.#sent.bitrate(nowMs) ?? 0;
     // Until a probe or a cut has tested it, the estimate is the start's guess: a probe at twice it on a
@@ -390,9 +380,8 @@ export class BandwidthEstimator {
     const before = this.#aimd.bitrate;
     if (state === 'overusing') {
       if (acked !== undefined) {
-        const cutFrom = this.#queue.delayMs >= CONGESTION_QUEUE_MS ? Math.min(acked, this.#ackedRecent.bitrate() ?? acked) : acked;
         // A loss figure is already paced (one per window, counting only packets sent since the last cut).
-        if (lossCongestion || this.#aimd.timeToReduceFurther(nowMs, cutFrom)) this.#aimd.update(state, cutFrom, nowMs);
+        if (lossCongestion || this.#aimd.timeToReduceFurther(nowMs, acked)) this.#aimd.update(state, acked, nowMs);
       } else if (nowMs - this.#lastInitialReduceMs >= INITIAL_REDUCE_INTERVAL_MS) {
         // Overusing before any acknowledged rate: halve, as libwebrtc does.
         this.#aimd.setEstimate(this.#aimd.bitrate / 2, nowMs);
@@ -414,6 +403,11 @@ export class BandwidthEstimator {
     if (acked !== undefined && acked > CEILING_RELEASE * this.#probedCeiling && nowMs >= this.#probeGuardUntilMs) {
       this.#probedCeiling = Number.POSITIVE_INFINITY;
     }
+  }
+
+  /** A queue stands on the path and the last loss figure is heavy: the link's buffer is full and overflowing. */
+  #linkFull(): boolean {
+    return this.#queue.delayMs >= CONGESTION_QUEUE_MS && this.#loss.lossRate > HIGH_LOSS;
   }
 
   #updateLossCap(nowMs: number): void {
