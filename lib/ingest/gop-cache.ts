@@ -72,7 +72,7 @@ export class GopCache {
    * send at `bitrate` (bit/s; at least 1 tick), so that frames arrive when their timestamps say. Squeezed
    * to 1 tick each, a GOP paced over a real link (0.3–2 s) arrived ever later than its timestamps; Chromium
    * took its frames for late, dropped some and then every one after them until the next keyframe: frozen
-   * 0.2–1.3 s just after the first picture in 3 of 6 joins over 40 ms RTT.
+   * 0.2–1.3 s just after the first picture in 4 of 6 joins over 40 ms RTT.
    */
   replay(bitrate = Number.POSITIVE_INFINITY): Buffer[] {
     const packets = this.#packets.map((packet) => Buffer.from(packet));

@@ -3,9 +3,8 @@
  * history, not sent again within the last round trip (the first copy may still be on its way), not too old
  * to help (the browser's jitter buffer gave up on it), not from before the keyframe the stream last restarted
  * on (a switch or a replay: the browser decodes from there, nothing earlier is of use to it), and within a
- * budget: retransmissions may take a share
- * of the link's estimate, so that on a lossy link repairs do not crowd out the stream itself (today's
- * 2.3× the stream on a 5 % loss link).
+ * budget: retransmissions may take a share of the link's estimate, so that on a lossy link repairs do not
+ * crowd out the stream itself (today's 2.3× the stream on a 5 % loss link).
  */
 
 export interface NackHistory {
