@@ -157,7 +157,12 @@ export function unauthenticatedStun(ice: IceCredentials, rng: Rng): Buffer {
     case 2: return stun({ transactionId, attributes: check, integrityKey: ice.serverPassword, truncateIntegrity: rng.int(0, 19) });
     case 3: return stun({ transactionId, attributes: check, integrityKey: ice.serverPassword, fingerprint: 'none' });
     case 4: return stun({ transactionId, attributes: check, integrityKey: ice.serverPassword, fingerprint: 'bad' });
-    case 5: return stun({ transactionId, attributes: checkAttributes(ice, { username: `${rng.bytes(2).toString('hex')}:x` }), integrityKey: ice.serverPassword });
+    case 5: {
+      // werift's ufrags are 4 hex digits: a random one is the server's own once in 65 536 (a CI run drew it).
+      let ufrag = rng.bytes(2).toString('hex');
+      if (ufrag === ice.serverUfrag) ufrag = `${ufrag}0`;
+      return stun({ transactionId, attributes: checkAttributes(ice, { username: `${ufrag}:x` }), integrityKey: ice.serverPassword });
+    }
     case 6: return stun({ transactionId, attributes: checkAttributes(ice, { role: 'controlled', tieBreaker: 0n }), integrityKey: 'wrong' });
     case 7: return stun({ transactionId, attributes: checkAttributes(ice, { tieBreaker: 2n ** 64n - 1n, useCandidate: true }) });
     case 8: return stun({ transactionId, attributes: [...check, [0x7777, rng.bytes(rng.int(0, 8))]] });
