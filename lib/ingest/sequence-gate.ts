@@ -11,6 +11,7 @@
 import { sequenceNumberOf } from '../rtp/rtp-packet.ts';
 import { startsKeyframe } from '../rtp/rtp-payload.ts';
 import type { VideoCodec } from '../types.ts';
+import { sequenceDelta } from '../rtp/sequence-number.ts';
 
 /** How long a hole is waited for: a NACK's round trip on a usual link, and a retransmission's. */
 export const HOLE_WAIT_MS = 200;
@@ -143,8 +144,6 @@ export class SequenceGate {
   /** The 16-bit sequence number as a counter that does not wrap (nearest to the one expected). */
   #unwrap(sequence: number): number {
     if (this.#expected === undefined) return sequence;
-    let delta = (sequence - (this.#expected & 0xffff)) & 0xffff;
-    if (delta >= 0x8000) delta -= 0x10000;
-    return this.#expected + delta;
+    return this.#expected + sequenceDelta(sequence, this.#expected);
   }
 }

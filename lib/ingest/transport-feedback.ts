@@ -5,6 +5,7 @@
  * it, it grows its rate by 8 % a second from 300 kbit/s and keeps its upper simulcast layers off.
  */
 import { writeTwccFeedback, type ArrivalUs } from '../rtp/twcc-writer.ts';
+import { sequenceDelta } from '../rtp/sequence-number.ts';
 
 /** How often feedback is sent while packets arrive. */
 export const FEEDBACK_INTERVAL_MS = 50;
@@ -83,9 +84,7 @@ export class TransportFeedback {
       this.#highest = sequence;
       return sequence;
     }
-    let delta = (sequence - (this.#highest & 0xffff)) & 0xffff;
-    if (delta >= 0x8000) delta -= 0x10000;
-    const unwrapped = this.#highest + delta;
+    const unwrapped = this.#highest + sequenceDelta(sequence, this.#highest);
     if (unwrapped > this.#highest) this.#highest = unwrapped;
     return unwrapped;
   }

@@ -6,6 +6,7 @@
  * budget: retransmissions may take a share of the link's estimate, so that on a lossy link repairs do not
  * crowd out the stream itself (today's 2.3× the stream on a 5 % loss link).
  */
+import { sequenceDelta } from '../rtp/sequence-number.ts';
 
 export interface NackHistory {
   /** When the packet was last sent (ms, on the caller's clock), or undefined when it is gone. */
@@ -96,7 +97,6 @@ export class NackResponder {
    */
   #beforeRestart(seq: number, nowMs: number): boolean {
     if (this.#restartSeq < 0 || nowMs - this.#restartAtMs > MAX_RETRANSMIT_AGE_MS) return false;
-    const behind = (this.#restartSeq - seq) & 0xffff;
-    return behind > 0 && behind < 0x8000;
+    return sequenceDelta(this.#restartSeq, seq) > 0;
   }
 }

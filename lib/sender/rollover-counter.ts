@@ -2,6 +2,8 @@
  * SRTP's rollover counter (RFC 3711 §3.3.1): how often a sender's 16-bit sequence number has wrapped, kept
  * from the highest sequence number sent. It is part of each packet's IV.
  */
+import { sequenceDelta } from '../rtp/sequence-number.ts';
+
 export class RolloverCounter {
   #highestSeq = -1;
   #rollovers = 0;
@@ -12,8 +14,7 @@ export class RolloverCounter {
       this.#highestSeq = seq;
       return 0;
     }
-    const ahead = (seq - this.#highestSeq) & 0xffff;
-    if (ahead !== 0 && ahead < 0x8000) {
+    if (sequenceDelta(seq, this.#highestSeq) > 0) {
       if (seq < this.#highestSeq) this.#rollovers++;
       this.#highestSeq = seq;
       return this.#rollovers;

@@ -6,6 +6,7 @@
  * no allocation, a few stores. Bounded by `capacity` packets and by `maxAgeMs`: feedback about a packet
  * sent longer ago than that before the newest one is ignored.
  */
+import { sequenceDelta } from '../../rtp/sequence-number.ts';
 
 export interface SendHistoryOptions {
   /** Packets kept; a power of two. Default 16384 (about 6 s at 2.5 Mbit/s, 0.7 s at 200 Mbit/s). */
@@ -65,8 +66,7 @@ export class SendHistory {
     if (this.#newest < 0) {
       unwrapped = (sequence & 0xffff) + 0x10000; // room below for a late, smaller first number
     } else {
-      const delta = ((((sequence - this.#newest) & 0xffff) + 0x8000) & 0xffff) - 0x8000;
-      unwrapped = this.#newest + delta;
+      unwrapped = this.#newest + sequenceDelta(sequence, this.#newest);
     }
     if (unwrapped > this.#newest) {
       this.#newest = unwrapped;
