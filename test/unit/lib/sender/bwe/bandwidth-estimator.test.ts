@@ -149,3 +149,45 @@ test('no probe into a full link (a standing queue and heavy loss), even once the
   }
   assert.ok(probed, 'a probe over a standing queue without loss');
 });
+
+test('a saturated probe raises the estimate to 95 % of what arrived of it: a rung whose bar lies between the estimate and the link is reached', () => {
+  // 800 kbit/s of media (a middle rung: 1000 B every 10 ms) through a 4.4 Mbit/s bottleneck, 20 ms each way,
+  // feedback every 50 ms; a probe every 500 ms at twice the estimate (6.4 Mbit/s at most). The probes the
+  // link carries take the estimate to 3.8 Mbit/s; the next one, at 6.4, arrives at 4.4: saturated. Before,
+  // a saturated probe only set a ceiling and the estimate stayed at 3.8 (media at 800 kbit/s cannot raise
+  // it): so a viewer on a 4 Mbit/s link stayed on the 360p rung while the top rung's bar (1.25 × its peak)
+  // was 3.3–3.5 Mbit/s and saturated probes measured 3.5–3.7 (bench/links.ts cap4000).
+  const capacity = 4_400_000;
+  const bwe = new BandwidthEstimator({ startBitrate: 1e6, minBitrate: 1e5, maxBitrate: 6.4e6 });
+  let seq = 0;
+  let feedbacks = 0;
+  let linkFreeAt = 0;
+  let pending: Array<{ sequence: number; arrivalUs: number }> = [];
+  const send = (bytes: number, ms: number, cluster = 0) => {
+    bwe.onPacketSent(seq & 0xffff, bytes, ms, cluster);
+    linkFreeAt = Math.max(ms, linkFreeAt) + (bytes * 8 * 1000) / capacity;
+    pending.push({ sequence: seq++ & 0xffff, arrivalUs: Math.round((1000 + linkFreeAt + 20) * 1000) });
+  };
+  const probes: Array<{ at: number; bitrate: number }> = [];
+  let queue: Array<{ at: number; bytes: number; cluster: number }> = [];
+  for (let ms = 0; ms < 6000; ms += 2) {
+    if (ms % 10 === 0) queue.push({ at: ms, bytes: 1000, cluster: 0 });
+    if (ms % 500 === 0 && ms > 0) {
+      const cluster = bwe.requestProbe(Math.min(6.4e6, 2 * bwe.estimate(ms).bitrate), ms);
+      if (cluster) {
+        probes.push({ at: ms, bitrate: Math.round(cluster.bitrate) });
+        for (let i = 0; i < cluster.packets; i++) queue.push({ at: ms + (i * cluster.durationMs) / cluster.packets, bytes: cluster.packetSize, cluster: cluster.id });
+      }
+    }
+    for (const packet of queue.filter((p) => p.at <= ms)) send(packet.bytes, packet.at, packet.cluster);
+    queue = queue.filter((p) => p.at > ms);
+    if (ms % 50 === 0) {
+      const arrived = pending.filter((p) => p.arrivalUs / 1000 - 1000 <= ms);
+      pending = pending.filter((p) => p.arrivalUs / 1000 - 1000 > ms);
+      if (arrived.length) bwe.onFeedback(parseTwccFeedback(encodeTwcc(arrived, feedbacks++ & 0xff)!)!, ms + 20);
+    }
+  }
+  const { bitrate } = bwe.estimate(6000);
+  assert.ok(bwe.lastProbe?.saturated, `the last probe found the link full: ${JSON.stringify(bwe.lastProbe)}; probes ${JSON.stringify(probes)}`);
+  assert.ok(bitrate >= 0.92 * capacity && bitrate <= capacity, `estimate ${Math.round(bitrate / 1000)} kbit/s on a ${capacity / 1000} kbit/s link; probes ${JSON.stringify(probes)}`);
+});
