@@ -96,6 +96,12 @@ describe('simulcast WHIP ingest: viewers behind different links get different la
     });
     // Playing, at whatever rate this machine lets three browsers decode and one encode (the frame rates
     // are the browsers' and the publisher's, measured elsewhere; this test is about who gets which layer).
-    assert.ok(shown.every(([, frames]) => frames.framesPresented >= 5), 'every viewer plays');
+    // A page that showed fewer than 5 frames in its 2 s (the publisher's encoder starved for a moment, as
+    // in one CI run: 2 fps at 1280x720) is given 5 s more: playing, slowly, is playing.
+    for (const [index, [name, frames]] of shown.entries()) {
+      if (frames.framesPresented < 5) shown[index] = [name, await measureFrames(pages[index]![1], 5_000)];
+    }
+    assert.ok(shown.every(([, frames]) => frames.framesPresented >= 5),
+      `every viewer plays: ${shown.map(([name, frames]) => `${name} ${frames.framesPresented} frames`).join(', ')}`);
   });
 });
