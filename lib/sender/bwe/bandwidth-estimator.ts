@@ -423,8 +423,9 @@ export class BandwidthEstimator {
     // A probe the link carried raises the estimate to its rate (unless the link is queueing now). A
     // saturated one only sets a ceiling: what arrived of it was our share of a full bottleneck, which
     // exceeds what is free when other traffic shares it; and a rate cap's bucket passes a short probe's
-    // start above the cap (tried 2026-12-02, libwebrtc's way, 95 % of what arrived: estimates of 0.36–0.48
-    // Mbit/s on a 300 kbit/s link, and a 4 Mbit/s link reached the top rung no more often).
+    // start above the cap. Tried 2026-12-02 libwebrtc's way (95 % of what arrived): probes measured up to
+    // 0.48 Mbit/s on a 300 kbit/s link and the estimate went to 0.36; a 4 Mbit/s link reached the top rung
+    // no more often.
     if (success && outcome.bitrate > this.#aimd.bitrate && this.#trendline.state !== 'overusing') {
       this.#aimd.setEstimate(outcome.bitrate, nowMs);
       this.#loss.release();
