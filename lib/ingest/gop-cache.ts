@@ -1,9 +1,6 @@
 import type { VideoCodec } from '../types.ts';
 import { startsKeyframe } from '../rtp/rtp-payload.ts';
-import { RTP_TIMESTAMP_OFFSET } from '../rtp/rtp-packet.ts';
-
-/** Video's RTP clock (ticks per second). */
-const CLOCK_RATE = 90_000;
+import { RTP_TIMESTAMP_OFFSET, VIDEO_CLOCK_RATE } from '../rtp/rtp-packet.ts';
 
 /** A group of pictures longer than this is not cached (a source with rare keyframes): memory stays bounded. */
 const MAX_CACHED_BYTES = 4 * 1024 * 1024;
@@ -89,7 +86,7 @@ export class GopCache {
     for (let i = frames.length - 1; i >= 0; i--) {
       squeezed.set(frames[i]!.timestamp, timestamp);
       // The frame after this one arrives this much later.
-      timestamp = (timestamp - Math.max(1, Math.round(((frames[i]!.bytes * 8) / bitrate) * CLOCK_RATE))) >>> 0;
+      timestamp = (timestamp - Math.max(1, Math.round(((frames[i]!.bytes * 8) / bitrate) * VIDEO_CLOCK_RATE))) >>> 0;
     }
     for (const packet of packets) packet.writeUInt32BE(squeezed.get(packet.readUInt32BE(RTP_TIMESTAMP_OFFSET))!, RTP_TIMESTAMP_OFFSET);
     return packets;

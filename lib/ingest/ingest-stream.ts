@@ -4,7 +4,7 @@
  * to the fan-out.
  */
 import { StreamTrack } from '../fanout/stream-track.ts';
-import { hasMarker } from '../rtp/rtp-packet.ts';
+import { hasMarker, VIDEO_CLOCK_RATE } from '../rtp/rtp-packet.ts';
 import { RtpContinuity } from '../rtp/rtp-continuity.ts';
 import { rtpPictureSize } from '../rtp/rtp-payload.ts';
 import type { PictureSize, VideoCodec } from '../types.ts';
@@ -50,7 +50,7 @@ export class IngestStream {
     this.bitrate = bitrate;
     this.#codec = codec;
     this.#gop = codec && new GopCache(codec);
-    this.#continuity = new RtpContinuity(codec ? 90_000 : 48_000);
+    this.#continuity = new RtpContinuity(codec ? VIDEO_CLOCK_RATE : 48_000);
     this.track = new StreamTrack(codec ? 'video' : 'audio', this.#gop);
   }
 

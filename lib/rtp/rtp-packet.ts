@@ -3,6 +3,8 @@
 export const RTP_SEQUENCE_OFFSET = 2;
 export const RTP_TIMESTAMP_OFFSET = 4;
 export const RTP_SSRC_OFFSET = 8;
+/** Video's RTP clock, ticks per second (VP8 and H.264, RFC 7741 and RFC 6184). */
+export const VIDEO_CLOCK_RATE = 90_000;
 
 /** An RTP packet: version 2 and at least the fixed header. */
 export const isRtp = (packet: Buffer): boolean => packet.length >= 12 && packet[0]! >> 6 === 2;

@@ -4,7 +4,9 @@
  * which carry on across a switch by the time that passed (as ingest's RtpContinuity does across ffmpeg
  * runs, but per viewer, since viewers switch at different moments).
  */
-const CLOCK_PER_MS = 90;
+import { VIDEO_CLOCK_RATE } from '../rtp/rtp-packet.ts';
+
+const CLOCK_PER_MS = VIDEO_CLOCK_RATE / 1000;
 
 export class OutgoingStream {
   #nextSeq: number;
