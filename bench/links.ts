@@ -21,8 +21,7 @@
  * stream running, so the browser joins a stream that has run for 3 s, as a viewer usually does. The 25 s
  * window starts 1 s after the first frame (after the GOP replay), or 15 s after navigation if none came.
  */
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +31,7 @@ import { createLink, type Link, type LinkOptions, type LinkStats } from '../test
 import {
   installProbe, navigationTimings, pageNow, probeMarks, readProbe, waitForFirstFrame, type PlaybackReport, type ProbePage,
 } from '../test/support/links/probe.ts';
+import { noisyClip } from '../test/support/links/noisy-clip.ts';
 import { startLinkServer } from '../test/support/links/server.ts';
 import { crowd, type TargetRow } from './links-crowd.ts';
 
@@ -40,19 +40,8 @@ const DELAY_MS = 20; // each way: 40 ms RTT
 const FIRST_FRAME_JOINS = Number(process.env.BENCH_JOINS ?? 15);
 const BROWSER = process.env.BENCH_BROWSER === 'firefox' ? 'firefox' : 'chromium';
 
-/** The 720p30 source: testsrc2 with temporal noise (so the encoder has real work), 25 s, cached in the temp folder. */
-function sourceFile(): string {
-  const path = join(tmpdir(), 'webgear-rtc-links-720p30-noise-25s.mp4');
-  if (!existsSync(path)) {
-    execFileSync('ffmpeg', [
-      '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30:duration=25',
-      '-vf', 'noise=alls=12:allf=t', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-g', '30', '-bf', '0',
-      '-pix_fmt', 'yuv420p', `${path}.tmp.mp4`,
-    ]);
-    execFileSync('mv', [`${path}.tmp.mp4`, path]);
-  }
-  return path;
-}
+/** The 720p30 source (test/support/links/noisy-clip.ts), 25 s, cached in the temp folder. */
+const sourceFile = (): string => noisyClip(tmpdir(), 25);
 
 interface Browserish {
   newPage(): Promise<ProbePage>;

@@ -4,31 +4,17 @@
  * best picture its own link carries. Needs root (network namespaces); skipped otherwise.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { sleep, tempDir, waitFor } from '../helpers.ts';
+import { sleep, tempDir } from '../helpers.ts';
 import { launchChromiumIn } from '../../support/links/browsers.ts';
 import { createLink, type Link, type LinkOptions } from '../../support/links/link.ts';
+import { noisyClip } from '../../support/links/noisy-clip.ts';
 import { installProbe, pageNow, readProbe, waitForFirstFrame, type PlaybackReport } from '../../support/links/probe.ts';
-import { startLinkServer, type LinkServer } from '../../support/links/server.ts';
+import { startLinkServer, startSource, type LinkServer } from '../../support/links/server.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root: network namespaces, veth, tc and nftables' : false;
 const WINDOW_MS = 20_000;
 
-/** A 720p30 clip that is hard to compress (noise), so that every rung sends its full bitrate. */
-function noisyClip(dir: string): string {
-  const path = join(dir, 'noisy-720p30.mp4');
-  if (!existsSync(path)) {
-    execFileSync('ffmpeg', [
-      '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30:duration=10',
-      '-vf', 'noise=alls=12:allf=t', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-g', '30', '-bf', '0',
-      '-pix_fmt', 'yuv420p', path,
-    ]);
-  }
-  return path;
-}
 
 interface Watched {
   report: PlaybackReport;
@@ -37,6 +23,8 @@ interface Watched {
   estimate: number | undefined;
   /** What `during` returned. */
   note: unknown;
+  /** Frames per second the source's top rendition made over the window (a busy machine's ffmpeg makes fewer than 30). */
+  sourceFps: number;
 }
 
 /**
@@ -49,22 +37,24 @@ async function watch(
   { windowMs = WINDOW_MS, during }: { windowMs?: number; during?: (link: Link, server: LinkServer) => Promise<unknown> } = {},
 ): Promise<Watched> {
   const link = await createLink({ delayMs: 20, ...options });
-  const server = await startLinkServer([link], { source: noisyClip(dir), loop: true, customDataLocation: dir });
+  const server = await startLinkServer([link], { source: noisyClip(dir, 10), loop: true, customDataLocation: dir });
   const browser = await launchChromiumIn(link);
   try {
     const page = await browser.newPage();
     await installProbe(page);
-    // A viewer joining a running stream (its first frame is then the join's, not ffmpeg's start).
-    assert.ok(await waitFor(() => server.rtc.stats().source.renditions.every((rendition) => rendition.framesPerSecond > 0), 10_000), 'the source runs');
+    await startSource(server, link);
     await page.goto(server.urlFor(link));
     await waitForFirstFrame(page, 15_000);
     await sleep(1_000);
     const from = await pageNow(page);
+    const source = { frames: server.rtc.stats().source.frames, at: performance.now() };
     const [note] = await Promise.all([during?.(link, server), sleep(windowMs)]);
     const report = await readProbe(page, from);
-    const viewer = server.rtc.stats().viewers[0];
-    const watched = { report, rendition: viewer?.video?.rendition, estimate: viewer?.video?.estimate, note };
-    console.log(`${JSON.stringify(options)}: ${report.fps.toFixed(1)} fps (${decodedFps(report).toFixed(1)} decoded), longest gap ${report.longestGapMs.toFixed(0)} ms, ` +
+    const stats = server.rtc.stats();
+    const sourceFps = ((stats.source.frames - source.frames) * 1000) / (performance.now() - source.at);
+    const viewer = stats.viewers[0];
+    const watched = { report, rendition: viewer?.video?.rendition, estimate: viewer?.video?.estimate, note, sourceFps };
+    console.log(`${JSON.stringify(options)}: ${report.fps.toFixed(1)} fps (${report.decodedFps.toFixed(1)} decoded, the source made ${sourceFps.toFixed(1)}), longest gap ${report.longestGapMs.toFixed(0)} ms, ` +
       `frozen ${(report.frozenMs / 1000).toFixed(1)} s, ${report.mainSize}, ${report.bitrateKbit.toFixed(0)} kbit/s, ` +
       `lost ${report.lossPercent.toFixed(1)} %, first frame ${report.firstFrameMs?.toFixed(0)} ms; server: rendition ` +
       `${watched.rendition}, estimate ${Math.round((watched.estimate ?? 0) / 1000)} kbit/s, ${JSON.stringify(viewer?.video)}; ` +
@@ -78,13 +68,35 @@ async function watch(
   }
 }
 
-/**
- * Frames Chromium decoded per second in the window: what the link and the sender let through. The presented
+/*
+ * Frames Chromium decoded per second (`report.decodedFps`): what the link and the sender let through. The presented
  * rate (`report.fps`) is lower under loss: a frame repaired by a NACK comes a round trip late and the one
  * behind it waits for it, both are decoded within one refresh and only one is shown (Chromium keeps a
  * 20–30 ms jitter buffer here); and on this VM's software compositor a 720p page shows ~29 of 30.
  */
-const decodedFps = (report: PlaybackReport) => report.framesDecoded / ((report.toMs - report.fromMs) / 1000);
+
+/**
+ * From now until the returned function is called: the longest time the source's top rendition went without a
+ * new frame, as this process saw it (its stats polled every 10 ms).
+ */
+function longestSourceGap(server: LinkServer): () => number {
+  let frames = server.rtc.stats().source.frames;
+  let at = performance.now();
+  let longest = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const current = server.rtc.stats().source.frames;
+    if (current !== frames) {
+      longest = Math.max(longest, now - at);
+      frames = current;
+      at = now;
+    }
+  }, 10);
+  return () => {
+    clearInterval(timer);
+    return Math.max(longest, performance.now() - at);
+  };
+}
 
 const pixels = (size: string) => size.split('x').map(Number).reduce((a, b) => a * b, 1);
 
@@ -93,9 +105,10 @@ describe('real networks: each viewer gets the best picture its own link carries'
   const data = tempDir();
   after(() => data.cleanup());
 
-  test('a clean link: the top rendition at full rate (≥ 28 fps decoded), no frame gap over 500 ms', { timeout: 60_000 }, async () => {
-    const { report, rendition } = await watch(data.path, {});
-    assert.ok(decodedFps(report) >= 28, `${decodedFps(report).toFixed(1)} fps decoded`);
+  test('a clean link: the top rendition at full rate (≥ 28 fps decoded, or all the source made), no frame gap over 500 ms', { timeout: 60_000 }, async () => {
+    const { report, rendition, sourceFps } = await watch(data.path, {});
+    // The link and the sender must pass every frame; a busy machine's ffmpeg may make fewer than 28.
+    assert.ok(report.decodedFps >= Math.min(28, 0.97 * sourceFps), `${report.decodedFps.toFixed(1)} fps decoded, the source made ${sourceFps.toFixed(1)}`);
     assert.ok(report.fps >= 22, `${report.fps.toFixed(1)} fps shown`);
     assert.ok(report.longestGapMs <= 500, `longest gap ${report.longestGapMs.toFixed(0)} ms`);
     assert.equal(report.mainSize, '1280x720');
@@ -104,7 +117,7 @@ describe('real networks: each viewer gets the best picture its own link carries'
 
   test('1.5 Mbit/s: at least 640x360, ≥ 28 fps decoded, no frame gap over 500 ms', { timeout: 60_000 }, async () => {
     const { report } = await watch(data.path, { rateKbit: 1500 });
-    assert.ok(decodedFps(report) >= 28, `${decodedFps(report).toFixed(1)} fps decoded`);
+    assert.ok(report.decodedFps >= 28, `${report.decodedFps.toFixed(1)} fps decoded`);
     assert.ok(report.fps >= 25, `${report.fps.toFixed(1)} fps shown`);
     assert.ok(report.longestGapMs <= 500, `longest gap ${report.longestGapMs.toFixed(0)} ms`);
     assert.ok(pixels(report.mainSize) >= 640 * 360, report.mainSize);
@@ -123,7 +136,7 @@ describe('real networks: each viewer gets the best picture its own link carries'
 
   test('5 % loss and a 3 Mbit/s cap: ≥ 25 fps decoded, at most 3 s in frame gaps over 500 ms', { timeout: 60_000 }, async () => {
     const { report } = await watch(data.path, { rateKbit: 3000, lossPercent: 5 });
-    assert.ok(decodedFps(report) >= 25, `${decodedFps(report).toFixed(1)} fps decoded`);
+    assert.ok(report.decodedFps >= 25, `${report.decodedFps.toFixed(1)} fps decoded`);
     assert.ok(report.fps >= 20, `${report.fps.toFixed(1)} fps shown`);
     assert.ok(report.frozenMs <= 3_000, `frozen ${report.frozenMs.toFixed(0)} ms`);
   });
@@ -137,7 +150,7 @@ describe('real networks: each viewer gets the best picture its own link carries'
 
   test('2 % loss: the top rendition, ≥ 27 fps decoded, no frame gap over 500 ms', { timeout: 60_000 }, async () => {
     const { report, rendition } = await watch(data.path, { lossPercent: 2 });
-    assert.ok(decodedFps(report) > 27, `${decodedFps(report).toFixed(1)} fps decoded`);
+    assert.ok(report.decodedFps > 27, `${report.decodedFps.toFixed(1)} fps decoded`);
     assert.ok(report.fps >= 22, `${report.fps.toFixed(1)} fps shown`);
     assert.ok(report.longestGapMs <= 500, `longest gap ${report.longestGapMs.toFixed(0)} ms`);
     assert.equal(report.mainSize, '1280x720');
@@ -149,21 +162,24 @@ describe('real networks: each viewer gets the best picture its own link carries'
     // frames as late, then every one after them until the next keyframe (gaps of 0.2–1.3 s in 4 of 6 joins,
     // 11–40 frames dropped).
     const link = await createLink({ delayMs: 20 });
-    const server = await startLinkServer([link], { source: noisyClip(data.path), loop: true, customDataLocation: data.path });
+    const server = await startLinkServer([link], { source: noisyClip(data.path, 10), loop: true, customDataLocation: data.path });
     const browser = await launchChromiumIn(link);
     try {
-      assert.ok(await waitFor(() => server.rtc.stats().source.renditions.every((rendition) => rendition.framesPerSecond > 0), 10_000), 'the source runs');
+      await startSource(server, link);
       const joins: string[] = [];
       for (let i = 0; i < 3; i++) {
         const page = await browser.newPage();
         await installProbe(page);
+        const sourceGap = longestSourceGap(server);
         await page.goto(server.urlFor(link));
         const first = await waitForFirstFrame(page, 15_000);
         await sleep(3_000);
         const report = await readProbe(page, first, first + 3_000);
-        joins.push(`first frame ${first.toFixed(0)} ms, longest gap ${report.longestGapMs.toFixed(0)} ms, ${report.framesDropped} dropped`);
+        const sourceGapMs = sourceGap();
+        joins.push(`first frame ${first.toFixed(0)} ms, longest gap ${report.longestGapMs.toFixed(0)} ms (the source's ${sourceGapMs.toFixed(0)} ms), ${report.framesDropped} dropped`);
         await page.close();
-        assert.ok(report.longestGapMs <= 400 && report.framesDropped <= 2, joins.join('; '));
+        // A gap the source itself had (ffmpeg or this process stalled on a busy machine) is not the replay's.
+        assert.ok(report.longestGapMs <= Math.max(400, sourceGapMs + 100) && report.framesDropped <= 2, joins.join('; '));
       }
       console.log(`joins over 40 ms RTT: ${joins.join('; ')}`);
     } finally {

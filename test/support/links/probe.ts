@@ -38,7 +38,7 @@ export interface InboundSample {
   roundTripTimeMs: number;
 }
 
-interface RawProbe {
+export interface RawProbe {
   marks: Record<string, number>;
   frames: FrameRecord[];
   stats: InboundSample[];
@@ -183,6 +183,12 @@ export interface PlaybackReport {
   pliCount: number;
   firCount: number;
   framesDecoded: number;
+  /**
+   * Frames decoded per second over the span the stats samples cover (the last sample at or before each edge:
+   * up to 500 ms short of the window at either end, which divided by the window's own length read a steady
+   * 29 fps as anything from 28.3 to 29.7).
+   */
+  decodedFps: number;
   framesDropped: number;
   keyFramesDecoded: number;
   /** Mean time a frame spent in the jitter buffer over the window. */
@@ -258,6 +264,7 @@ export function summarize(probe: RawProbe, fromMs?: number, toMs?: number): Play
     pliCount: delta('pliCount'),
     firCount: delta('firCount'),
     framesDecoded: delta('framesDecoded'),
+    decodedFps: delta('framesDecoded') / seconds,
     framesDropped: delta('framesDropped'),
     keyFramesDecoded: delta('keyFramesDecoded'),
     jitterBufferMs: delta('jitterBufferEmittedCount') > 0 ? (1000 * delta('jitterBufferDelay')) / delta('jitterBufferEmittedCount') : Number.NaN,

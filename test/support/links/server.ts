@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { webgearRtc, type WebGearRtc, type WebGearRtcOptions } from 'webgear-rtc';
+import { connectWeriftViewer, waitFor } from '../../e2e/helpers.ts';
 import type { Link } from './link.ts';
 
 export interface LinkServer {
@@ -48,4 +49,30 @@ export async function startLinkServer(links: readonly Link[], options: WebGearRt
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/**
+ * Starts the source, which starts with its first viewer: a werift viewer in this namespace joins on `link`'s
+ * address, stays until every rendition delivers frames, and leaves (its session ended by /close_connection,
+ * so that the server lists no viewer when this returns). A viewer joining after this joins a running stream:
+ * its first frame is the join's, not ffmpeg's start. Throws if the source does not run.
+ */
+export async function startSource(server: LinkServer, link: Link, timeoutMs = 15_000): Promise<void> {
+  const viewer = await connectWeriftViewer(`${server.urlFor(link)}offer`);
+  try {
+    await viewer.connected;
+    const running = () => {
+      const { renditions } = server.rtc.stats().source;
+      return renditions.length > 0 && renditions.every((rendition) => rendition.framesPerSecond > 0);
+    };
+    if (!(await waitFor(running, timeoutMs))) {
+      throw new Error(`the source did not run within ${timeoutMs} ms: ${JSON.stringify(server.rtc.stats().source)}`);
+    }
+  } finally {
+    await fetch(`${server.urlFor(link)}close_connection`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: viewer.id }),
+    }).catch(() => {});
+    await viewer.close();
+  }
+  if (!(await waitFor(() => server.rtc.stats().viewers.length === 0, 5_000))) throw new Error('the warm-up viewer did not leave');
 }
