@@ -352,6 +352,7 @@ export class VideoSender {
     else if (target < this.#current) this.#switchUpTo(target, bitrate);
     else if (this.#pending !== undefined && this.#pending < this.#current && target === this.#current) {
       // The room went away before the keyframe came: stay.
+      this.#options.debug?.(`estimate ${Math.round(bitrate / 1000)} kbit/s: staying on rendition ${this.#current}, not ${this.#pending} (no keyframe of it came in time)`);
       this.#renditions[this.#pending]!.track.unbind(this.#sinks[this.#pending]!);
       this.#pending = undefined;
     }

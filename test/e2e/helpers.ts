@@ -402,9 +402,13 @@ export async function measurePlayback(
   page: Page,
   url: string,
   measureMs = 3_000,
-  { size, settleMs = 0 }: {
+  { size, settleMs = 1_000 }: {
     size?: [number, number];
-    /** How long to let the player run before measuring (a decoder on a busy machine takes a second or two to keep up). */
+    /**
+     * How long to let the player run before measuring. Default 1 s: the first second is the join's (the GOP
+     * replay's frames, a source that started with this viewer, a decoder on a busy machine catching up; a CI
+     * run measured 24 fps over the 3 s right after the first frame).
+     */
     settleMs?: number;
   } = {},
 ): Promise<PlaybackReport & { sizeAfterMs?: number }> {
