@@ -232,7 +232,7 @@ export class VideoSender {
     this.#pacer.enqueue({ packet, rebase: this.#rebaseNext, at: now }, now);
     this.#rebaseNext = false;
     // Before the first feedback the queue is measured against a guess: no drop on a guess.
-    if (this.#feedback.seen && now >= this.#graceUntilMs && this.#pacer.overflow()) this.#onOverflow();
+    if (this.#feedback.seen && now >= this.#graceUntilMs && this.#pacer.overflow(now)) this.#onOverflow();
   }
 
   /**

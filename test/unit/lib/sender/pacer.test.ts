@@ -221,6 +221,50 @@ describe('Pacer', () => {
     assert.equal(pacer.overflow(), false);
   });
 
+  test('a queue past its bound that drains is no overflow, up to twice the bound; one that does not drain is', (t) => {
+    // Paced at 400 kbit/s, measured against a 300 kbit/s link, 250 kbit/s of media coming in: a replayed GOP
+    // (24 packets) leaves the queue at 150 kbit/s net.
+    const { time, pacer } = setup(t, 400_000, { maxQueueMs: 500 });
+    pacer.linkRate = 300_000;
+    let id = 0;
+    for (; id < 24; id++) pacer.enqueue(media(id));
+    assert.ok(pacer.queueMs > 500 && pacer.queueMs < 1000, String(pacer.queueMs));
+    assert.equal(pacer.overflow(time.now()), true, 'at first nothing says it drains');
+    // 250 kbit/s of 1224-byte packets (one every ~39 ms) for 1.5 s: once a quarter second shows it shrinking,
+    // no overflow while it is over the bound.
+    const start = time.now();
+    let overBound = 0;
+    for (let at = 0; at < 1500; at += 39) {
+      time.advance(39);
+      pacer.enqueue(media(id++));
+      const overflow = pacer.overflow(time.now());
+      if (time.now() - start >= 250) {
+        if (pacer.queueMs > 500) overBound++;
+        assert.equal(overflow, false, `${time.now() - start} ms in: ${pacer.queueMs.toFixed(0)} ms waiting`);
+      }
+    }
+    assert.ok(overBound > 3, 'it was over the bound for a while');
+    assert.ok(pacer.queueMs < 500, 'it drained');
+    // The link slows under the media: the queue grows past the bound, and that is an overflow.
+    pacer.rate = 200_000;
+    let overflowed = false;
+    for (let i = 0; i < 100 && !overflowed; i++) {
+      time.advance(39);
+      pacer.enqueue(media(id++));
+      overflowed = pacer.overflow(time.now());
+    }
+    assert.ok(overflowed && pacer.queueMs > 500 && pacer.queueMs <= 1000, String(pacer.queueMs));
+    // Past twice the bound, even a draining queue overflows.
+    pacer.clear();
+    pacer.rate = 400_000;
+    for (let i = 0; i < 80; i++) pacer.enqueue(media(id++));
+    time.advance(300);
+    pacer.overflow(time.now());
+    time.advance(300);
+    assert.ok(pacer.queueMs > 1000, String(pacer.queueMs));
+    assert.equal(pacer.overflow(time.now()), true);
+  });
+
   test('close() stops everything: nothing queued leaves, nothing new is taken', (t) => {
     const { time, output, pacer } = setup(t, 500_000);
     for (let id = 0; id < 5; id++) pacer.enqueue(media(id));
