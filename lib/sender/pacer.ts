@@ -182,6 +182,9 @@ export class Pacer {
     this.#media.length = 0;
     this.#mediaHead = 0;
     this.#queuedBytes = 0;
+    // What waits from now on is a new queue: nothing says yet that it drains.
+    this.#trend.bytes = 0;
+    this.#trend.shrinking = false;
     this.counts.dropped += dropped;
     return dropped;
   }

@@ -265,6 +265,19 @@ describe('Pacer', () => {
     assert.equal(pacer.overflow(time.now()), true);
   });
 
+  test('after clear() a new queue past the bound is not taken for the old one draining', (t) => {
+    const { time, pacer } = setup(t, 10_000, { maxQueueMs: 500 });
+    pacer.linkRate = 300_000;
+    let id = 0;
+    for (; id < 30; id++) pacer.enqueue(media(id)); // ~950 ms at 300 kbit/s
+    pacer.overflow(time.now());
+    pacer.clear();
+    time.advance(250);
+    for (let i = 0; i < 20; i++) pacer.enqueue(media(id++)); // ~630 ms: less than before the clear
+    assert.ok(pacer.queueMs > 500 && pacer.queueMs < 1000, String(pacer.queueMs));
+    assert.equal(pacer.overflow(time.now()), true);
+  });
+
   test('close() stops everything: nothing queued leaves, nothing new is taken', (t) => {
     const { time, output, pacer } = setup(t, 500_000);
     for (let id = 0; id < 5; id++) pacer.enqueue(media(id));
