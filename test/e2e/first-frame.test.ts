@@ -6,6 +6,7 @@ import {
   connectWeriftViewer, launchChromium, measureFrames, openPlayer, sleep, startServer, tempDir, testOptions,
   vp8KeyframeSize, waitFor,
 } from './helpers.ts';
+import { installProbe, probeMarks } from '../support/links/probe.ts';
 
 /** Chromium's jitter buffer so far (inbound-rtp stats): the total time frames spent in it (s) and how many left it. */
 async function jitterBuffer(page: Page): Promise<{ delay: number; emitted: number }> {
@@ -25,7 +26,7 @@ describe('a late joiner gets a picture at once (GOP cache)', { timeout: 90_000 }
   const data = tempDir();
   after(() => data.cleanup());
 
-  test('with keyframes 5 s apart, a viewer joining just after one decodes its first frame in well under a second', async () => {
+  test('with keyframes 5 s apart, a viewer joining just after one shows its first frame well under a second after it connects', async () => {
     // gop 150 at 30 fps: without the cache, joining 0.3 s after a keyframe means a 4.7 s wait.
     const server = await startServer(testOptions(data.path, { gop: 150 }));
     const browser: Browser = await launchChromium();
@@ -37,13 +38,17 @@ describe('a late joiner gets a picture at once (GOP cache)', { timeout: 90_000 }
       });
       await watcher.connected;
       const firstFrames: number[] = [];
+      const afterConnecting: number[] = [];
       for (let join = 0; join < 3; join++) {
         // Wait for a keyframe, then join 300 ms after it.
         const seen = lastKeyframeAt;
         assert.ok(await waitFor(() => lastKeyframeAt > seen, 7_000), 'the stream has keyframes');
         await sleep(300);
         const page = await browser.newPage();
+        await installProbe(page);
         firstFrames.push(await openPlayer(page, `${server.url}/`));
+        const marks = await probeMarks(page);
+        afterConnecting.push(Math.round(marks.frame! - marks.connected!));
         if (join === 2) {
           // Measured from a second after the first frame: the replayed GOP's frames come one tick apart and
           // are decoded together (one of them shown), as in the other playback tests.
@@ -61,9 +66,12 @@ describe('a late joiner gets a picture at once (GOP cache)', { timeout: 90_000 }
         }
         await page.close();
       }
-      console.log(`first frame after page load, joining 0.3 s after a keyframe of a 5 s GOP: ${firstFrames.join(', ')} ms`);
-      const median = firstFrames.toSorted((a, b) => a - b)[1]!;
-      assert.ok(median < 1_500, `first frame in ${median} ms (median), not at the next keyframe 4.7 s later`);
+      console.log(`joining 0.3 s after a keyframe of a 5 s GOP: first frame ${firstFrames.join(', ')} ms after page.goto, ${afterConnecting.join(', ')} ms after connecting`);
+      // From the peer connection's 'connected', not from page.goto: the page's own load is Chromium's (a CI run
+      // on a slow day: 2618, 1956, 957 ms from page.goto). Without the cache the next keyframe comes 4.7 s
+      // after the join, seconds after connecting.
+      const median = afterConnecting.toSorted((a, b) => a - b)[1]!;
+      assert.ok(median < 1_000, `first frame ${median} ms after connecting (median), not at the next keyframe 4.7 s after the join`);
     } finally {
       await browser.close();
       await server.close();

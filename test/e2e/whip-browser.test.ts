@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { WhipStats } from 'webgear-rtc';
 import { closePublishers, launchPublisher, publishFromPage, publishWithWerift, whipStats } from './publishers.ts';
 import {
@@ -97,11 +97,17 @@ describe('WHIP ingest from Chromium (/publish, fake camera, simulcast)', { timeo
       `the new publisher sends 30 fps: ${server.rtc.stats().source.renditions[0]!.framesPerSecond}`);
     await sleep(1_000); // the viewer's decoder catches up with what it was sent
     // Against what the publisher sent in the same 3 s: on a busy machine it may dip under 28 again (a CI run:
-    // the viewer 24.7 fps), and the viewer can only show what came.
+    // the viewer 24.7 fps), and the viewer can only show what came. Every frame sent must be decoded; what
+    // the page presents also depends on its compositor, beside two browsers encoding and decoding 720p (a CI
+    // run: 22.3 fps presented of 27.3 sent), so it is held to less.
     const sentBefore = server.rtc.stats().source.frames;
+    const decodedBefore = await framesDecoded(page);
     const after = await measureFrames(page);
     const sentFps = (server.rtc.stats().source.frames - sentBefore) / 3;
-    assert.ok(after.fps >= Math.min(25, 0.9 * sentFps), `${after.fps.toFixed(1)} fps after, of ${sentFps.toFixed(1)} sent`);
+    const decodedFps = ((await framesDecoded(page)) - decodedBefore) / 3;
+    const report = `${after.fps.toFixed(1)} fps presented, ${decodedFps.toFixed(1)} decoded, of ${sentFps.toFixed(1)} sent`;
+    assert.ok(decodedFps >= 0.9 * sentFps, report);
+    assert.ok(after.fps >= Math.min(25, 0.75 * sentFps), report);
     assert.equal(await page.evaluate(() => (window as unknown as { webgear: { attempts: number } }).webgear.attempts), 0,
       'the viewer never had to reconnect');
     // Stop: the page DELETEs its publication (at once, not after the 3 s of a picture that stopped).
@@ -112,6 +118,18 @@ describe('WHIP ingest from Chromium (/publish, fake camera, simulcast)', { timeo
     await page.close();
   });
 });
+
+/** The frames the viewer page's video decoder has decoded so far (inbound-rtp). */
+function framesDecoded(page: Page): Promise<number> {
+  return page.evaluate(async () => {
+    const pc = (window as unknown as { webgear: { pc: RTCPeerConnection } }).webgear.pc;
+    let frames = 0;
+    (await pc.getStats()).forEach((report) => {
+      if (report.type === 'inbound-rtp' && report.kind === 'video') frames = report.framesDecoded ?? 0;
+    });
+    return frames;
+  });
+}
 
 describe('WHIP ingest from a werift publisher, played in Chromium', { timeout: 60_000 }, () => {
   const data = tempDir();
