@@ -431,6 +431,25 @@ export async function measurePlayback(
   return { ...(await measureFrames(page, measureMs)), firstFrameMs, sizeAfterMs };
 }
 
+/** The page player's video inbound-rtp counters so far (its `webgear.pc`): zeros before there is one. */
+export function videoInbound(page: Page): Promise<{ framesDecoded: number; jitterBufferDelay: number; jitterBufferEmittedCount: number }> {
+  return page.evaluate(async () => {
+    const pc = (window as unknown as { webgear: { pc: RTCPeerConnection } }).webgear.pc;
+    let counters = { framesDecoded: 0, jitterBufferDelay: 0, jitterBufferEmittedCount: 0 };
+    (await pc.getStats()).forEach((entry) => {
+      const report = entry as RTCInboundRtpStreamStats;
+      if (report.type === 'inbound-rtp' && report.kind === 'video') {
+        counters = {
+          framesDecoded: report.framesDecoded ?? 0,
+          jitterBufferDelay: report.jitterBufferDelay ?? 0,
+          jitterBufferEmittedCount: report.jitterBufferEmittedCount ?? 0,
+        };
+      }
+    });
+    return counters;
+  });
+}
+
 /**
  * The average colour of a 16x16 patch of what the page's `<video>` shows now, as [r, g, b]: its middle,
  * or the point at fractions `at` of its width and height.

@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { WhipStats } from 'webgear-rtc';
 import { closePublishers, launchPublisher, publishFromPage, publishWithWerift, whipStats } from './publishers.ts';
 import {
   launchChromium, listProcesses, measureFrames, measurePlayback, sleep, startServer, tempDir,
-  testOptions, waitFor, type TestServer,
+  testOptions, videoInbound, waitFor, type TestServer,
 } from './helpers.ts';
 
 /** The layers as `id width x height → streams`, top first. */
@@ -107,10 +107,10 @@ describe('WHIP ingest from Chromium (/publish, fake camera, simulcast)', { timeo
     // the page presents also depends on its compositor, beside two browsers encoding and decoding 720p (a CI
     // run: 22.3 fps presented of 27.3 sent), so it is held to less.
     const sentBefore = server.rtc.stats().source.frames;
-    const decodedBefore = await framesDecoded(page);
+    const decodedBefore = (await videoInbound(page)).framesDecoded;
     const after = await measureFrames(page);
     const sentFps = (server.rtc.stats().source.frames - sentBefore) / 3;
-    const decodedFps = ((await framesDecoded(page)) - decodedBefore) / 3;
+    const decodedFps = ((await videoInbound(page)).framesDecoded - decodedBefore) / 3;
     const report = `${after.fps.toFixed(1)} fps presented, ${decodedFps.toFixed(1)} decoded, of ${sentFps.toFixed(1)} sent`;
     // Before the fix this guards, the viewer stayed frozen. The page's and the server's 3 s windows are not
     // the same 3 s (a frame or two apart at each edge; a local run: 19.0 decoded of 21.7 sent, 17.0 shown).
@@ -126,18 +126,6 @@ describe('WHIP ingest from Chromium (/publish, fake camera, simulcast)', { timeo
     await page.close();
   });
 });
-
-/** The frames the viewer page's video decoder has decoded so far (inbound-rtp). */
-function framesDecoded(page: Page): Promise<number> {
-  return page.evaluate(async () => {
-    const pc = (window as unknown as { webgear: { pc: RTCPeerConnection } }).webgear.pc;
-    let frames = 0;
-    (await pc.getStats()).forEach((report) => {
-      if (report.type === 'inbound-rtp' && report.kind === 'video') frames = report.framesDecoded ?? 0;
-    });
-    return frames;
-  });
-}
 
 describe('WHIP ingest from a werift publisher, played in Chromium', { timeout: 60_000 }, () => {
   const data = tempDir();
