@@ -8,7 +8,9 @@ import type Koa from 'koa';
 import mount from 'koa-mount';
 import type { Browser, Page } from 'playwright-core';
 import { webgearRtc, type WebGearRtc, type WebGearRtcOptions } from 'webgear-rtc';
-import { ffmpegChildrenOf, launchChromium, measurePlayback, startServer, tempDir, testOptions, type PlaybackReport } from './helpers.ts';
+import {
+  assertPlaysAt, ffmpegChildrenOf, launchChromium, measurePlayback, sourceFrames, startServer, tempDir, testOptions, type PlaybackReport,
+} from './helpers.ts';
 
 /** What a page asked of the server: every response status, and where it sent its offer. */
 interface Traffic {
@@ -32,7 +34,7 @@ function assertPlays(report: PlaybackReport, traffic: Traffic, width: number, he
   assert.equal(report.state, 'connected');
   assert.equal(report.width, width);
   assert.equal(report.height, height);
-  assert.ok(report.fps >= 25, `fps ${report.fps}`);
+  assertPlaysAt(report, 25);
   assert.deepEqual(traffic.offers, [offerPath]);
   assert.deepEqual(traffic.failed, [], 'every URL the page used answered');
 }
@@ -83,7 +85,7 @@ describe('the page plays in Chromium at each mount point', { timeout: 120_000 },
       );
       const { page, traffic } = await watchedPage(browser);
       try {
-        const report = await measurePlayback(page, `${server.url}${scenario.path}`);
+        const report = await measurePlayback(page, `${server.url}${scenario.path}`, 3_000, { source: sourceFrames(server) });
         console.log(scenario.name, report);
         assertPlays(report, traffic, 640, 360, scenario.offerPath);
       } finally {
@@ -104,8 +106,8 @@ describe('the page plays in Chromium at each mount point', { timeout: 120_000 },
     const two = await watchedPage(browser);
     try {
       const [reportOne, reportTwo] = await Promise.all([
-        measurePlayback(one.page, `${server.url}/cam`, 3_000, { settleMs: 1_500 }),
-        measurePlayback(two.page, `${server.url}/cam2`, 3_000, { settleMs: 1_500 }),
+        measurePlayback(one.page, `${server.url}/cam`, 3_000, { settleMs: 1_500, source: sourceFrames(server) }),
+        measurePlayback(two.page, `${server.url}/cam2`, 3_000, { settleMs: 1_500, source: sourceFrames({ rtc: second }) }),
       ]);
       console.log('two cameras', reportOne, reportTwo);
       assertPlays(reportOne, one.traffic, 640, 360, '/cam/whep');

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import {
-  connectWeriftViewer, cpuSeconds, ffmpegChildrenOf, launchChromium, makeTestVideo, measurePlayback, processInfo,
-  recentFps, sleep, startServer, tempDir, testOptions, waitFor,
+  assertPlaysAt, connectWeriftViewer, cpuSeconds, ffmpegChildrenOf, launchChromium, makeTestVideo, measurePlayback, processInfo,
+  recentFps, sleep, sourceFrames, startServer, tempDir, testOptions, waitFor,
 } from './helpers.ts';
 
 /** The encoder ffmpeg of this process (the one sending RTP), with its command line. */
@@ -29,9 +29,9 @@ describe('passthrough: an H.264 source sent as is', { timeout: 90_000 }, () => {
     const browser: Browser = await launchChromium();
     try {
       const page = await browser.newPage();
-      const playback = await measurePlayback(page, `${server.url}/`);
+      const playback = await measurePlayback(page, `${server.url}/`, 3_000, { source: sourceFrames(server) });
       console.log(`passthrough in Chromium: ${playback.fps.toFixed(1)} fps at ${playback.width}x${playback.height}, first frame ${playback.firstFrameMs} ms`);
-      assert.ok(playback.fps >= 25, `plays at ${playback.fps.toFixed(1)} fps`);
+      assertPlaysAt(playback, 25);
       assert.deepEqual([playback.width, playback.height], [640, 360]);
       // The file's keyframes are 8 s apart (x264's default 250 frames): the GOP cache makes that no wait.
       assert.ok(playback.firstFrameMs < 3_000, `first frame ${playback.firstFrameMs} ms after page load`);

@@ -10,7 +10,7 @@ import type { Browser } from 'playwright-core';
 import type { WhipStats } from 'webgear-rtc';
 import { closePublishers, launchPublisher, publishFromPage, publishWithWerift, whipStats } from './publishers.ts';
 import {
-  launchChromium, listProcesses, measureFrames, measurePlayback, sleep, startServer, tempDir,
+  assertPlaysAt, launchChromium, listProcesses, measureFrames, measurePlayback, sleep, sourceFrames, startServer, tempDir,
   testOptions, videoInbound, waitFor, type TestServer,
 } from './helpers.ts';
 
@@ -71,13 +71,17 @@ describe('WHIP ingest from Chromium (/publish, fake camera, simulcast)', { timeo
     assert.ok(await waitFor(() => server.rtc.stats().viewers[0]?.video?.rendition === 0, 15_000), `on the top rendition: ${view()}`);
     // Measured once playing (a 720p decoder on a busy machine takes a second or two to keep up).
     await sleep(1_500);
-    const report = await measureFrames(page);
+    const decodedBefore = (await videoInbound(page)).framesDecoded;
+    const report = await measureFrames(page, 3_000, sourceFrames(server));
+    const decoded = ((await videoInbound(page)).framesDecoded - decodedBefore) / 3;
     // The top rendition is the publisher's first layer at whatever size its encoder sends it now: a starved
     // publishing Chromium scales it down (a CI run and 3 local runs on a slow day: 640x360 while the server
     // had the viewer on rendition 0).
     const top = server.rtc.stats().source.renditions[0]!;
     assert.deepEqual([report.width, report.height], [top.width, top.height], `the server's view: ${view()}`);
-    assert.ok(report.fps >= 25, `${report.fps.toFixed(1)} fps`);
+    // At what the publisher sent in the same 3 s (CI runs on a slow day: 6.0 and 2.7 fps shown, when the
+    // publishing Chromium's encoder, beside a viewer Chromium on 2 cores, had starved again after its 30 fps).
+    assertPlaysAt(report, 25, `the viewer (${decoded.toFixed(1)} fps decoded; the server's view: ${view()})`);
     assert.equal(report.state, 'connected');
     await page.close();
   });
@@ -106,10 +110,9 @@ describe('WHIP ingest from Chromium (/publish, fake camera, simulcast)', { timeo
     // the viewer 24.7 fps), and the viewer can only show what came. Every frame sent must be decoded; what
     // the page presents also depends on its compositor, beside two browsers encoding and decoding 720p (a CI
     // run: 22.3 fps presented of 27.3 sent), so it is held to less.
-    const sentBefore = server.rtc.stats().source.frames;
     const decodedBefore = (await videoInbound(page)).framesDecoded;
-    const after = await measureFrames(page);
-    const sentFps = (server.rtc.stats().source.frames - sentBefore) / 3;
+    const after = await measureFrames(page, 3_000, sourceFrames(server));
+    const sentFps = after.sourceFps!;
     const decodedFps = ((await videoInbound(page)).framesDecoded - decodedBefore) / 3;
     const report = `${after.fps.toFixed(1)} fps presented, ${decodedFps.toFixed(1)} decoded, of ${sentFps.toFixed(1)} sent`;
     // Before the fix this guards, the viewer stayed frozen. The page's and the server's 3 s windows are not
@@ -143,9 +146,9 @@ describe('WHIP ingest from a werift publisher, played in Chromium', { timeout: 6
       const page = await browser.newPage();
       await measurePlayback(page, `${server.url}/`, 1_000, { size: [1280, 720] });
       await sleep(1_500); // playing: the decoder has caught up
-      const report = await measureFrames(page);
+      const report = await measureFrames(page, 3_000, sourceFrames(server));
       assert.deepEqual([report.width, report.height], [1280, 720]);
-      assert.ok(report.fps >= 25, `${report.fps.toFixed(1)} fps`);
+      assertPlaysAt(report, 25);
       assert.equal(await page.locator('#unmute').isVisible(), true, 'the page offers its sound');
       await publisher.close();
     } finally {

@@ -65,7 +65,9 @@ describe('simulcast WHIP ingest: viewers behind different links get different la
       const [here, capped, low] = renditions();
       return here === 0 && capped !== undefined && capped >= 1 && low === 2;
     }, 30_000, 500);
-    const sizes = server.rtc.stats().source.renditions.map(({ width, height }) => `${width}x${height}`);
+    // The layers' sizes now: a starved publishing Chromium scales its layers down for a while and back up
+    // (a CI run: the middle layer 320x180 when the viewers settled, 640x360 by the time they were measured).
+    const layerSizes = () => server.rtc.stats().source.renditions.map(({ width, height }) => `${width}x${height}`);
     // A switch that has just happened shows once its keyframe has crossed the link (a GOP at 300 kbit/s
     // takes a moment): wait for every page to show its rendition's size before measuring.
     const showing = (page: Page) => page.evaluate(() => {
@@ -77,22 +79,29 @@ describe('simulcast WHIP ingest: viewers behind different links get different la
     // had all through its measure.
     let measured: number[] = [];
     let shown: Array<readonly [string, Awaited<ReturnType<typeof measureFrames>>]> = [];
+    // Each rendition's size when the measure began and when it ended: a page shows one of them.
+    let sizes: Array<[string | undefined, string | undefined]> = [];
     for (let attempt = 0; attempt < 3; attempt++) {
       measured = renditions() as number[];
       await waitFor(async () => {
         const onPages = await Promise.all(pages.map(([, page]) => showing(page)));
-        return onPages.every((size, index) => size === sizes[measured[index]!]);
+        const now = layerSizes();
+        return onPages.every((size, index) => size === now[measured[index]!]);
       }, 10_000, 500);
+      const before = layerSizes();
       shown = await Promise.all(pages.map(async ([name, page]) => [name, await measureFrames(page, 2_000)] as const));
+      const after = layerSizes();
+      sizes = measured.map((rendition) => [before[rendition], after[rendition]]);
       if (JSON.stringify(renditions()) === JSON.stringify(measured)) break;
     }
     const report = shown.map(([name, frames]) => `${name}: ${frames.width}x${frames.height} at ${frames.fps.toFixed(1)} fps`).join('; ');
-    console.log(`simulcast viewers: ${report}; their renditions ${JSON.stringify(measured)} (now ${JSON.stringify(renditions())}) of ${JSON.stringify(sizes)}`);
+    console.log(`simulcast viewers: ${report}; their renditions ${JSON.stringify(measured)} (now ${JSON.stringify(renditions())}), those sizes before and after: ${JSON.stringify(sizes)}`);
     assert.ok(settled, `renditions ${JSON.stringify(renditions())}: ${report}`);
     // What each page shows is its rendition's picture.
     measured.forEach((rendition, index) => {
       const [, frames] = shown[index]!;
-      assert.equal(`${frames.width}x${frames.height}`, sizes[rendition!], `${shown[index]![0]} shows its rendition (${rendition})`);
+      assert.ok(sizes[index]!.includes(`${frames.width}x${frames.height}`),
+        `${shown[index]![0]} shows its rendition (${rendition}): ${frames.width}x${frames.height}, the rendition ${sizes[index]!.join(' then ')}`);
     });
     // Playing, at whatever rate this machine lets three browsers decode and one encode (the frame rates
     // are the browsers' and the publisher's, measured elsewhere; this test is about who gets which layer).
