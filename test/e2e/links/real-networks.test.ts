@@ -179,7 +179,9 @@ describe('real networks: each viewer gets the best picture its own link carries'
         joins.push(`first frame ${first.toFixed(0)} ms, longest gap ${report.longestGapMs.toFixed(0)} ms (the source's ${sourceGapMs.toFixed(0)} ms), ${report.framesDropped} dropped`);
         await page.close();
         // A gap the source itself had (ffmpeg or this process stalled on a busy machine) is not the replay's.
-        assert.ok(report.longestGapMs <= Math.max(400, sourceGapMs + 100) && report.framesDropped <= 2, joins.join('; '));
+        // Frames dropped: the fault this guards dropped 11–40 in a join's first 3 s; a busy machine's
+        // Chromium drops a few on its own (a CI run: 5, with no gap over 150 ms and a first frame 1.2 s late).
+        assert.ok(report.longestGapMs <= Math.max(400, sourceGapMs + 100) && report.framesDropped <= 6, joins.join('; '));
       }
       console.log(`joins over 40 ms RTT: ${joins.join('; ')}`);
     } finally {
