@@ -83,13 +83,18 @@ export class IngestStream {
   /**
    * What the stream takes, bit/s: its average over the last few seconds (keyframes included; the pacer
    * spreads their bursts), but never under half its target (a picture that sends little now may move
-   * and send its target the next second), and its target before it has sent for a second.
+   * and send its target the next second), and never under its target until it has sent for those few
+   * seconds: an encoder's first second sends less than it will (a source that starts with its first
+   * viewer; on a busy machine it also runs behind real time), and a viewer who joined then was started on
+   * a rung its link did not carry and stepped down a second later (the e2e runs on a slow day: 640x360,
+   * then 320x180 for 4 s, where a later joiner starts on 320x180 and climbs).
    */
   get rate(): number {
     const samples = this.#recentBitrates;
     if (samples.length === 0) return this.bitrate;
     const average = samples.reduce((sum, bitrate) => sum + bitrate, 0) / samples.length;
-    return Math.max(MIN_RATE, average, this.bitrate * MIN_SHARE_OF_TARGET);
+    const floor = samples.length < RATE_SECONDS ? this.bitrate : this.bitrate * MIN_SHARE_OF_TARGET;
+    return Math.max(MIN_RATE, average, floor);
   }
 
   /** The highest of the last few seconds' rates (what a viewer must have room for to take this stream), bit/s. */

@@ -90,6 +90,26 @@ describe('IngestStream (video)', () => {
     assert.equal(ingest.counts().bitrate, 0);
   });
 
+  test('rate: the target until the stream has sent for 3 s, then what it sent, never under half the target', () => {
+    const ingest = new IngestStream('vp8', 800_000);
+    assert.equal(ingest.rate, 800_000, 'before it has sent: its target');
+    // An encoder's first seconds: less than it will send (300 kbit/s of an 800 kbit/s rung).
+    const second = (bytes: number) => {
+      ingest.push(rtpPacket({ sequenceNumber: 1, timestamp: 0, marker: true, payload: Buffer.alloc(bytes - 12) }), 0);
+      ingest.sample();
+    };
+    second(37_500);
+    assert.equal(ingest.rate, 800_000, 'one second in: still its target, not the 300 kbit/s of a start');
+    second(37_500);
+    assert.equal(ingest.rate, 800_000, 'two seconds in');
+    second(37_500);
+    assert.equal(ingest.rate, 400_000, 'three seconds in: what it sends, floored at half its target');
+    second(125_000);
+    second(125_000);
+    second(125_000);
+    assert.equal(ingest.rate, 1_000_000, 'above its target when it sends more');
+  });
+
   test('counts() is a copy', () => {
     const ingest = new IngestStream('vp8');
     const counts = ingest.counts();
