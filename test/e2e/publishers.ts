@@ -258,7 +258,7 @@ export async function publishWithWerift(whipUrl: string, options: PublisherOptio
 const authorization = (token: string | undefined): Record<string, string> => (token ? { Authorization: `Bearer ${token}` } : {});
 
 /** Chromium with a fake camera and microphone (a moving test pattern, a beep) it may use without asking. */
-export interface PublisherOptions {
+export interface PublishingBrowserOptions {
   /** A page origin other than localhost allowed a camera (browsers allow one only to secure origins). */
   origin?: string;
   /** The fake camera's frame rate (default 30). */
@@ -266,7 +266,7 @@ export interface PublisherOptions {
 }
 
 /** A Chromium whose pages get a fake camera (720p, a moving picture) and microphone without asking. */
-export function launchPublisher({ origin, fps = 30 }: PublisherOptions = {}): Promise<Browser> {
+export function launchPublisher({ origin, fps = 30 }: PublishingBrowserOptions = {}): Promise<Browser> {
   const secure = origin ? [`--unsafely-treat-insecure-origin-as-secure=${origin}`] : [];
   const args = [...CHROMIUM_ARGS, `--use-fake-device-for-media-stream=fps=${fps}`, '--use-fake-ui-for-media-stream', ...secure];
   return chromium.launch({ executablePath: CHROMIUM_PATH, args, headless: true });

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { WhipStats } from 'webgear-rtc';
 import { closePublishers, launchPublisher, publishFromPage, publishWithWerift, whipStats } from './publishers.ts';
+import { dropsOfProcess } from '../../bench/loadgen/proc.ts';
 import {
   assertPlaysAt, launchChromium, listProcesses, measureFrames, measurePlayback, sleep, sourceFrames, startServer, tempDir,
   testOptions, videoInbound, waitFor, type TestServer,
@@ -135,6 +136,37 @@ describe('WHIP ingest from Chromium (/publish, fake camera, simulcast)', { timeo
     assert.equal(server.rtc.stats().source.state, 'waiting');
     assert.equal(await publishing.textContent('#status'), 'not publishing');
     await page.close();
+  });
+});
+
+describe("WHIP ingest: the publisher's packets wait in the kernel while the server is busy", { timeout: 60_000 }, () => {
+  const data = tempDir();
+  after(() => data.cleanup());
+
+  test('a 1.5 s stall of the server loses none of what the publishing Chromium sends meanwhile', async () => {
+    const server = await startServer(testOptions(data.path, { source: 'whip' }));
+    const publisher = await launchPublisher();
+    try {
+      await publishFromPage(await publisher.newPage(), server.url);
+      // Sending its three layers: ~1–3 Mbit/s, which fills the kernel's default 208 KB in well under 1.5 s.
+      assert.ok(await waitFor(() => server.rtc.stats().source.renditions.length === 3 && server.rtc.stats().source.bitrate > 300_000, 20_000),
+        `the publisher sends: ${JSON.stringify(server.rtc.stats().source)}`);
+      const dropped = () => [...(dropsOfProcess(process.pid)?.values() ?? [])].reduce((sum, drops) => sum + drops, 0);
+      const before = dropped();
+      const packetsBefore = server.rtc.stats().source.packets;
+      // This process is the server's: as a burst of joins, a long GC or a machine short of CPU would hold it.
+      const end = performance.now() + 1_500;
+      while (performance.now() < end);
+      await sleep(500);
+      const lost = dropped() - before;
+      const report = `${lost} datagrams dropped by the kernel at this process's sockets; the top layer brought ${server.rtc.stats().source.packets - packetsBefore} packets in those 2 s`;
+      console.log(`a 1.5 s stall: ${report}`);
+      // Before the receive buffer was enlarged: hundreds, and the publisher read them as congestion.
+      assert.equal(lost, 0, report);
+    } finally {
+      await publisher.close();
+      await server.close();
+    }
   });
 });
 

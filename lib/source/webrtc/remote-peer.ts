@@ -19,6 +19,7 @@ import { iceUfragOf, type IceFragment } from '../../session/ice-fragment.ts';
 import type { VideoCodec } from '../../types.ts';
 import { MIME_TYPES, opusCodecParameters } from '../../werift/codecs.ts';
 import { prepareDtls, type PeerSettings } from '../../werift/peer-connection.ts';
+import { enlargeReceiveBuffers } from '../../werift/receive-buffer.ts';
 import { takeOverTransportFeedback } from '../../werift/receiver-feedback.ts';
 import { useKeyObjectsForSrtp } from '../../werift/srtp-keys.ts';
 import { TRANSPORT_WIDE_CC_URI } from '../../werift/rtcp-tap.ts';
@@ -206,6 +207,9 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
 
   /** Subscribes to the first video section's tracks (one per layer) and the first audio section's. */
   #receive(): void {
+    if (enlargeReceiveBuffers(this.#pc) === 0) {
+      this.#logger.warn("werift's ICE sockets were not found: the publisher's packets have the kernel's default receive buffer");
+    }
     const transceivers = this.#pc.getTransceivers();
     const first = (kind: string) => transceivers.find((transceiver) => transceiver.kind === kind && !transceiver.stopped);
     const audio = first('audio');
