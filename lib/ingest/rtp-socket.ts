@@ -7,8 +7,11 @@ import { createSocket, type Socket } from 'node:dgram';
 import type { Logger } from '../logger.ts';
 import { isRtcp, isRtp, ssrcOf } from '../rtp/rtp-packet.ts';
 
-/** A keyframe arrives as a burst of packets: room for a few of them even when the event loop is late. */
-const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * A keyframe arrives as a burst of packets: room for a few of them even when the event loop is late. Also
+ * what a WebRTC source's ICE sockets get (lib/werift/receive-buffer.ts).
+ */
+export const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export type RtpHandler = (packet: Buffer) => void;
 

@@ -1,25 +1,24 @@
 /**
  * A larger kernel receive buffer on werift's ICE sockets of a connection that receives media (a WHIP
  * publisher, a WHEP origin). werift's sockets keep the kernel's default (208 KB here): a publisher's 2.5
- * Mbit/s of simulcast fills that in about a third of a second, in kernel bytes, so a stall of this process that
- * long (a burst of joins, a GC, a machine short of CPU) dropped the publisher's packets at the socket, and
- * the publisher read the loss as congestion.
+ * Mbit/s of simulcast fills that in about a third of a second, in kernel bytes, so a stall of this process
+ * that long (a burst of joins, a GC, a machine short of CPU) dropped the publisher's packets at the
+ * socket, and the publisher read the loss as congestion.
  */
 import type { RTCPeerConnection } from 'werift';
+import { RECEIVE_BUFFER_BYTES } from '../ingest/rtp-socket.ts';
 
 /** The parts of werift 0.25's ICE layer this file reaches. */
 interface IceInternals {
   iceTransports?: Array<{ connection?: { protocols?: Array<{ transport?: { socket?: { setRecvBufferSize?(bytes: number): void } } }> } }>;
 }
 
-/** Like the ffmpeg ingest's socket (lib/ingest/rtp-socket.ts): room for a second or more of a publisher. */
-export const MEDIA_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
-
 /**
- * Asks for `bytes` of receive buffer on every UDP socket `pc`'s ICE gathered (call it once gathering is done:
- * after setLocalDescription). Returns how many sockets took it; the kernel caps it at net.core.rmem_max.
+ * Asks for `bytes` of receive buffer (default: the ffmpeg ingest socket's 4 MB) on every UDP socket `pc`'s
+ * ICE gathered (call it once gathering is done: after setLocalDescription). Returns how many sockets took
+ * it; the kernel caps it at net.core.rmem_max.
  */
-export function enlargeReceiveBuffers(pc: RTCPeerConnection, bytes = MEDIA_RECEIVE_BUFFER_BYTES): number {
+export function enlargeReceiveBuffers(pc: RTCPeerConnection, bytes = RECEIVE_BUFFER_BYTES): number {
   let enlarged = 0;
   for (const transport of (pc as unknown as IceInternals).iceTransports ?? []) {
     for (const protocol of transport.connection?.protocols ?? []) {

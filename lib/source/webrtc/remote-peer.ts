@@ -208,7 +208,7 @@ export class RemotePeer extends EventEmitter<{ state: [RemotePeerState] }> {
   /** Subscribes to the first video section's tracks (one per layer) and the first audio section's. */
   #receive(): void {
     if (enlargeReceiveBuffers(this.#pc) === 0) {
-      this.#logger.warn("werift's ICE sockets were not found: the publisher's packets have the kernel's default receive buffer");
+      this.#logger.warn("werift's ICE sockets were not found: the incoming media keeps the kernel's default receive buffer");
     }
     const transceivers = this.#pc.getTransceivers();
     const first = (kind: string) => transceivers.find((transceiver) => transceiver.kind === kind && !transceiver.stopped);
