@@ -258,18 +258,12 @@ export async function publishWithWerift(whipUrl: string, options: PublisherOptio
 const authorization = (token: string | undefined): Record<string, string> => (token ? { Authorization: `Bearer ${token}` } : {});
 
 /** Chromium with a fake camera and microphone (a moving test pattern, a beep) it may use without asking. */
-export interface PublishingBrowserOptions {
-  /** A page origin other than localhost allowed a camera (browsers allow one only to secure origins). */
-  origin?: string;
-  /** The fake camera's frame rate (default 30). */
-  fps?: number;
-}
+export const PUBLISHER_ARGS = ['--use-fake-device-for-media-stream=fps=30', '--use-fake-ui-for-media-stream'];
 
-/** A Chromium whose pages get a fake camera (720p, a moving picture) and microphone without asking. */
-export function launchPublisher({ origin, fps = 30 }: PublishingBrowserOptions = {}): Promise<Browser> {
+/** `origin`: a page origin other than localhost allowed a camera (browsers allow one only to secure origins). */
+export function launchPublisher(origin?: string): Promise<Browser> {
   const secure = origin ? [`--unsafely-treat-insecure-origin-as-secure=${origin}`] : [];
-  const args = [...CHROMIUM_ARGS, `--use-fake-device-for-media-stream=fps=${fps}`, '--use-fake-ui-for-media-stream', ...secure];
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args, headless: true });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...PUBLISHER_ARGS, ...secure], headless: true });
 }
 
 /** Opens /publish and publishes the fake camera (simulcast, sound), as a person clicking "Publish" would. */

@@ -28,7 +28,7 @@ describe('simulcast WHIP ingest: viewers behind different links get different la
     for (const rateKbit of CAPS) links.push(await createLink({ rateKbit, delayMs: 10 }));
     server = await startLinkServer(links, { source: 'whip', customDataLocation: data.path });
     // The page is not on localhost: Chromium allows it the camera only when told to.
-    publisher = await launchPublisher({ origin: new URL(server.urlFor(links[0]!)).origin });
+    publisher = await launchPublisher(new URL(server.urlFor(links[0]!)).origin);
     // The viewers' browsers before anything is published: launching one stalls this process (the server's)
     // for up to half a second (see below).
     for (const link of links) viewers.push(await launchChromiumIn(link));
