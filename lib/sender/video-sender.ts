@@ -360,7 +360,7 @@ export class VideoSender {
     const probeTarget = this.#pending === undefined ? this.#choice.probeTarget(this.#current, guess ? carried : bitrate) : undefined;
     // Not on top of a backlog (a GOP replay leaving): the cluster would go out far above its rate.
     if (probeTarget !== undefined && (guess || probeTarget > bitrate) && this.#pacer.queuedPackets === 0) {
-      const cluster = estimator.requestProbe(probeTarget, now);
+      const cluster = estimator.requestProbe(probeTarget, now, this.#choice.upBar(this.#current));
       if (cluster) {
         this.#options.debug?.(`probe ${cluster.id} at ${Math.round(cluster.bitrate / 1000)} kbit/s (estimate ${Math.round(estimate.bitrate / 1000)}, last: ${JSON.stringify(estimator.lastProbe)})`);
         this.#pacer.probe(cluster.id, cluster.packets, cluster.packetSize, cluster.durationMs);

@@ -125,6 +125,8 @@ export class BandwidthEstimator {
   #probeStartEstimate = 0;
   #probeGuardFloor = 0;
   #probeGuardUntilMs = Number.NEGATIVE_INFINITY;
+  /** What the pending probe's caller needs the link to carry (`requestProbe`'s `enoughBitrate`). */
+  #probeEnough = Number.POSITIVE_INFINITY;
   /** A saturated probe's measure of the link: increases without a probe stop there. */
   #probedCeiling = Number.POSITIVE_INFINITY;
   #lossCap = Number.POSITIVE_INFINITY;
@@ -262,8 +264,11 @@ export class BandwidthEstimator {
    * ago, overusing or the link full, or the estimate already covers it). Send its packets, each with its
    * id, to `onPacketSent()`; the result arrives with the feedback (`lastProbe`). A cluster not judged within
    * its duration + max(1 s, 3 RTT) (not sent whole, or its feedback lost) counts as a failed probe.
+   * `enoughBitrate`: what the caller needs the link to carry (under the target, which is set above it
+   * because a probe measures a little under its rate): a probe that fills the link yet shows this much
+   * is a success at what it showed.
    */
-  requestProbe(targetBitrate: number, nowMs: number): ProbeCluster | undefined {
+  requestProbe(targetBitrate: number, nowMs: number, enoughBitrate = Number.POSITIVE_INFINITY): ProbeCluster | undefined {
     this.#expireProbe(nowMs);
     // Nor into a full link (one that just narrowed): the probe would measure the queue, and its padding would
     // push out media (the keyframe of the rung just stepped down to).
@@ -278,6 +283,7 @@ export class BandwidthEstimator {
     if (cluster) {
       this.#tracker.start(cluster.id, cluster.packets);
       this.#probeStartEstimate = estimate;
+      this.#probeEnough = enoughBitrate;
     }
     return cluster;
   }
@@ -418,19 +424,22 @@ export class BandwidthEstimator {
     const outcome = this.#tracker.evaluate(this.#history);
     if (!outcome) return;
     this.#lastProbe = outcome;
-    const success = !outcome.saturated && outcome.bitrate > 0;
+    // A probe that filled the link still measures it (95 % of what arrived): when that is what the caller
+    // needed, the link carries it (a 3.6–4 Mbit/s link measured 3.4–3.7 Mbit/s, saturated, against the top
+    // rung's 3.2 Mbit/s bar: counted a failure, the viewer stayed on the middle rung for good).
+    const enough = outcome.saturated && outcome.bitrate >= this.#probeEnough;
+    const success = outcome.bitrate > 0 && (!outcome.saturated || enough);
     if (success) this.#carried = Math.max(this.#carried, outcome.bitrate);
-    // A probe the link carried raises the estimate to its rate (unless the link is queueing now). A
+    // A probe the link carried raises the estimate to its rate (unless the link is queueing now). Any other
     // saturated one only sets a ceiling: what arrived of it was our share of a full bottleneck, which
     // exceeds what is free when other traffic shares it; and a rate cap's bucket passes a short probe's
-    // start above the cap. Tried 2026-12-02 libwebrtc's way (95 % of what arrived): probes measured up to
-    // 0.48 Mbit/s on a 300 kbit/s link and the estimate went to 0.36; a 4 Mbit/s link reached the top rung
-    // no more often.
+    // start above the cap. Tried 2026-12-02 libwebrtc's way (95 % of what arrived, always): probes measured
+    // up to 0.48 Mbit/s on a 300 kbit/s link and the estimate went to 0.36.
     if (success && outcome.bitrate > this.#aimd.bitrate && this.#trendline.state !== 'overusing') {
       this.#aimd.setEstimate(outcome.bitrate, nowMs);
       this.#loss.release();
     }
-    this.#probedCeiling = success ? Number.POSITIVE_INFINITY : outcome.bitrate > 0 ? outcome.bitrate : this.#probedCeiling;
+    this.#probedCeiling = !outcome.saturated && success ? Number.POSITIVE_INFINITY : outcome.bitrate > 0 ? outcome.bitrate : this.#probedCeiling;
     this.#probeGuardFloor = Math.min(this.#probeStartEstimate, outcome.bitrate);
     this.#probeGuardUntilMs = nowMs + PROBE_GUARD_MS + 2 * this.#rtt();
     this.#probes.settle(success, nowMs);
