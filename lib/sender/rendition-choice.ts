@@ -1,9 +1,9 @@
 /**
  * Which rendition a viewer should get for its link's estimate, with hysteresis: down at once when the
  * estimate falls well under what the current rung sends (or under it while a queue stands on the path); up
- * only when the estimate carries the next rung's recent peak with room to spare (25 %), for half a second,
- * once the estimate is a measure rather than the start's guess, and not in the first seconds after a step
- * down (a link that just congested is given time to settle).
+ * only when the estimate carries the next rung's recent peak with room to spare (25 %), for half a second
+ * (or at once when a probe just showed it), once the estimate is a measure rather than the start's guess,
+ * and not in the first seconds after a step down (a link that just congested is given time to settle).
  */
 
 /** Up needs the estimate at this many times the next rung's rate (rungs are not constant bitrate: keyframes). */
@@ -39,6 +39,11 @@ export interface EstimateView {
   queueDelayMs: number;
   /** Whether the estimate is a measure yet (feedback for a while, or a probe the link carried). */
   measured: boolean;
+  /**
+   * A probe judged just now showed the link carrying this much (bit/s): up at once when it clears the bar,
+   * without the half second of confirmation an estimate that drifted up needs (the probe was the test).
+   */
+  probed?: number;
 }
 
 export class RenditionChoice {
@@ -69,7 +74,7 @@ export class RenditionChoice {
 
   /** The rung for the estimate (bit/s, or what it says) when on `current`, at `nowMs`. */
   choose(current: number, view: number | EstimateView, nowMs: number): number {
-    const { bitrate: estimate, queueDelayMs, measured } =
+    const { bitrate: estimate, queueDelayMs, measured, probed = 0 } =
       typeof view === 'number' ? { bitrate: view, queueDelayMs: 0, measured: true } : view;
     const rates = this.#rates();
     const tooHigh = estimate < rates[current]! * DOWN_MARGIN || (queueDelayMs > STANDING_QUEUE_MS && estimate < rates[current]!);
@@ -83,6 +88,8 @@ export class RenditionChoice {
       return current;
     }
     if (Number.isNaN(this.#upSinceMs)) this.#upSinceMs = nowMs;
+    // A probe that showed the bar confirms it, for as long as the estimate holds (until the keyframe comes).
+    if (probed >= this.#peaks()[current - 1]! * UP_MARGIN) this.#upSinceMs = Math.min(this.#upSinceMs, nowMs - UP_CONFIRM_MS);
     return nowMs - this.#upSinceMs < UP_CONFIRM_MS ? current : current - 1;
   }
 

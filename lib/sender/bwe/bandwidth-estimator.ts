@@ -103,6 +103,21 @@ export function historyCapacityFor(maxBitrate: number): number {
   return Math.min(16384, Math.max(1024, 2 ** Math.ceil(Math.log2(packets))));
 }
 
+/** What a caller asking for a probe may add to its target (`requestProbe`). */
+export interface ProbeRequest {
+  /**
+   * What the caller needs the link to carry (under the target, which is set above it because a probe
+   * measures a little under its rate): a probe that fills the link yet shows this much is a success at
+   * what it showed. Default: only a probe the link carried whole is.
+   */
+  enoughBitrate?: number;
+  /**
+   * The rate at which media already waiting in the pacer will leave during the cluster (bit/s): the
+   * padding is planned on it rather than on half the media's average, which a draining backlog exceeds.
+   */
+  backlogBitrate?: number;
+}
+
 export class BandwidthEstimator {
   readonly #min: number;
   readonly #max: number;
@@ -264,11 +279,9 @@ export class BandwidthEstimator {
    * ago, overusing or the link full, or the estimate already covers it). Send its packets, each with its
    * id, to `onPacketSent()`; the result arrives with the feedback (`lastProbe`). A cluster not judged within
    * its duration + max(1 s, 3 RTT) (not sent whole, or its feedback lost) counts as a failed probe.
-   * `enoughBitrate`: what the caller needs the link to carry (under the target, which is set above it
-   * because a probe measures a little under its rate): a probe that fills the link yet shows this much
-   * is a success at what it showed.
+   * See `ProbeRequest` for what else the caller may say.
    */
-  requestProbe(targetBitrate: number, nowMs: number, enoughBitrate = Number.POSITIVE_INFINITY): ProbeCluster | undefined {
+  requestProbe(targetBitrate: number, nowMs: number, request: ProbeRequest = {}): ProbeCluster | undefined {
     this.#expireProbe(nowMs);
     // Nor into a full link (one that just narrowed): the probe would measure the queue, and its padding would
     // push out media (the keyframe of the rung just stepped down to).
@@ -279,11 +292,11 @@ export class BandwidthEstimator {
     // link far thinner (300 kbit/s under a 1 Mbit/s guess) is a burst its queue drops, media and all. Such a
     // first probe goes from what the link already carries; each success doubles from there.
     const from = this.guessing ? Math.min(estimate, Math.max(sent, this.#acked.bitrate() ?? 0, this.#carried)) : estimate;
-    const cluster = this.#probes.request(Math.min(targetBitrate, this.#max), from, sent, this.#max, nowMs);
+    const cluster = this.#probes.request(Math.min(targetBitrate, this.#max), from, sent, this.#max, nowMs, request.backlogBitrate);
     if (cluster) {
       this.#tracker.start(cluster.id, cluster.packets);
       this.#probeStartEstimate = estimate;
-      this.#probeEnough = enoughBitrate;
+      this.#probeEnough = request.enoughBitrate ?? Number.POSITIVE_INFINITY;
     }
     return cluster;
   }

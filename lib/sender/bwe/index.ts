@@ -1,5 +1,5 @@
 /** The per-viewer bandwidth estimator (issue 17): re-exports only. */
-export { BandwidthEstimator, type BandwidthEstimate, type BandwidthEstimatorOptions } from './bandwidth-estimator.ts';
+export { BandwidthEstimator, type BandwidthEstimate, type BandwidthEstimatorOptions, type ProbeRequest } from './bandwidth-estimator.ts';
 export type { ProbeCluster, ProbeOptions } from './probe-controller.ts';
 export type { ProbeOutcome } from './probe-result.ts';
 export type { BandwidthUsage } from './trendline.ts';

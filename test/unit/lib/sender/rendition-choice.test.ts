@@ -59,6 +59,17 @@ describe('RenditionChoice', () => {
     assert.equal(choice.choose(0, 20_000 * K, 5000), 0, 'the top stays the top');
   });
 
+  test('a probe that just showed the bar is the confirmation: up at once, and the decision holds until the keyframe', () => {
+    const { choice } = ladder();
+    const enough = 800 * K * UP_MARGIN;
+    const view = (probed?: number) => ({ bitrate: enough, queueDelayMs: 0, measured: true, probed });
+    assert.equal(choice.choose(2, view(enough - 1), 3000), 2, 'a probe under the bar confirms nothing');
+    assert.equal(choice.choose(2, view(enough), 3050), 1, 'at once');
+    assert.equal(choice.choose(2, view(), 3100), 1, 'the next feedback (no probe judged) keeps it');
+    assert.equal(choice.choose(2, { ...view(), bitrate: enough - 1 }, 3150), 2, 'not once the estimate falls under the bar');
+    assert.equal(choice.choose(2, view(), 3200), 2, 'confirmed afresh from there');
+  });
+
   test('a dip under the margin restarts the confirmation', () => {
     const { choice } = ladder();
     const enough = 800 * K * UP_MARGIN;
