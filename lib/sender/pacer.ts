@@ -125,11 +125,6 @@ export class Pacer {
     return (this.#queuedBytes * 8) / (this.#linkRate / 1000);
   }
 
-  /** Bytes of media waiting (on the wire, with their overhead). */
-  get queuedBytes(): number {
-    return this.#queuedBytes;
-  }
-
   get queuedPackets(): number {
     return this.#media.length - this.#mediaHead + this.#retransmissions.length;
   }

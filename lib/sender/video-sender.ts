@@ -75,10 +75,6 @@ const KEYFRAME_REQUEST_INTERVAL_MS = 250;
  * else at its next keyframe.
  */
 const IMMEDIATE_UP_MAX_MS = 150;
-/** A probe goes beside media waiting in the pacer only once the path has queued less than this (ms)… */
-const PROBE_PATH_QUEUE_MAX_MS = 10;
-/** …for this long (ms): a link thinner than the pacer's rate shows its queue within a few feedbacks. */
-const PROBE_PATH_CLEAR_MS = 300;
 /** How long a probe cluster lasts (ms). */
 const PROBE_DURATION_MS = 80;
 
@@ -94,8 +90,6 @@ export class VideoSender {
   #estimator: BandwidthEstimator | undefined;
   readonly #feedback: LinkFeedback;
   #startedAtMs = performance.now();
-  /** Since when the path has shown no queue (NaN: it queues now). */
-  #pathClearSinceMs = Number.NaN;
   /** The last probe whose verdict `#adapt` has read. */
   #probeJudged: number | undefined;
   #current: number;
@@ -362,7 +356,6 @@ export class VideoSender {
     if (target !== this.#current && target !== this.#pending) {
       this.#options.debug?.(`estimate ${Math.round(bitrate / 1000)} kbit/s (${estimate.state}, loss ${(estimate.lossRate * 100).toFixed(1)} %, rtt ${Math.round(estimate.rttMs)} ms): rendition ${this.#current} → ${target}`);
     }
-    const switched = target !== this.#current;
     if (target > this.#current) this.#switchTo(target);
     else if (target < this.#current) this.#switchUpTo(target, bitrate);
     else if (this.#pending !== undefined && this.#pending < this.#current && target === this.#current) {
@@ -373,19 +366,9 @@ export class VideoSender {
     }
     // On a guess, a probe tests the next rung's bar whatever the guess says.
     const probeTarget = this.#pending === undefined ? this.#choice.probeTarget(this.#current, guess ? carried : bitrate) : undefined;
-    // Beside a backlog (a joiner's GOP replay leaving) only once the path has carried it without a queue
-    // for a while: the backlog leaves at the pacer's rate during the cluster, and the padding is planned on
-    // that. (A joiner paced at 1.5 × the bottom rung while it is a guess drains its GOP for 1.5–2 s: its
-    // first probe waited that long, on every link.) Where the path queues (a thin link), not on top of it:
-    // a probe at the first feedback, beside the replay, overflowed a 300 kbit/s link (1.2 s frozen).
-    if (estimate.queueDelayMs >= PROBE_PATH_QUEUE_MAX_MS) this.#pathClearSinceMs = Number.NaN;
-    else if (Number.isNaN(this.#pathClearSinceMs)) this.#pathClearSinceMs = now;
-    const queued = this.#pacer.queuedBytes;
-    const besideBacklog = now - this.#pathClearSinceMs >= PROBE_PATH_CLEAR_MS;
-    // Nor beside the replay a switch made just now: its padding would wait behind the replay's frames.
-    if (probeTarget !== undefined && (guess || probeTarget > bitrate) && (queued === 0 || (besideBacklog && !switched))) {
-      const backlogBitrate = Math.min((queued * 8000) / PROBE_DURATION_MS, this.#pacer.rate);
-      const cluster = estimator.requestProbe(probeTarget, now, { enoughBitrate: this.#choice.upBar(this.#current), backlogBitrate });
+    // Not on top of a backlog (a GOP replay leaving): the cluster would go out far above its rate.
+    if (probeTarget !== undefined && (guess || probeTarget > bitrate) && this.#pacer.queuedPackets === 0) {
+      const cluster = estimator.requestProbe(probeTarget, now, { enoughBitrate: this.#choice.upBar(this.#current) });
       if (cluster) {
         this.#options.debug?.(`probe ${cluster.id} at ${Math.round(cluster.bitrate / 1000)} kbit/s (estimate ${Math.round(estimate.bitrate / 1000)}, last: ${JSON.stringify(estimator.lastProbe)})`);
         this.#pacer.probe(cluster.id, cluster.packets, cluster.packetSize, cluster.durationMs);

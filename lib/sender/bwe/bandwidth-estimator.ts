@@ -111,11 +111,6 @@ export interface ProbeRequest {
    * what it showed. Default: only a probe the link carried whole is.
    */
   enoughBitrate?: number;
-  /**
-   * The rate at which media already waiting in the pacer will leave during the cluster (bit/s): the
-   * padding is planned on it rather than on half the media's average, which a draining backlog exceeds.
-   */
-  backlogBitrate?: number;
 }
 
 export class BandwidthEstimator {
@@ -292,7 +287,7 @@ export class BandwidthEstimator {
     // link far thinner (300 kbit/s under a 1 Mbit/s guess) is a burst its queue drops, media and all. Such a
     // first probe goes from what the link already carries; each success doubles from there.
     const from = this.guessing ? Math.min(estimate, Math.max(sent, this.#acked.bitrate() ?? 0, this.#carried)) : estimate;
-    const cluster = this.#probes.request(Math.min(targetBitrate, this.#max), from, sent, this.#max, nowMs, request.backlogBitrate);
+    const cluster = this.#probes.request(Math.min(targetBitrate, this.#max), from, sent, this.#max, nowMs);
     if (cluster) {
       this.#tracker.start(cluster.id, cluster.packets);
       this.#probeStartEstimate = estimate;

@@ -86,17 +86,15 @@ export class ProbeController {
   /**
    * A cluster to reach `target` from `estimate` while sending `sendBitrate`, or undefined when none may
    * go now (one pending, in backoff, or nothing to learn: the estimate already covers the target).
-   * `backlogBitrate`: the rate at which media already waiting goes out during the cluster (a pacer
-   * draining a backlog sends at its own rate, whatever the media's average).
    */
-  request(target: number, estimate: number, sendBitrate: number, maxBitrate: number, nowMs: number, backlogBitrate = 0): ProbeCluster | undefined {
+  request(target: number, estimate: number, sendBitrate: number, maxBitrate: number, nowMs: number): ProbeCluster | undefined {
     if (this.#pending || nowMs < this.#notBeforeMs) return undefined;
     const bitrate = Math.min(target, this.#maxFactor * estimate, maxBitrate);
     if (!(bitrate > estimate)) return undefined;
     // Padding tops the media up to `bitrate`, counting on half the media's average only: that average holds
     // its keyframes, and the cluster's few tens of ms are mostly delta frames (topped up to the average, a
     // probe measured ~75 % of its target and proved nothing). At least a quarter of it, if the media pauses.
-    const paddingBitrate = Math.max(bitrate - Math.max(MEDIA_SHARE * sendBitrate, backlogBitrate), 0.25 * bitrate);
+    const paddingBitrate = Math.max(bitrate - MEDIA_SHARE * sendBitrate, 0.25 * bitrate);
     const bytes = (paddingBitrate * this.durationMs) / 8000;
     const packetSize = Math.round(Math.min(this.#maxPacketSize, Math.max(this.#minPacketSize, bytes / this.#minPackets)));
     const packets = Math.max(this.#minPackets, Math.round(bytes / packetSize));

@@ -312,19 +312,17 @@ describe('VideoSender', () => {
     });
   }
 
-  // The first probe once waited for the joiner's GOP to leave (1.5–2 s while the start is a guess and the
-  // pacer sends at 1.5 × the bottom rung): now it goes beside it while no queue builds on the path,
-  // its padding planned on the backlog leaving at the pacer's rate.
-  test('a probe beside the joiner\'s GOP still leaving counts that backlog in: sent at its rate, judged carried on a link that carries it', (t) => {
-    // A probe cluster's rate is media and padding together: planned on the media's average alone, with the
-    // pacer draining the GOP on top, the link would see more than the rate probed, and a link that could
-    // carry the probe might be judged saturated.
+  // Was a todo: the first probe went at the first feedback, on top of the GOP still leaving. It passes since the
+  // start estimate counts as a guess until a probe or a cut tests it.
+  test('a probe does not ride on a backlog: the joiner\'s first probe waits until its GOP has left', (t) => {
+    // A probe cluster's rate is media and padding together (the estimator plans the padding from what was
+    // sent lately): with the pacer still draining the GOP on top, the link sees more than the rate probed,
+    // and a link that could carry the probe may be judged saturated.
     const probes = new Map<number, { t: number; bitrate: number }>();
     const outcomes: Array<{ id: number; sendBitrate: number; saturated: boolean }> = [];
     const h = harness(t, {
       startBitrate: 1_000_000,
       link: { capacity: () => 2_500_000 },
-      prefillFrames: 29, // a whole GOP to replay: ~2 s at the start's pacing
       debug: (message, ms) => {
         const probe = /^probe (\d+) at (\d+) kbit\/s .*last: (\{.*\})?/.exec(message);
         if (!probe) return;
@@ -339,7 +337,7 @@ describe('VideoSender', () => {
     // The join's replay: what was sent before the first live packet (a later step up replays its rung's GOP too).
     const sent = media(h.writer.sent);
     const replay = sent.slice(0, sent.findIndex((p) => p.live));
-    assert.ok(replay.length > 0 && first.t < replay.at(-1)!.at, `probe at ${first.t} ms, the GOP left until ${replay.at(-1)?.at} ms`);
+    assert.ok(replay.length > 0 && first.t >= replay.at(-1)!.at, `probe at ${first.t} ms, the GOP left until ${replay.at(-1)?.at} ms`);
     const outcome = outcomes.find((o) => o.id === 1)!;
     assert.ok(outcome.sendBitrate <= 1.25 * first.bitrate, `sent at ${Math.round(outcome.sendBitrate / 1000)} kbit/s to probe ${first.bitrate / 1000}`);
     assert.equal(outcome.saturated, false, 'the probe fits a 2.5 Mbit/s link');
