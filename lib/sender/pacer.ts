@@ -38,8 +38,14 @@ export interface QueuedPacket {
 
 /** Bytes on the wire a packet will take (header rewritten, extension, SRTP tag): a little over its size. */
 const OVERHEAD_BYTES = 24;
-/** How far apart the queue is sampled to tell whether it drains. */
+/** How far apart the queue is sampled to tell whether it drains… */
 const TREND_MS = 250;
+/**
+ * …and against the sample this many before (1 s): a keyframe landing on a queue that drains on average is
+ * no trend. Judged over a quarter second, a 300 kbit/s joiner's draining GOP replay read as an overflow
+ * when the bottom rung's keyframe came: dropped, frozen 1.3 s until the next one (1 join in 5).
+ */
+const TREND_SAMPLES = 4;
 /** Past this many times the bound, a queue overflows even while it drains. */
 const HARD_BOUND_FACTOR = 2;
 /** The bucket holds this much at the pacing rate, and never less than two full packets. */
@@ -91,8 +97,8 @@ export class Pacer {
   readonly #retransmissions: number[] = [];
   #probe: { clusterId: number; remaining: number; size: number; intervalMs: number; nextAtMs: number } | undefined;
   readonly #maxQueueMs: number;
-  /** The queue's size at the last trend sample, and whether it had shrunk since the one before. */
-  readonly #trend = { atMs: Number.NEGATIVE_INFINITY, bytes: 0, shrinking: false };
+  /** The queue's size at the last trend samples (oldest first, at most TREND_SAMPLES), and whether it had shrunk since the oldest. */
+  readonly #trend = { atMs: Number.NEGATIVE_INFINITY, bytes: [] as number[], shrinking: false };
   #closed = false;
   /** Packets and bytes sent, and media packets dropped by `clear()`. */
   readonly counts = { packets: 0, bytes: 0, dropped: 0 };
@@ -131,20 +137,33 @@ export class Pacer {
 
   /**
    * Whether the queue has grown past its bound: the caller should clear it and resume at a keyframe. A queue
-   * past the bound that shrank over the last quarter second is draining (a GOP replay leaving, or a keyframe,
+   * past the bound that shrank over the last second is draining (a GOP replay leaving, or a keyframe,
    * on a link barely above the rendition's rate): dropping it would freeze the picture until the next
    * keyframe to save a latency that is already falling (at 300 kbit/s, 3 joins in 5 froze 0.7–1.4 s, the
    * queue at 507–971 ms a second after the replay). Past twice the bound it overflows all the same.
    */
   overflow(now = performance.now()): boolean {
     if (now - this.#trend.atMs >= TREND_MS) {
-      this.#trend.shrinking = this.#queuedBytes < this.#trend.bytes;
+      const samples = this.#trend.bytes;
+      this.#trend.shrinking = samples.length > 0 && this.#queuedBytes < samples[0]!;
+      samples.push(this.#queuedBytes);
+      if (samples.length > TREND_SAMPLES) samples.shift();
       this.#trend.atMs = now;
-      this.#trend.bytes = this.#queuedBytes;
     }
     const queueMs = this.queueMs;
     if (queueMs <= this.#maxQueueMs) return false;
     return queueMs > HARD_BOUND_FACTOR * this.#maxQueueMs || !this.#trend.shrinking;
+  }
+
+  /**
+   * Starts the queue's trend afresh from what waits now: after a burst just queued (a GOP replay), whether it
+   * drains is judged from there, not from the near-empty queue its first packet found.
+   */
+  restartTrend(now = performance.now()): void {
+    this.#trend.bytes.length = 0;
+    this.#trend.bytes.push(this.#queuedBytes);
+    this.#trend.atMs = now;
+    this.#trend.shrinking = false;
   }
 
   /** A media packet, sent now if nothing waits and the budget allows, else queued in order. `now`: performance.now(). */
@@ -183,7 +202,7 @@ export class Pacer {
     this.#mediaHead = 0;
     this.#queuedBytes = 0;
     // What waits from now on is a new queue: nothing says yet that it drains.
-    this.#trend.bytes = 0;
+    this.#trend.bytes.length = 0;
     this.#trend.shrinking = false;
     this.counts.dropped += dropped;
     return dropped;

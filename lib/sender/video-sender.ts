@@ -235,8 +235,11 @@ export class VideoSender {
     const now = performance.now();
     this.#pacer.enqueue({ packet, rebase: this.#rebaseNext, at: now }, now);
     this.#rebaseNext = false;
-    // Before the first feedback the queue is measured against a guess: no drop on a guess.
-    if (this.#feedback.seen && now >= this.#graceUntilMs && this.#pacer.overflow(now)) this.#onOverflow();
+    // Before the first feedback the queue is measured against a guess: no drop on a guess. Asked at every
+    // packet, grace or not, so that its trend is known when the grace ends (asked only after it, a joiner's
+    // draining replay had no trend yet and was dropped at once: frozen 1.3 s on a 300 kbit/s link).
+    const overflowing = this.#pacer.overflow(now);
+    if (this.#feedback.seen && now >= this.#graceUntilMs && overflowing) this.#onOverflow();
   }
 
   /**
@@ -250,6 +253,9 @@ export class VideoSender {
     // Its frames timed as the pacer will send them: they reach the browser when their timestamps say.
     this.#renditions[index]!.track.bind(this.#sinks[index]!, { replayBitrate: this.#pacer.rate });
     this.#graceUntilMs = performance.now() + Math.max(REPLAY_GRACE_MIN_MS, 1.5 * this.#pacer.queueMs);
+    // Whether the replay drains is judged from its whole queue (from its first packet's, a joiner's replay on
+    // a 300 kbit/s link read as growing when its grace ended: dropped, frozen 1.3 s till the next keyframe).
+    this.#pacer.restartTrend();
   }
 
   /**

@@ -265,6 +265,60 @@ describe('Pacer', () => {
     assert.equal(pacer.overflow(time.now()), true);
   });
 
+  test('a keyframe landing on a queue that drains on average is no overflow: the trend is over a second', (t) => {
+    // As above: paced at 400 kbit/s, a 300 kbit/s link, 250 kbit/s of media; a joiner's GOP (30 packets, ~980 ms
+    // at the link's rate) drains at 150 kbit/s net. Half a second in, a keyframe (5 packets) lands on it: the
+    // queue grew over the last quarter second (judged so, it was dropped and the picture froze till the next
+    // keyframe: a 300 kbit/s join froze 1.3 s), not over the last second.
+    const { time, pacer } = setup(t, 400_000, { maxQueueMs: 500 });
+    pacer.linkRate = 300_000;
+    let id = 0;
+    for (; id < 30; id++) pacer.enqueue(media(id));
+    pacer.overflow(time.now()); // the first sample
+    const start = time.now();
+    let afterKeyframeMs = 0;
+    for (let at = 0; at < 1000; at += 39) {
+      time.advance(39);
+      pacer.enqueue(media(id++));
+      if (afterKeyframeMs === 0 && time.now() - start >= 520) {
+        for (let k = 0; k < 5; k++) pacer.enqueue(media(id++));
+        afterKeyframeMs = pacer.queueMs;
+      }
+      const overflow = pacer.overflow(time.now());
+      if (time.now() - start >= 250) assert.equal(overflow, false, `${time.now() - start} ms in: ${pacer.queueMs.toFixed(0)} ms waiting`);
+    }
+    assert.ok(afterKeyframeMs > 500 && afterKeyframeMs < 1000, `${afterKeyframeMs.toFixed(0)} ms waiting after the keyframe: over the bound`);
+  });
+
+  test('restartTrend(): a burst queued at once (a GOP replay) is judged from its whole queue, not from its first packet', (t) => {
+    // VideoSender asks overflow() at every packet, the replay's too: the first sample found the queue nearly
+    // empty, and a second later (the replay's grace over) the draining replay read as grown: dropped.
+    const { time, pacer } = setup(t, 400_000, { maxQueueMs: 500 });
+    pacer.linkRate = 300_000;
+    let id = 0;
+    const run = (restart: boolean) => {
+      pacer.clear();
+      time.advance(300); // a sample is due: the first packet of the burst takes it
+      for (const end = id + 33; id < end; id++) {
+        pacer.enqueue(media(id)); // ~1080 ms at the link's rate
+        pacer.overflow(time.now());
+      }
+      if (restart) pacer.restartTrend(time.now());
+      let overflow = false;
+      for (let at = 0; at < 800; at += 39) { // its grace, as VideoSender gives a replay (shortened)
+        time.advance(39);
+        pacer.enqueue(media(id++));
+        overflow = pacer.overflow(time.now());
+      }
+      return { overflow, queueMs: pacer.queueMs };
+    };
+    const plain = run(false);
+    assert.equal(plain.overflow, true, `judged from the first packet, it grew (${plain.queueMs.toFixed(0)} ms waiting)`);
+    const restarted = run(true);
+    assert.ok(restarted.queueMs > 500, `${restarted.queueMs.toFixed(0)} ms still waiting: over the bound`);
+    assert.equal(restarted.overflow, false, 'draining since the burst');
+  });
+
   test('after clear() a new queue past the bound is not taken for the old one draining', (t) => {
     const { time, pacer } = setup(t, 10_000, { maxQueueMs: 500 });
     pacer.linkRate = 300_000;
