@@ -83,13 +83,14 @@ export class RenditionChoice {
       return Math.max(current + 1, this.#fitting(estimate));
     }
     if (current === 0 || !measured || nowMs - this.#lastDownAtMs < HOLD_AFTER_DOWN_MS) return current;
-    if (estimate < this.#peaks()[current - 1]! * UP_MARGIN) {
+    const bar = this.upBar(current)!;
+    if (estimate < bar) {
       this.#upSinceMs = Number.NaN;
       return current;
     }
     if (Number.isNaN(this.#upSinceMs)) this.#upSinceMs = nowMs;
     // A probe that showed the bar confirms it, for as long as the estimate holds (until the keyframe comes).
-    if (probed >= this.#peaks()[current - 1]! * UP_MARGIN) this.#upSinceMs = Math.min(this.#upSinceMs, nowMs - UP_CONFIRM_MS);
+    if (probed >= bar) this.#upSinceMs = Math.min(this.#upSinceMs, nowMs - UP_CONFIRM_MS);
     return nowMs - this.#upSinceMs < UP_CONFIRM_MS ? current : current - 1;
   }
 

@@ -75,8 +75,6 @@ const KEYFRAME_REQUEST_INTERVAL_MS = 250;
  * else at its next keyframe.
  */
 const IMMEDIATE_UP_MAX_MS = 150;
-/** How long a probe cluster lasts (ms). */
-const PROBE_DURATION_MS = 80;
 
 export class VideoSender {
   readonly #writer: DirectRtpSender;
@@ -134,7 +132,7 @@ export class VideoSender {
         // Long enough that a shaper's bucket and queue cannot pass the whole probe at its rate: 80 ms.
         // After a failed probe the next waits 2 s, doubling to 4 s at most: a link that recovers (a cap lifted)
         // is found again within seconds.
-        probe: { maxPacketSize: 280, minPacketSize: 100, maxFactor: 2, durationMs: PROBE_DURATION_MS, backoffInitialMs: 2_000, backoffMaxMs: 4_000 },
+        probe: { maxPacketSize: 280, minPacketSize: 100, maxFactor: 2, durationMs: 80, backoffInitialMs: 2_000, backoffMaxMs: 4_000 },
       });
       this.#current = this.#choice.initial(options.startBitrate);
     } else {
