@@ -4,13 +4,14 @@ import nunjucks from 'nunjucks';
 import { join } from 'node:path';
 import { DEFAULT_THEME_DIR } from './data-files.ts';
 import { originalPath, requestBasePath } from './base-path.ts';
+import { createInlineScript } from './inline-script.ts';
 
 /** Keyword arguments as nunjucks passes them: `url_for('static', path='x')` → `{ path: 'x', __keywords: true }`. */
 type Keywords = { path?: string; filename?: string; [name: string]: unknown };
 
 /** Renders the theme's templates for one middleware instance. */
 export interface Views {
-  /** Renders `name` with the standard context (`base`, `url_for`, `request`) plus `locals` into `ctx.body`. */
+  /** Renders `name` with the standard context (`base`, `url_for`, `inline_script`, `request`) plus `locals` into `ctx.body`. */
   render(ctx: Context, name: string, locals?: Record<string, unknown>): void;
   /** The public base path of this request ('' at the root). */
   basePath(ctx: Context): string;
@@ -27,9 +28,10 @@ const BUILT_IN_ROUTES: Record<string, string> = {
  * theme last, so a missing partial still resolves. Not koa-views: it skips itself when the host already
  * set `ctx.render`, and cannot override the top-level template (docs/advanced.md, last section).
  */
-export function createViews(templateDirs: string[], router: Router, basePathOverride: string | undefined): Views {
+export function createViews(templateDirs: string[], staticDirs: string[], router: Router, basePathOverride: string | undefined): Views {
   const loader = new nunjucks.FileSystemLoader([...templateDirs, join(DEFAULT_THEME_DIR, 'templates')]);
   const env = new nunjucks.Environment(loader, { autoescape: true, throwOnUndefined: false });
+  env.addGlobal('inline_script', createInlineScript(staticDirs));
 
   const basePath = (ctx: Context): string => basePathOverride ?? requestBasePath(ctx);
 

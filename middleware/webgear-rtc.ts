@@ -101,8 +101,8 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
   );
   const router = new Router();
   // Folder by folder, file by file: the `templates`/`static` options, then the data folder, then the package.
-  const views = createViews([...settings.templates, dataFiles.templatesDir], router, settings.basePath);
   const staticDirs = [...settings.static, dataFiles.staticDir, join(DEFAULT_THEME_DIR, 'static')];
+  const views = createViews([...settings.templates, dataFiles.templatesDir], staticDirs, router, settings.basePath);
   addDefaultRoutes(router, { broadcast, views, ...settings });
   addWhepRoutes(router, { broadcast, views, ...settings });
   if (settings.source.kind === 'whip') addWhipRoutes(router, { broadcast, views, ...settings });

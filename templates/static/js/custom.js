@@ -2,8 +2,9 @@
  * WebGear_RTC default player.
  *
  * Plain browser JS (ES2020, no modules, no dependencies) so it works offline on
- * a LAN and under a strict CSP (`script-src 'self'`): configuration comes from
- * the data-config attribute rendered by the server, never from inline script.
+ * a LAN. index.html has it inline (a round trip sooner) and by URL: under a
+ * strict CSP (`script-src 'self'`) the inline copy is refused and this file runs.
+ * Configuration comes from the data-config attribute rendered by the server.
  *
  * Signaling is WHEP with trickle ICE:
  *   POST config.whepUrl  (application/sdp offer)  -> 201 answer, Location: the session
@@ -18,6 +19,11 @@
  */
 (function () {
   'use strict';
+
+  // The page carries the player twice: inline (it starts a round trip sooner) and by URL (for a page whose
+  // Content-Security-Policy refuses inline scripts). The first to run is the player.
+  if (window.webgearRtcPlayer) return;
+  window.webgearRtcPlayer = true;
 
   // Waits between reconnection attempts; the last one repeats.
   const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
