@@ -1,6 +1,7 @@
 import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
+import compress from 'koa-compress';
 import type { Broadcast } from '../lib/session/broadcast.ts';
 import { SignalingError } from '../lib/errors.ts';
 import type { ResolvedOptions } from '../options/option-table.ts';
@@ -49,7 +50,9 @@ function sessionIdOf(body: unknown): string | undefined {
  */
 export function addDefaultRoutes(router: Router, deps: RouteDependencies): void {
   const { broadcast, views, iceServers, bodyLimit } = deps;
-  router.get('index', '/', (ctx) => {
+  // Compressed (where the browser takes it): with the player inline the page is ~15 kB, past TCP's first
+  // window (10 segments, ~14 kB), and its last bytes came a round trip later; compressed, ~5 kB.
+  router.get('index', '/', compress(), (ctx) => {
     const base = views.basePath(ctx);
     views.render(ctx, 'index.html', {
       config: {

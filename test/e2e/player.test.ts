@@ -215,6 +215,10 @@ test('the player is inline, before the stylesheet: it plays without a request fo
     });
     await openPlayer(page, `${server.url}/`);
     assert.deepEqual(posts, ['/whep'], 'one player, connected once');
+    // The page with its player inline comes in TCP's first window (10 segments of 1448 bytes, headers
+    // included): past it, its last bytes wait a round trip for the first ones' ACKs.
+    const { encodedBodySize, decodedBodySize } = await page.evaluate(() => performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming);
+    assert.ok(decodedBodySize > 12_000 && encodedBodySize < 12_000, `the page compressed: ${decodedBodySize} → ${encodedBodySize} bytes`);
     // The request by URL may have gone (refused here); it is not what played.
     assert.ok(fetched.length <= 1, `custom.js asked for at most once (${fetched.length})`);
   } finally {
