@@ -148,7 +148,9 @@ async function watchWindow(name: string, label: string, options: LinkOptions, du
 
 function print({ scenario, report: r, linkStats: s, note, sourceFps, load }: Result): void {
   console.log(`${scenario}: first frame ${r.firstFrameMs?.toFixed(0) ?? 'never'} ms; ${r.fps.toFixed(1)} fps, longest gap ${r.longestGapMs.toFixed(0)} ms, ` +
-    `frozen ${(r.frozenMs / 1000).toFixed(1)} s in ${r.gapsOver500.length} gaps > 0.5 s; ${r.mainSize}; ${r.bitrateKbit.toFixed(0)} kbit/s; ` +
+    `frozen ${(r.frozenMs / 1000).toFixed(1)} s in ${r.gapsOver500.length} gaps > 0.5 s` +
+    `${r.gapsOver500.map((gap) => ` (${(gap.ms / 1000).toFixed(2)} s from ${(gap.atMs / 1000).toFixed(1)} s after navigation)`).join('')}; ` +
+    `${r.mainSize}; ${r.bitrateKbit.toFixed(0)} kbit/s; ` +
     `lost ${r.packetsLost} (${r.lossPercent.toFixed(1)} %), NACK ${r.nackCount}, PLI ${r.pliCount}, ` +
     `decoded ${r.framesDecoded}, dropped ${r.framesDropped}, keyframes ${r.keyFramesDecoded}; jitter buffer ${r.jitterBufferMs.toFixed(0)} ms; ` +
     `link: ${s.udpToViewer} UDP packets (${((s.udpToViewerBytes * 8) / WINDOW_MS / 1000).toFixed(2)} Mbit/s) to the viewer, ${s.udpDropped} dropped at random, ${s.capDropped} at the cap; ` +

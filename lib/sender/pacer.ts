@@ -95,6 +95,8 @@ export class Pacer {
   #mediaHead = 0;
   #queuedBytes = 0;
   readonly #retransmissions: number[] = [];
+  /** Media packets that may leave faster than the pacing rate, at `rate`; the budget they overdraw is a debt. */
+  #boost: { remaining: number; rate: number; budget: number; lastRefillMs: number } | undefined;
   #probe: { clusterId: number; remaining: number; size: number; intervalMs: number; nextAtMs: number } | undefined;
   readonly #maxQueueMs: number;
   /** The queue's size at the last trend samples (oldest first, at most TREND_SAMPLES), and whether it had shrunk since the oldest. */
@@ -166,13 +168,36 @@ export class Pacer {
     this.#trend.shrinking = false;
   }
 
+  /**
+   * Lets the rest of the frame at the head of the queue (its packets up to the marker bit) leave at up to
+   * `rate` (bit/s) instead of the pacing rate: a joiner's keyframe, its first picture, sooner. What they
+   * take beyond the pacing rate is a debt the packets after them wait out, so the stream as a whole keeps
+   * the pacing rate (libwebrtc's pacer, too, lets an initial burst out). Nothing is boosted when the rest
+   * of that frame is over `maxBytes` (a burst that size could overflow a thin link's queue); a boost
+   * ended part way would leave the frame's last packets behind more debt than pacing alone.
+   */
+  boostFrame(rate: number, maxBytes: number, now = performance.now()): void {
+    if (this.#closed || rate <= this.#rate) return;
+    let bytes = 0;
+    for (let i = this.#mediaHead; i < this.#media.length; i++) {
+      const packet = this.#media[i]!.packet;
+      bytes += packet.length + OVERHEAD_BYTES;
+      if (bytes > maxBytes) return;
+      if ((packet[1]! & 0x80) !== 0) {
+        this.#boost = { remaining: i - this.#mediaHead + 1, rate, budget: 0, lastRefillMs: now };
+        return;
+      }
+    }
+  }
+
   /** A media packet, sent now if nothing waits and the budget allows, else queued in order. `now`: performance.now(). */
   enqueue(entry: QueuedPacket, now = performance.now()): void {
     if (this.#closed) return;
     if (this.queuedPackets === 0 && !this.#probe) {
       this.#refill(now);
-      if (this.#budget >= 0) {
-        this.#spend(this.#output.sendMedia(entry, now));
+      const boosted = this.#budget < 0 && this.#boosted(now);
+      if (this.#budget >= 0 || boosted) {
+        this.#spendMedia(this.#output.sendMedia(entry, now), boosted);
         return;
       }
     }
@@ -201,6 +226,7 @@ export class Pacer {
     this.#media.length = 0;
     this.#mediaHead = 0;
     this.#queuedBytes = 0;
+    this.#boost = undefined;
     // What waits from now on is a new queue: nothing says yet that it drains.
     this.#trend.bytes.length = 0;
     this.#trend.shrinking = false;
@@ -223,11 +249,13 @@ export class Pacer {
     while (this.#budget >= 0 && this.#retransmissions.length > 0) {
       this.#spend(this.#output.sendRetransmission(this.#retransmissions.shift()!, now));
     }
-    while (this.#budget >= 0 && this.#mediaHead < this.#media.length) {
+    while (this.#mediaHead < this.#media.length) {
+      const boosted = this.#budget < 0 && this.#boosted(now);
+      if (this.#budget < 0 && !boosted) break;
       const entry = this.#media[this.#mediaHead]!;
       this.#media[this.#mediaHead++] = undefined as unknown as QueuedPacket;
       this.#queuedBytes -= entry.packet.length + OVERHEAD_BYTES;
-      this.#spend(this.#output.sendMedia(entry, now));
+      this.#spendMedia(this.#output.sendMedia(entry, now), boosted);
     }
     if (this.#mediaHead === this.#media.length) {
       this.#media.length = 0;
@@ -259,6 +287,27 @@ export class Pacer {
     const burst = Math.max(MIN_BURST_BYTES, (this.#rate / 8) * (BURST_MS / 1000));
     this.#budget = Math.min(burst, this.#budget + ((now - this.#lastRefillMs) * this.#rate) / 8000);
     this.#lastRefillMs = now;
+  }
+
+  /** Whether a boost lets media go now though the budget does not (only media: retransmissions keep the rate). */
+  #boosted(now: number): boolean {
+    const boost = this.#boost;
+    if (!boost) return false;
+    const burst = Math.max(MIN_BURST_BYTES, (boost.rate / 8) * (BURST_MS / 1000));
+    boost.budget = Math.min(burst, boost.budget + ((now - boost.lastRefillMs) * boost.rate) / 8000);
+    boost.lastRefillMs = now;
+    return boost.budget >= 0;
+  }
+
+  /** `boosted`: it went on the boost's budget (the pacing rate's had none left). */
+  #spendMedia(bytes: number, boosted: boolean): void {
+    const boost = this.#boost;
+    if (boost) {
+      if (boosted) boost.budget -= bytes;
+      boost.remaining--;
+      if (boost.remaining <= 0) this.#boost = undefined;
+    }
+    this.#spend(bytes);
   }
 
   #spend(bytes: number): void {

@@ -75,6 +75,13 @@ const KEYFRAME_REQUEST_INTERVAL_MS = 250;
  * else at its next keyframe.
  */
 const IMMEDIATE_UP_MAX_MS = 150;
+/**
+ * A joiner's first picture (its GOP's keyframe: the start rung's are 3–4.5 kB, at most ~7.5) leaves at the
+ * start estimate rather than the pacing rate's 1.5 × the start rung, the rest of the replay waiting out the
+ * difference: at 300 kbit/s a 4 kB keyframe's last packet waited ~30 ms behind the bucket's first three.
+ * Not a keyframe larger than this (a single rendition's 720p one: a burst a thin link's queue may drop).
+ */
+const JOIN_BOOST_MAX_BYTES = 12_000;
 
 export class VideoSender {
   readonly #writer: DirectRtpSender;
@@ -156,6 +163,8 @@ export class VideoSender {
     this.#startedAtMs = performance.now();
     this.#rebaseNext = true;
     this.#bindWithReplay(this.#current);
+    // The replay is queued behind what the bucket let out at once: the rest of its keyframe goes sooner.
+    if (this.#estimator && !this.#options.startKnown) this.#pacer.boostFrame(this.#options.startBitrate, JOIN_BOOST_MAX_BYTES);
   }
 
   /** A decrypted compound RTCP packet from the viewer (lib/werift/rtcp-tap.ts). */

@@ -332,6 +332,42 @@ describe('Pacer', () => {
     assert.equal(pacer.overflow(time.now()), true);
   });
 
+  test('boostFrame(): the rest of the frame at the head leaves at the boost\'s rate; what follows waits out the debt', async (t) => {
+    // A joiner's replay at 300 kbit/s: a 5-packet keyframe, then a 1-packet frame. The bucket lets ~2.5 kB
+    // out at once; without a boost the keyframe's last packet left ~65 ms later, with it ~20 ms.
+    const frame = (first: number, count: number) =>
+      Array.from({ length: count }, (_, i) => {
+        const entry = media(first + i);
+        if (i === count - 1) entry.packet[1]! |= 0x80; // the marker: the frame's last packet
+        return entry;
+      });
+    const sendTimes = async (name: string, boost: { rate: number; maxBytes: number } | undefined) => {
+      let times: number[] = [];
+      await t.test(name, (st) => {
+        times = sendTimesIn(st, boost);
+      });
+      return times;
+    };
+    const sendTimesIn = (st: TestContext, boost: { rate: number; maxBytes: number } | undefined) => {
+      const { time, output, pacer } = setup(st, 300_000);
+      time.advance(100); // the bucket is full
+      const start = time.now();
+      for (const entry of [...frame(1, 5), ...frame(6, 1)]) pacer.enqueue(entry);
+      if (boost) pacer.boostFrame(boost.rate, boost.maxBytes);
+      time.advance(400);
+      pacer.close();
+      return output.sent.map((s) => (s.kind === 'media' ? s.at - start : -1));
+    };
+    const plain = await sendTimes('paced', undefined);
+    const boosted = await sendTimes('boosted', { rate: 1_000_000, maxBytes: 12_000 });
+    assert.ok(plain[4]! >= 60, `unboosted, the keyframe's last packet at ${plain[4]} ms`);
+    assert.ok(boosted[4]! <= 30, `boosted, at ${boosted[4]} ms (${boosted.join(', ')})`);
+    assert.ok(boosted[5]! >= plain[5]! - 2, `the next frame no sooner than paced: ${boosted[5]} ms against ${plain[5]}`);
+    assert.ok(boosted[5]! <= plain[5]! + 30, `nor much later: ${boosted[5]} ms against ${plain[5]}`);
+    // A frame over maxBytes is not boosted at all (a boost ended part way would hold its last packets back).
+    assert.deepEqual(await sendTimes('over maxBytes', { rate: 1_000_000, maxBytes: 2_000 }), plain);
+  });
+
   test('close() stops everything: nothing queued leaves, nothing new is taken', (t) => {
     const { time, output, pacer } = setup(t, 500_000);
     for (let id = 0; id < 5; id++) pacer.enqueue(media(id));
