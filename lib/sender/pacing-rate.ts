@@ -13,9 +13,13 @@ const PACING_FACTOR = 1.5;
 const START_PACING_FACTOR = 1;
 /**
  * …and never faster than this many times the start rung's rate: a joiner's GOP is a burst that a thin link
- * (300 kbit/s, a 4 KB queue) would mostly drop; its keyframe (the first picture) still goes in ~0.1–0.2 s.
+ * (300 kbit/s, a 4 KB queue) would mostly drop. At 1.5 × the 200k rung the replay went at a 300 kbit/s
+ * link's whole rate, its packet headers (~3.5 %) over it, for the seconds it takes to drain beside the live
+ * stream: the link's queue filled and dropped (bench/links.ts cap300: frozen 0.7–0.9 s in 4 of 8 runs,
+ * NACKs mostly refused over budget); at 1.3, 0 of 4 froze, nothing dropped. The keyframe itself goes
+ * sooner (`Pacer.boostFrame`).
  */
-const START_RUNG_PACING_FACTOR = 1.5;
+const START_RUNG_PACING_FACTOR = 1.3;
 /** Never below the current rendition's bitrate times this (it must get through, even over budget). */
 const MIN_PACING_FACTOR = 1.2;
 

@@ -165,7 +165,7 @@ describe('VideoSender', () => {
     const fair = sent.filter((p) => now - p.at > 300 && now - p.at < 600).map((p) => p.seq).slice(0, 20);
     assert.ok(old.length === 2 && recent.length === 2 && fair.length === 20);
     h.writer.nack([...old, ...recent, ...fair]);
-    h.run(60); // they leave at the pacing rate (2 Mbit/s before any feedback), ahead of the media
+    h.run(150); // they leave at the pacing rate (1.3 × the 800k start rung before feedback measures the link), ahead of the media
     const rtx = h.writer.sent.filter((p) => p.kind === 'rtx');
     // 30 % of the estimate over 200 ms, in full packets: twelve at 2 Mbit/s, fewer as the estimate decays
     // without feedback (×0.8 a second after the first second).
