@@ -39,7 +39,7 @@ export interface VideoSenderOptions {
   /**
    * Whether `startBitrate` is known rather than guessed (a peer on this machine or the LAN, by ICE's round
    * trip): then it paces from the first packet as a measured estimate would, and a joiner's GOP goes out at
-   * once. A guess is held to 1.3× the start rung until feedback measures the link.
+   * once. A guess is held to a little over the start rung (pacing-rate.ts) until feedback measures the link.
    */
   startKnown?: boolean;
   /** Told every switch and probe (the logger's debug). */
@@ -77,8 +77,8 @@ const KEYFRAME_REQUEST_INTERVAL_MS = 250;
 const IMMEDIATE_UP_MAX_MS = 150;
 /**
  * A joiner's first picture (its GOP's keyframe: the start rung's are 3–4.5 kB, at most ~7.5) leaves at the
- * start estimate rather than the pacing rate's 1.3 × the start rung, the rest of the replay waiting out the
- * difference: at 300 kbit/s a 4 kB keyframe's last packet waited ~30 ms behind the bucket's first three.
+ * start estimate rather than the start guess's pacing rate (pacing-rate.ts), the rest of the replay waiting
+ * out the difference: at 300 kbit/s a 4 kB keyframe's last packet waited ~30 ms behind the bucket's first three.
  * Not a keyframe larger than this (a single rendition's 720p one: a burst a thin link's queue may drop).
  */
 const JOIN_BOOST_MAX_BYTES = 12_000;
