@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { isRunning } from '../helpers.ts';
 import { createLink, type Link } from '../../support/links/link.ts';
-import { measureRtt, measureTcpDownload, measureUdp } from '../../support/links/measure.ts';
+import { measureGsoSends, measureRtt, measureTcpDownload, measureUdp } from '../../support/links/measure.ts';
 import { namespaces, rootDevices } from '../../support/links/namespaces.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root: network namespaces, veth, tc and nftables' : false;
@@ -96,6 +96,17 @@ describe('real network links (test/support/links)', { skip, timeout: 120_000 }, 
         const rtt = await measureRtt(lossy, { count: 20, intervalMs: 5 });
         assert.equal(rtt.lost, 0);
       });
+    });
+  });
+
+  test("a GSO send crosses the link as one datagram per packet: loss takes packets, not the sender's runs", async () => {
+    await withLink({ lossPercent: 20 }, async (link) => {
+      const result = await measureGsoSends(link, { sends: 100, segments: 10 });
+      console.log(`GSO: ${result.sent} datagrams in 100 sends, the loss rule saw ${result.seenByLossRule}, ${result.received} arrived`);
+      // Unsegmented, the rule sees 100 packets and drops whole runs of 10.
+      assert.equal(result.seenByLossRule, result.sent, 'the loss rule judges each datagram');
+      const lost = result.sent - result.received;
+      assert.ok(lost >= 100 && lost <= 300, `20 % of ${result.sent} lost: ${lost}`);
     });
   });
 

@@ -3,12 +3,16 @@
  * server's half runs here, on the link's root-side address; the viewer's half is netprobe.ts, run
  * inside the viewer namespace.
  */
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import type { Link } from './link.ts';
+
+const execFileAsync = promisify(execFile);
 
 const NETPROBE = join(import.meta.dirname, 'netprobe.ts');
 /** Bytes on the wire around a UDP payload: Ethernet 14, IPv4 20, UDP 8 (what TBF counts). */
@@ -96,6 +100,36 @@ export async function measureUdp(
     ? ((steady.length - 1) * (payload + UDP_OVERHEAD) * 8) / (steady.at(-1)! - steady[0]!)
     : 0;
   return { sent, received: packets, lostPercent: (100 * (sent - packets)) / sent, receivedKbit };
+}
+
+/**
+ * UDP GSO sends, as the server's native send thread makes them: `sends` sends of `segments` datagrams of
+ * `size` bytes each (UDP_SEGMENT, from python3: Node's dgram has no GSO), from the server's address to a
+ * sink in the viewer namespace. Returns the datagrams sent and received, and how many packets the loss
+ * rule saw (the router's count of server → viewer UDP).
+ */
+export async function measureGsoSends(
+  link: Link,
+  { sends, segments, size = 1000, port = 41_000 + (process.pid % 1000) }: { sends: number; segments: number; size?: number; port?: number },
+): Promise<{ sent: number; received: number; seenByLossRule: number }> {
+  const sink = link.spawn(process.execPath, [NETPROBE, 'sink', String(port), '500'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: sink.stdout! })[Symbol.asyncIterator]();
+  if ((await lines.next()).value !== 'ready') throw new Error('the UDP sink in the viewer namespace did not start');
+  const before = await link.stats();
+  const script = [
+    'import socket, sys, time',
+    'host, port, source, sends, segments, size = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])',
+    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    's.bind((source, 0))',
+    's.setsockopt(socket.SOL_UDP, 103, size)  # UDP_SEGMENT',
+    'for _ in range(sends):',
+    '    s.sendto(bytes(segments * size), (host, port))',
+    '    time.sleep(0.002)',
+  ].join('\n');
+  await execFileAsync('python3', ['-c', script, link.viewerAddress, String(port), link.serverAddress, String(sends), String(segments), String(size)], { timeout: 10_000 });
+  const { packets } = JSON.parse((await lines.next()).value as string) as { packets: number };
+  const after = await link.stats();
+  return { sent: sends * segments, received: packets, seenByLossRule: after.udpToViewer - before.udpToViewer };
 }
 
 export interface TcpResult {
