@@ -10,6 +10,7 @@
  *                                           1-minute load average to fall below 2.5
  *   node bench/links.ts --write …           also puts the table into docs/benchmarks-links.md
  *   node bench/links.ts --json <file> …     also writes {rows, markdown} there (bench/run.ts reads it)
+ *   BENCH_SERVER_OPTIONS='{"jitterBufferTarget":150}' …   more options for the server (JSON)
  *   node bench/links.ts crowd               40 viewers, 10 of them each behind its own 800 kbit/s cap
  *                                           (bench/links-crowd.ts: native load generator + werift, no browser)
  *   DEBUG='werift-ice*,werift-dtls*,werift:*peerConnection*' BENCH_TRACE=1 node bench/links.ts firstFrame
@@ -61,7 +62,7 @@ async function launchIn(link: Link): Promise<Browserish> {
 async function setUp(options: LinkOptions) {
   const data = tempDir('webgear-rtc-bench-links-');
   const link = await createLink({ delayMs: DELAY_MS, ...options });
-  const server = await startLinkServer([link], { source: sourceFile(), loop: true, customDataLocation: data.path, logging: process.env.BENCH_LOG === '1', ...(process.env.BENCH_RENDITIONS === 'off' && { renditions: false }) });
+  const server = await startLinkServer([link], { source: sourceFile(), loop: true, customDataLocation: data.path, logging: process.env.BENCH_LOG === '1', ...(process.env.BENCH_RENDITIONS === 'off' && { renditions: false }), ...JSON.parse(process.env.BENCH_SERVER_OPTIONS ?? '{}') });
   const watcher = await connectWeriftViewer(`${server.urlFor(link)}offer`);
   await watcher.connected;
   await sleep(3_000);

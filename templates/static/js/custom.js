@@ -33,6 +33,18 @@
   const STABLE_AFTER_MS = 10000;
   // Not connected this long after the answer: send our candidates (a server behind NAT needs them).
   const TRICKLE_AFTER_MS = 700;
+  // A lossy link: a packet repaired by a NACK arrives a round trip late, and Chromium decodes its frame with
+  // the one behind it and shows one of them for less than a refresh (at 2 % loss over 40 ms RTT, 25 of 30
+  // frames a second shown, every one decoded). While repairs come this often, the player asks the browser
+  // for a jitter buffer long enough to hide one (at 40 ms RTT, 300 ms: ~190 ms buffered, 30 fps shown;
+  // docs/real-networks.md), and gives it back once the link has been clean a while. Never when the page
+  // set jitterBufferTarget itself.
+  const SMOOTH_CHECK_MS = 1000;
+  const SMOOTH_AFTER = { repairs: 5, withinMs: 5000 };
+  const SMOOTH_UNTIL = { repairs: 1, withinMs: 20000 };
+  function smoothingTargetMs(rttMs) {
+    return Math.min(1000, Math.max(300, 5 * rttMs + 100));
+  }
 
   const STATE_TEXT = {
     new: 'connecting…',
@@ -182,9 +194,50 @@
     if (s.candidates.length || (s.gatheringDone && !s.sentEnd)) trickle(s);
   }
 
+  // Counts the session's NACKs (inbound-rtp nackCount) each second; raises the video receiver's
+  // jitterBufferTarget while repairs are frequent, back to the browser's own once they are rare.
+  function smoothRepairs(s) {
+    if (s.smoothTimer || typeof config.jitterBufferTarget === 'number') return;
+    const counts = []; // [ms, NACKs sent so far]
+    let raised = false;
+    s.smoothTimer = setInterval(async function () {
+      const receiver = s.pc.getReceivers().find(function (r) { return r.track && r.track.kind === 'video'; });
+      if (!receiver || !('jitterBufferTarget' in receiver)) return;
+      let nacks;
+      let rttMs = 0;
+      try {
+        (await s.pc.getStats()).forEach(function (stat) {
+          if (stat.type === 'inbound-rtp' && stat.kind === 'video') nacks = stat.nackCount;
+          if (stat.type === 'candidate-pair' && stat.nominated && stat.currentRoundTripTime) rttMs = 1000 * stat.currentRoundTripTime;
+        });
+      } catch (_) {
+        return; // closed meanwhile
+      }
+      if (typeof nacks !== 'number' || s.ended) return;
+      const now = performance.now();
+      counts.push([now, nacks]);
+      while (now - counts[0][0] > SMOOTH_UNTIL.withinMs) counts.shift();
+      const repairsWithin = function (ms) {
+        const first = counts.find(function (c) { return now - c[0] <= ms; });
+        return nacks - first[1];
+      };
+      if (!raised && repairsWithin(SMOOTH_AFTER.withinMs) >= SMOOTH_AFTER.repairs) {
+        raised = true;
+        receiver.jitterBufferTarget = smoothingTargetMs(rttMs);
+        log('lossy link: jitter buffer target ' + receiver.jitterBufferTarget + ' ms');
+      } else if (raised && now - counts[0][0] >= SMOOTH_UNTIL.withinMs - SMOOTH_CHECK_MS &&
+          repairsWithin(SMOOTH_UNTIL.withinMs) <= SMOOTH_UNTIL.repairs) {
+        raised = false;
+        receiver.jitterBufferTarget = null;
+        log('clean link again: the browser\'s own jitter buffer');
+      }
+    }, SMOOTH_CHECK_MS);
+  }
+
   function endSession(s) {
     if (!s || s.ended) return;
     s.ended = true;
+    clearInterval(s.smoothTimer);
     clearTimeout(s.disconnectTimer);
     clearTimeout(s.stableTimer);
     clearTimeout(s.trickleTimer);
@@ -223,6 +276,7 @@
       clearTimeout(s.trickleTimer);
       showState(STATE_TEXT.connected, 'connected');
       s.stableTimer = setTimeout(function () { attempt = 0; }, STABLE_AFTER_MS);
+      smoothRepairs(s);
     } else if (state === 'disconnected') {
       showState(STATE_TEXT.disconnected, 'reconnecting');
       s.disconnectTimer = setTimeout(function () { scheduleReconnect('connection lost', 0); }, DISCONNECTED_GRACE_MS);

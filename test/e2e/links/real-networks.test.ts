@@ -25,6 +25,8 @@ interface Watched {
   note: unknown;
   /** Frames per second the source's top rendition made over the window (a busy machine's ffmpeg makes fewer than 30). */
   sourceFps: number;
+  /** The default player's video receiver's jitterBufferTarget at the end (null: the browser's own). */
+  jitterBufferTarget: number | null;
 }
 
 /**
@@ -50,13 +52,18 @@ async function watch(
     const source = { frames: server.rtc.stats().source.frames, at: performance.now() };
     const [note] = await Promise.all([during?.(link, server), sleep(windowMs)]);
     const report = await readProbe(page, from);
+    const jitterBufferTarget = await page.evaluate(() => {
+      const pc = (window as unknown as { webgear: { pc: RTCPeerConnection | null } }).webgear.pc;
+      return pc?.getReceivers().find((receiver) => receiver.track.kind === 'video')?.jitterBufferTarget ?? null;
+    });
     const stats = server.rtc.stats();
     const sourceFps = ((stats.source.frames - source.frames) * 1000) / (performance.now() - source.at);
     const viewer = stats.viewers[0];
-    const watched = { report, rendition: viewer?.video?.rendition, estimate: viewer?.video?.estimate, note, sourceFps };
+    const watched = { report, rendition: viewer?.video?.rendition, estimate: viewer?.video?.estimate, note, sourceFps, jitterBufferTarget };
     console.log(`${JSON.stringify(options)}: ${report.fps.toFixed(1)} fps (${report.decodedFps.toFixed(1)} decoded, the source made ${sourceFps.toFixed(1)}), longest gap ${report.longestGapMs.toFixed(0)} ms, ` +
       `frozen ${(report.frozenMs / 1000).toFixed(1)} s, ${report.mainSize}, ${report.bitrateKbit.toFixed(0)} kbit/s, ` +
-      `lost ${report.lossPercent.toFixed(1)} %, first frame ${report.firstFrameMs?.toFixed(0)} ms; server: rendition ` +
+      `lost ${report.lossPercent.toFixed(1)} %, first frame ${report.firstFrameMs?.toFixed(0)} ms, jitter buffer ${report.jitterBufferMs.toFixed(0)} ms ` +
+      `(target ${jitterBufferTarget ?? 'the browser\'s'}); server: rendition ` +
       `${watched.rendition}, estimate ${Math.round((watched.estimate ?? 0) / 1000)} kbit/s, ${JSON.stringify(viewer?.video)}; ` +
       `gaps over 500 ms at (s into the window): ${report.gapsOver500.map((gap) => `${((gap.atMs - from) / 1000).toFixed(1)} (${gap.ms.toFixed(0)} ms)`).join(', ') || 'none'}; ` +
       `sizes: ${report.sizes.map((size) => `${((size.atMs - from) / 1000).toFixed(1)} ${size.width}x${size.height}`).join(', ')}`);
@@ -70,9 +77,10 @@ async function watch(
 
 /*
  * Frames Chromium decoded per second (`report.decodedFps`): what the link and the sender let through. The presented
- * rate (`report.fps`) is lower under loss: a frame repaired by a NACK comes a round trip late and the one
- * behind it waits for it, both are decoded within one refresh and only one is shown (Chromium keeps a
- * 20–30 ms jitter buffer here); and on this VM's software compositor a 720p page shows ~29 of 30.
+ * rate (`report.fps`) would be lower under loss: a frame repaired by a NACK comes a round trip late and the
+ * one behind it waits for it, both are decoded within one refresh and only one is shown (Chromium keeps a
+ * 20–30 ms jitter buffer here), unless the player asks for a longer one while repairs are frequent, as
+ * the default page does; and on this VM's software compositor a 720p page shows ~29 of 30.
  */
 
 /**
@@ -106,7 +114,9 @@ describe('real networks: each viewer gets the best picture its own link carries'
   after(() => data.cleanup());
 
   test('a clean link: the top rendition at full rate (≥ 28 fps decoded, or all the source made), no frame gap over 500 ms', { timeout: 60_000 }, async () => {
-    const { report, rendition, sourceFps } = await watch(data.path, {});
+    const { report, rendition, sourceFps, jitterBufferTarget } = await watch(data.path, {});
+    // No repairs, so the player leaves the browser's own (short) jitter buffer alone.
+    assert.equal(jitterBufferTarget, null);
     // The link and the sender must pass every frame; a busy machine's ffmpeg may make fewer than 28.
     assert.ok(report.decodedFps >= Math.min(28, 0.97 * sourceFps), `${report.decodedFps.toFixed(1)} fps decoded, the source made ${sourceFps.toFixed(1)}`);
     assert.ok(report.fps >= 22, `${report.fps.toFixed(1)} fps shown`);
@@ -148,10 +158,12 @@ describe('real networks: each viewer gets the best picture its own link carries'
     assert.equal(rendition, 2);
   });
 
-  test('2 % loss: the top rendition, ≥ 27 fps decoded, no frame gap over 500 ms', { timeout: 60_000 }, async () => {
-    const { report, rendition } = await watch(data.path, { lossPercent: 2 });
+  test('2 % loss: the top rendition, ≥ 27 fps decoded and shown (the player buffers to hide repairs), no frame gap over 500 ms', { timeout: 60_000 }, async () => {
+    const { report, rendition, jitterBufferTarget } = await watch(data.path, { lossPercent: 2 });
     assert.ok(report.decodedFps > 27, `${report.decodedFps.toFixed(1)} fps decoded`);
-    assert.ok(report.fps >= 22, `${report.fps.toFixed(1)} fps shown`);
+    // Repairs were frequent: the player asked for a jitter buffer that hides them (without, 25-27 shown).
+    assert.ok(jitterBufferTarget !== null && jitterBufferTarget >= 300, `jitter buffer target ${jitterBufferTarget}`);
+    assert.ok(report.fps >= 27, `${report.fps.toFixed(1)} fps shown`);
     assert.ok(report.longestGapMs <= 500, `longest gap ${report.longestGapMs.toFixed(0)} ms`);
     assert.equal(report.mainSize, '1280x720');
     assert.equal(rendition, 0);
