@@ -54,6 +54,17 @@ export async function measureRtt(link: Link, { count = 50, intervalMs = 20 } = {
   }
 }
 
+/**
+ * netprobe.ts's UDP sink in the viewer namespace on `port`, ready; `result()`: what it counted, once none
+ * came for 500 ms.
+ */
+async function startSink(link: Link, port: number): Promise<{ result: () => Promise<{ packets: number; arrivals: number[] }> }> {
+  const sink = link.spawn(process.execPath, [NETPROBE, 'sink', String(port), '500'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: sink.stdout! })[Symbol.asyncIterator]();
+  if ((await lines.next()).value !== 'ready') throw new Error('the UDP sink in the viewer namespace did not start');
+  return { result: async () => JSON.parse((await lines.next()).value as string) as { packets: number; arrivals: number[] } };
+}
+
 export interface UdpResult {
   sent: number;
   received: number;
@@ -71,9 +82,7 @@ export async function measureUdp(
   link: Link,
   { sendKbit, seconds, payload = 1200, port = 40_000 + (process.pid % 1000) }: { sendKbit: number; seconds: number; payload?: number; port?: number },
 ): Promise<UdpResult> {
-  const sink = link.spawn(process.execPath, [NETPROBE, 'sink', String(port), '500'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: sink.stdout! })[Symbol.asyncIterator]();
-  if ((await lines.next()).value !== 'ready') throw new Error('the UDP sink in the viewer namespace did not start');
+  const sink = await startSink(link, port);
   const socket = await udpSocket(link.serverAddress);
   const datagram = Buffer.alloc(payload);
   const perMs = sendKbit / 8 / (payload + UDP_OVERHEAD);
@@ -94,7 +103,7 @@ export async function measureUdp(
     }, 2);
   });
   socket.close();
-  const { packets, arrivals } = JSON.parse((await lines.next()).value as string) as { packets: number; arrivals: number[] };
+  const { packets, arrivals } = await sink.result();
   const steady = arrivals.filter((time) => time >= arrivals[0]! + 500);
   const receivedKbit = steady.length > 1
     ? ((steady.length - 1) * (payload + UDP_OVERHEAD) * 8) / (steady.at(-1)! - steady[0]!)
@@ -112,9 +121,7 @@ export async function measureGsoSends(
   link: Link,
   { sends, segments, size = 1000, port = 41_000 + (process.pid % 1000) }: { sends: number; segments: number; size?: number; port?: number },
 ): Promise<{ sent: number; received: number; seenByLossRule: number }> {
-  const sink = link.spawn(process.execPath, [NETPROBE, 'sink', String(port), '500'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: sink.stdout! })[Symbol.asyncIterator]();
-  if ((await lines.next()).value !== 'ready') throw new Error('the UDP sink in the viewer namespace did not start');
+  const sink = await startSink(link, port);
   const before = await link.stats();
   const script = [
     'import socket, sys, time',
@@ -127,7 +134,7 @@ export async function measureGsoSends(
     '    time.sleep(0.002)',
   ].join('\n');
   await execFileAsync('python3', ['-c', script, link.viewerAddress, String(port), link.serverAddress, String(sends), String(segments), String(size)], { timeout: 10_000 });
-  const { packets } = JSON.parse((await lines.next()).value as string) as { packets: number };
+  const { packets } = await sink.result();
   const after = await link.stats();
   return { sent: sends * segments, received: packets, seenByLossRule: after.udpToViewer - before.udpToViewer };
 }
