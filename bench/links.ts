@@ -92,6 +92,8 @@ interface Result {
   /** The 1-minute load average at the window's end (2 cores, shared). */
   load: number;
   note?: string;
+  /** The player's console lines ("[webgear] …"), with seconds since navigation. */
+  said?: string[];
 }
 
 function linkDelta(before: LinkStats, after: LinkStats): Omit<LinkStats, 'delay'> {
@@ -118,7 +120,14 @@ async function watchWindow(name: string, label: string, options: LinkOptions, du
   try {
     const page = await setup.browser.newPage();
     await installProbe(page);
+    // What the player says it does (reconnects, the jitter buffer it asks for under loss), with the time.
+    const said: string[] = [];
+    let navigatedAt = 0;
+    (page as { on(event: 'console', listener: (message: { text(): string }) => void): unknown }).on('console', (message) => {
+      if (message.text().startsWith('[webgear]')) said.push(`${message.text().slice('[webgear] '.length)} (${((performance.now() - navigatedAt) / 1000).toFixed(1)} s)`);
+    });
     await sleep(1_000); // a new window builds its own UI first (bench/run.ts, NEW_WINDOW_SETTLE_MS)
+    navigatedAt = performance.now();
     await page.goto(setup.server.urlFor(setup.link));
     let from: number;
     try {
@@ -138,7 +147,7 @@ async function watchWindow(name: string, label: string, options: LinkOptions, du
       scenario: name, link: label, report, sourceFps: median(sourceFps),
       // A cap lifted during the window took its counters with it: `during` reports them.
       linkStats: { ...linkDelta(linkBefore, await setup.link.stats()), ...(after ? { capDropped: after.capDropped } : {}) },
-      load: loadavg()[0]!, note: note ?? undefined,
+      load: loadavg()[0]!, note: note ?? undefined, said,
     };
     results.push(result);
     print(result);
@@ -147,7 +156,7 @@ async function watchWindow(name: string, label: string, options: LinkOptions, du
   }
 }
 
-function print({ scenario, report: r, linkStats: s, note, sourceFps, load }: Result): void {
+function print({ scenario, report: r, linkStats: s, note, sourceFps, load, said }: Result): void {
   console.log(`${scenario}: first frame ${r.firstFrameMs?.toFixed(0) ?? 'never'} ms; ${r.fps.toFixed(1)} fps, longest gap ${r.longestGapMs.toFixed(0)} ms, ` +
     `frozen ${(r.frozenMs / 1000).toFixed(1)} s in ${r.gapsOver500.length} gaps > 0.5 s` +
     `${r.gapsOver500.map((gap) => ` (${(gap.ms / 1000).toFixed(2)} s from ${(gap.atMs / 1000).toFixed(1)} s after navigation)`).join('')}; ` +
@@ -155,7 +164,8 @@ function print({ scenario, report: r, linkStats: s, note, sourceFps, load }: Res
     `lost ${r.packetsLost} (${r.lossPercent.toFixed(1)} %), NACK ${r.nackCount}, PLI ${r.pliCount}, ` +
     `decoded ${r.framesDecoded}, dropped ${r.framesDropped}, keyframes ${r.keyFramesDecoded}; jitter buffer ${r.jitterBufferMs.toFixed(0)} ms; ` +
     `link: ${s.udpToViewer} UDP packets (${((s.udpToViewerBytes * 8) / WINDOW_MS / 1000).toFixed(2)} Mbit/s) to the viewer, ${s.udpDropped} dropped at random, ${s.capDropped} at the cap; ` +
-    `source ${sourceFps.toFixed(1)} fps, load ${load.toFixed(1)}${note ? `; ${note}` : ''}`);
+    `source ${sourceFps.toFixed(1)} fps, load ${load.toFixed(1)}${note ? `; ${note}` : ''}` +
+    `${said?.length ? `; the player: ${said.join('; ')}` : ''}`);
 }
 
 const scenarios: Record<string, () => Promise<void>> = {
@@ -305,8 +315,9 @@ async function firstFrame(): Promise<void> {
     const medians = keys.map((key) => [key, median(joins.filter((j) => j[key] !== undefined).map((j) => j[key]!))] as const);
     console.log('median time of each event since navigation (ms):');
     for (const [key, value] of medians.toSorted((a, b) => a[1] - b[1])) console.log(`  ${value.toFixed(0).padStart(5)}  ${key}`);
-    const reused = joins.filter((j) => j['whep.connectMs'] === 0).length;
-    console.log(`POST /whep on a kept-alive connection in ${reused} of ${joins.length} joins; custom.js in ${joins.filter((j) => j['custom.js.connectMs'] === 0).length}`);
+    const resources = [...new Set(joins.flatMap((j) => Object.keys(j)).filter((k) => k.endsWith('.connectMs')).map((k) => k.slice(0, -'.connectMs'.length)))];
+    const keptAlive = resources.map((name) => `${name} ${joins.filter((j) => j[`${name}.connectMs`] === 0).length}/${joins.filter((j) => j[`${name}.connectMs`] !== undefined).length}`);
+    console.log(`on a kept-alive connection (of the joins that asked): ${keptAlive.join(', ')}`);
   }
   firstFrameResult = { times, steps, joins };
 }

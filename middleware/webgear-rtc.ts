@@ -3,6 +3,7 @@ import type { Context, Middleware, Next, ParameterizedContext } from 'koa';
 import compose from 'koa-compose';
 import mount from 'koa-mount';
 import serve from 'koa-static';
+import compress from 'koa-compress';
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import { createBroadcastMetrics } from '../lib/metrics/broadcast-metrics.ts';
@@ -113,7 +114,7 @@ export function webgearRtc(options: WebGearRtcOptions): WebGearRtc {
   // folder comes last so a theme folder missing a file still works. Options objects are not
   // shared: koa-static mutates them.
   const ownRoutes = compose<ParameterizedContext>([
-    mount('/static', compose(staticDirs.map((dir) => serve(dir, { index: false })))),
+    mount('/static', compose([compress(), ...staticDirs.map((dir) => serve(dir, { index: false }))])),
     router.routes() as Middleware,
     router.allowedMethods() as Middleware,
   ]);

@@ -32,9 +32,9 @@ interface PageConfig {
   iceGatheringTimeoutMs?: number;
 }
 
-function dataConfig(html: string): PageConfig {
-  const match = /data-config="([^"]*)"/.exec(html);
-  assert.ok(match, 'the page has a data-config attribute');
+function pageConfig(html: string): PageConfig {
+  const match = /<meta name="webgear-config" content="([^"]*)"/.exec(html);
+  assert.ok(match, 'the page has the player\'s configuration in <head>');
   return JSON.parse(decodeEntities(match[1]!)) as PageConfig;
 }
 
@@ -144,7 +144,7 @@ describe('at the root of a host app', () => {
     const response = await request(server.url).get('/').expect(200);
     assert.match(String(response.headers['content-type']), /^text\/html/);
     assert.match(response.text, /<video\b/);
-    const config = dataConfig(response.text);
+    const config = pageConfig(response.text);
     assert.equal(config.offerUrl, '/offer');
     assert.equal(config.closeUrl, '/close_connection');
     assert.deepEqual(config.iceServers, []);
@@ -332,7 +332,7 @@ describe('under prefix "/cam"', () => {
     test(`GET ${path} renders the page with every URL under /cam`, async () => {
       const response = await request(server.url).get(path).expect(200);
       assert.match(response.text, /<video\b/);
-      const config = dataConfig(response.text);
+      const config = pageConfig(response.text);
       assert.equal(config.offerUrl, '/cam/offer');
       assert.equal(config.closeUrl, '/cam/close_connection');
       const assets = assetUrls(response.text);

@@ -3,6 +3,8 @@
  * server goes away and comes back, and applies the `jitterBufferTarget` latency hint.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   assertPlaysAt, launchChromium, makeTestVideo, measureFrames, openPlayer, sourceFrames, startServer, tempDir, testOptions,
@@ -221,6 +223,70 @@ test('the player is inline, before the stylesheet: it plays without a request fo
     assert.ok(decodedBodySize > 12_000 && encodedBodySize < 12_000, `the page compressed: ${decodedBodySize} → ${encodedBodySize} bytes`);
     // The request by URL may have gone (refused here); it is not what played.
     assert.ok(fetched.length <= 1, `custom.js asked for at most once (${fetched.length})`);
+  } finally {
+    await browser.close();
+    await server.close();
+    data.cleanup();
+  }
+});
+
+test('the player connects while the page is still parsed; the page asks for little beside, compressed', { timeout: 60_000 }, async () => {
+  // Its settings are in <head> (<meta name="webgear-config">), so the inline player makes its peer
+  // connection as it runs; with them on #webgear it waited for the whole page (DOMContentLoaded), and the
+  // offer went out ~70 ms later at 40 ms RTT (docs/benchmarks-links.md). And the offer finds a kept-alive
+  // connection more often when no image request holds one: the logo is inline.
+  const data = tempDir();
+  const browser = await launchChromium();
+  const server = await startServer(testOptions(data.path, { resolution: [320, 240] }));
+  try {
+    const html = await (await fetch(`${server.url}/`)).text();
+    assert.ok(html.search(/<meta name="webgear-config"/) < html.search(/<script>/), 'the settings come before the inline player');
+
+    const page = await browser.newPage();
+    await page.addInitScript(() => {
+      const made: string[] = [];
+      (window as unknown as { __made: string[] }).__made = made;
+      const Native = window.RTCPeerConnection;
+      window.RTCPeerConnection = function (this: unknown, ...args: ConstructorParameters<typeof RTCPeerConnection>) {
+        made.push(document.readyState);
+        return new Native(...args);
+      } as unknown as typeof RTCPeerConnection;
+      window.RTCPeerConnection.prototype = Native.prototype;
+    });
+    const requested: string[] = [];
+    page.on('request', (request) => requested.push(new URL(request.url()).pathname));
+    await openPlayer(page, `${server.url}/`);
+    assert.deepEqual(await page.evaluate(() => (window as unknown as { __made: string[] }).__made), ['loading'],
+      'one peer connection, made before the page was parsed');
+    assert.ok(!requested.some((path) => path.endsWith('.svg') && !path.endsWith('favicon.svg')), `no image but the icon: ${requested.join(' ')}`);
+    assert.ok(await page.locator('header svg.brand-logo').isVisible(), 'the logo, inline');
+    for (const file of ['js/custom.js', 'css/custom.css']) {
+      const response = await fetch(`${server.url}/static/${file}`, { headers: { 'Accept-Encoding': 'gzip, br' } });
+      assert.match(response.headers.get('content-encoding') ?? '', /gzip|br/, `${file} compressed`);
+      await response.arrayBuffer();
+    }
+  } finally {
+    await browser.close();
+    await server.close();
+    data.cleanup();
+  }
+});
+
+test('a theme with its settings on #webgear (vidgear\'s layout) and the player by URL plays', { timeout: 60_000 }, async () => {
+  const data = tempDir();
+  const templates = join(data.path, 'webgear_rtc', 'templates');
+  mkdirSync(templates, { recursive: true });
+  writeFileSync(join(templates, 'index.html'), [
+    '<!doctype html><title>mine</title>',
+    '<script src="{{ url_for(\'static\', path=\'js/custom.js\') }}" async></script>',
+    '<main id="webgear" data-config="{{ config | dump }}"><video id="video" autoplay muted playsinline></video></main>',
+  ].join('\n'));
+  const browser = await launchChromium();
+  const server = await startServer(testOptions(data.path, { resolution: [320, 240] }));
+  try {
+    const page = await browser.newPage();
+    await openPlayer(page, `${server.url}/`);
+    assert.equal(await page.title(), 'mine', 'the theme\'s page');
   } finally {
     await browser.close();
     await server.close();

@@ -4,7 +4,9 @@
  * Plain browser JS (ES2020, no modules, no dependencies) so it works offline on
  * a LAN. index.html has it inline (a round trip sooner) and by URL: under a
  * strict CSP (`script-src 'self'`) the inline copy is refused and this file runs.
- * Configuration comes from the data-config attribute rendered by the server.
+ * Configuration comes from the server: `<meta name="webgear-config" content="...">` in <head> (the default
+ * page: the player connects while the rest of the page is still parsed), or the data-config attribute of
+ * #webgear (themes written for vidgear's layout: the player connects once that element is parsed).
  *
  * Signaling is WHEP with trickle ICE:
  *   POST config.whepUrl  (application/sdp offer)  -> 201 answer, Location: the session
@@ -57,7 +59,6 @@
 
   // The page's elements, found once the document is parsed: the script may run before (async in <head>,
   // so that the connection starts while the page still loads) or after (defer, or at the end of <body>).
-  let root = null;
   let video = null;
   let statusEl = null;
   let unmuteButton = null;
@@ -103,7 +104,6 @@
 
   // Binds the page's elements (once parsed) to the state and the stream that may have come already.
   function bindPage() {
-    root = root || document.getElementById('webgear');
     video = document.getElementById('video');
     showControlsOnFirstFrame();
     statusEl = document.getElementById('status');
@@ -124,10 +124,16 @@
     if (window.console) console.info('[webgear] ' + message);
   }
 
+  // The element that carries the configuration: the <meta> in <head>, else #webgear (null: not parsed yet).
+  function configElement() {
+    return document.querySelector('meta[name="webgear-config"]') || document.getElementById('webgear');
+  }
+
   function readConfig() {
-    root = document.getElementById('webgear');
-    if (!root) throw new Error('player element #webgear not found');
-    const cfg = JSON.parse(root.dataset.config || '{}');
+    const el = configElement();
+    if (!el) throw new Error('no player configuration: neither <meta name="webgear-config"> nor #webgear');
+    const text = el.tagName === 'META' ? el.content : el.dataset.config;
+    const cfg = JSON.parse(text || '{}');
     if (!cfg || typeof cfg.whepUrl !== 'string') throw new Error('invalid player configuration');
     return cfg;
   }
@@ -396,9 +402,9 @@
     });
   }
 
-  // Connect as soon as the configuration is there (#webgear comes before the rest of the page), and
-  // show it all once the page is parsed.
-  if (document.getElementById('webgear')) start();
+  // Connect as soon as the configuration is there (the default page has it in <head>, before this script;
+  // a theme's #webgear comes before the rest of its page), and show it all once the page is parsed.
+  if (configElement()) start();
   else whenParsed(start);
   whenParsed(bindPage);
 })();

@@ -293,6 +293,7 @@ export async function navigationTimings(page: ProbePage): Promise<Record<string,
     for (const entry of performance.getEntriesByType('resource') as PerformanceResourceTiming[]) {
       const name = new URL(entry.name).pathname.split('/').filter(Boolean).at(-1) ?? entry.name;
       timings[`${name}.start`] = entry.startTime;
+      timings[`${name}.request`] = entry.requestStart; // later than start: it waited for a connection
       timings[`${name}.end`] = entry.responseEnd;
       timings[`${name}.connectMs`] = entry.connectEnd - entry.connectStart; // 0: a kept-alive connection
     }
