@@ -43,9 +43,10 @@
   // set jitterBufferTarget itself.
   // It counts repairs against the packets received, so that it acts as soon on the lower renditions a
   // viewer starts on (fewer packets, fewer losses a second) as on the top one: at 2 % loss, 5 repairs took
-  // 3-6 s to come, and the picture was not smooth until then.
+  // 3-6 s to come, and the picture was not smooth until then. And only repairs at least spreadMs apart: one
+  // burst (a probe past a thin link's rate, once) costs a frame, not worth seconds of delay.
   const SMOOTH_CHECK_MS = 500;
-  const SMOOTH_AFTER = { repairs: 2, share: 0.005, withinMs: 5000 };
+  const SMOOTH_AFTER = { repairs: 2, share: 0.005, spreadMs: 1000, withinMs: 5000 };
   const SMOOTH_UNTIL = { repairs: 1, withinMs: 20000 };
   function smoothingTargetMs(rttMs) {
     return Math.min(1000, Math.max(300, 5 * rttMs + 100));
@@ -239,7 +240,11 @@
       };
       const recent = since(SMOOTH_AFTER.withinMs);
       const repairs = nacks - recent[1];
-      if (!raised && repairs >= SMOOTH_AFTER.repairs && repairs >= SMOOTH_AFTER.share * (packets - recent[2])) {
+      // The checks within the window at which the count had risen: the first and the last of them.
+      const rises = counts.filter(function (c, i) { return i > 0 && c[0] > recent[0] && c[1] > counts[i - 1][1]; });
+      const spread = rises.length > 1 ? rises[rises.length - 1][0] - rises[0][0] : 0;
+      if (!raised && repairs >= SMOOTH_AFTER.repairs && repairs >= SMOOTH_AFTER.share * (packets - recent[2]) &&
+          spread >= SMOOTH_AFTER.spreadMs) {
         raised = true;
         receiver.jitterBufferTarget = smoothingTargetMs(rttMs);
         log('lossy link (' + repairs + ' repairs in ' + (packets - recent[2]) + ' packets): jitter buffer target ' +

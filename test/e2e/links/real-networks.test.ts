@@ -176,16 +176,28 @@ describe('real networks: each viewer gets the best picture its own link carries'
     assert.ok(report.decodedFps > 27, `${report.decodedFps.toFixed(1)} fps decoded`);
     // Repairs were frequent: the player asked for a jitter buffer that hides them (without, 25-27 shown).
     assert.ok(jitterBufferTarget !== null && jitterBufferTarget >= 300, `jitter buffer target ${jitterBufferTarget}`);
-    // And soon: it counts repairs against the packets received, so that the lower rendition a viewer starts
-    // on (~100 packets a second, 2 repairs a second here) is enough. When it waited for 5 repairs, it asked
-    // 3-6 s after the first frame (docs/real-networks.md), and the window's first seconds were uneven.
-    const raised = said.find(([, text]) => text.includes('lossy link'));
-    const repairs = Number(/\((\d+) repairs in/.exec(raised?.[1] ?? '')?.[1]);
-    assert.ok(repairs <= 3, `asked after ${repairs} repairs (${raised?.[1] ?? 'never'}, ${raised ? ((raised[0] - report.firstFrameMs!) / 1000).toFixed(1) : '-'} s after the first frame)`);
     assert.ok(report.fps >= 27, `${report.fps.toFixed(1)} fps shown`);
     assert.ok(report.longestGapMs <= 500, `longest gap ${report.longestGapMs.toFixed(0)} ms`);
     assert.equal(report.mainSize, '1280x720');
     assert.equal(rendition, 0);
+  });
+
+  test('one burst of loss on a clean link: repaired, and the player keeps the browser\'s own buffer', { timeout: 60_000 }, async () => {
+    // The player buffers for repairs spread over time, not for one burst (a probe past a thin link's rate
+    // drops a few packets at once): counted on repairs alone, the 1.5 Mbit/s link got 300 ms of buffer for
+    // 20 s after one such burst (docs/real-networks.md).
+    const { report, jitterBufferTarget, said } = await watch(data.path, {}, {
+      windowMs: 10_000,
+      during: async (link) => {
+        await sleep(3_000);
+        await link.setLoss(100);
+        await sleep(80);
+        await link.setLoss(0);
+      },
+    });
+    assert.ok(report.nackCount >= 2, `the burst was repaired: ${report.nackCount} NACKs`);
+    assert.equal(jitterBufferTarget, null, said.map(([, text]) => text).join('; '));
+    assert.ok(report.longestGapMs <= 500, `longest gap ${report.longestGapMs.toFixed(0)} ms`);
   });
 
   test('joins over 40 ms RTT: from the first picture on, no frame gap over 400 ms and no frame dropped (the GOP replay timed as it is sent)', { timeout: 90_000 }, async () => {

@@ -143,7 +143,9 @@ function lossRules(percent: number): string {
     'flush chain ip webgear_link loss',
     // Counted first: what the server sent toward the viewer, before any is dropped.
     'add rule ip webgear_link loss iifname "srv" meta l4proto udp counter',
-    ...(drop > 0 ? [`add rule ip webgear_link loss iifname "srv" meta l4proto udp numgen random mod 10000 < ${drop} counter drop`] : []),
+    // All of it (100 %): no random number, whose range (0-9999) cannot be compared with 10000.
+    ...(drop >= 10_000 ? ['add rule ip webgear_link loss iifname "srv" meta l4proto udp counter drop'] : []),
+    ...(drop > 0 && drop < 10_000 ? [`add rule ip webgear_link loss iifname "srv" meta l4proto udp numgen random mod 10000 < ${drop} counter drop`] : []),
   ].join('\n');
 }
 
