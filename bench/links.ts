@@ -220,8 +220,10 @@ const targetRows: TargetRow[] = [];
 
 /** Phases of a join as the page sees them, in order: [label, from mark, to mark]. */
 const JOIN_STEPS: Array<[string, string, string]> = [
-  ['navigation → DOMContentLoaded (page over TCP)', 'start', 'dom'],
-  ['DOMContentLoaded → peer connection (player script)', 'dom', 'pc'],
+  // The player connects from <head>, before DOMContentLoaded (docs/benchmarks-links.md, "The player's
+  // settings in <head>"): the page's last byte is where its part starts.
+  ['navigation → page received (over TCP)', 'start', 'responseEnd'],
+  ['page received → peer connection (player script)', 'responseEnd', 'pc'],
   ['peer connection → offer posted', 'pc', 'post'],
   ['POST /whep → answer', 'post', 'answer'],
   ['answer → ICE connected', 'answer', 'iceConnected'],
