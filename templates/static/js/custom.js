@@ -204,9 +204,9 @@
     if (s.candidates.length || (s.gatheringDone && !s.sentEnd)) trickle(s);
   }
 
-  // Counts the session's NACKs (inbound-rtp nackCount) each second; raises the video receiver's
-  // jitterBufferTarget while repairs are frequent (at least SMOOTH_AFTER.repairs, and that share of the
-  // packets received), back to the browser's own once they are rare.
+  // Counts the session's NACKs (inbound-rtp nackCount) every SMOOTH_CHECK_MS; raises the video receiver's
+  // jitterBufferTarget while repairs are frequent (SMOOTH_AFTER: how many, their share of the packets
+  // received, how far apart), back to the browser's own once they are rare.
   function smoothRepairs(s) {
     if (s.smoothTimer || typeof config.jitterBufferTarget === 'number') return;
     const counts = []; // [ms, NACKs sent so far, packets received so far]
