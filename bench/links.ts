@@ -30,7 +30,7 @@ import { connectWeriftViewer, sleep, tempDir } from '../test/e2e/helpers.ts';
 import { launchChromiumIn, launchFirefoxIn } from '../test/support/links/browsers.ts';
 import { createLink, type Link, type LinkOptions, type LinkStats } from '../test/support/links/link.ts';
 import {
-  installProbe, navigationTimings, pageNow, probeMarks, readProbe, waitForFirstFrame, type PlaybackReport, type ProbePage,
+  installProbe, navigationTimings, pageNow, playerLog, probeMarks, readProbe, waitForFirstFrame, type PlaybackReport, type ProbePage,
 } from '../test/support/links/probe.ts';
 import { noisyClip } from '../test/support/links/noisy-clip.ts';
 import { startLinkServer } from '../test/support/links/server.ts';
@@ -120,14 +120,7 @@ async function watchWindow(name: string, label: string, options: LinkOptions, du
   try {
     const page = await setup.browser.newPage();
     await installProbe(page);
-    // What the player says it does (reconnects, the jitter buffer it asks for under loss), with the time.
-    const said: string[] = [];
-    let navigatedAt = 0;
-    (page as { on(event: 'console', listener: (message: { text(): string }) => void): unknown }).on('console', (message) => {
-      if (message.text().startsWith('[webgear]')) said.push(`${message.text().slice('[webgear] '.length)} (${((performance.now() - navigatedAt) / 1000).toFixed(1)} s)`);
-    });
     await sleep(1_000); // a new window builds its own UI first (bench/run.ts, NEW_WINDOW_SETTLE_MS)
-    navigatedAt = performance.now();
     await page.goto(setup.server.urlFor(setup.link));
     let from: number;
     try {
@@ -147,7 +140,8 @@ async function watchWindow(name: string, label: string, options: LinkOptions, du
       scenario: name, link: label, report, sourceFps: median(sourceFps),
       // A cap lifted during the window took its counters with it: `during` reports them.
       linkStats: { ...linkDelta(linkBefore, await setup.link.stats()), ...(after ? { capDropped: after.capDropped } : {}) },
-      load: loadavg()[0]!, note: note ?? undefined, said,
+      load: loadavg()[0]!, note: note ?? undefined,
+      said: (await playerLog(page)).map(([at, text]) => `${text} (${(at / 1000).toFixed(1)} s)`),
     };
     results.push(result);
     print(result);

@@ -42,6 +42,8 @@ export interface RawProbe {
   marks: Record<string, number>;
   frames: FrameRecord[];
   stats: InboundSample[];
+  /** The default player's console lines ("[webgear] …"): [ms since navigation, text]. */
+  said: Array<[number, string]>;
   now: number;
 }
 
@@ -52,8 +54,14 @@ export interface ProbeOptions {
 
 /** Runs in the page before its own script. Kept self-contained: it is serialized into the page. */
 function probeInPage({ fastStatsUntilFirstFrame }: ProbeOptions): void {
-  const probe = { marks: {} as Record<string, number>, frames: [] as number[][], stats: [] as Record<string, number>[] };
+  const probe = { marks: {} as Record<string, number>, frames: [] as number[][], stats: [] as Record<string, number>[], said: [] as Array<[number, string]> };
   (window as unknown as { __linkProbe: typeof probe }).__linkProbe = probe;
+  const info = console.info.bind(console);
+  console.info = (...args: unknown[]) => {
+    const text = args.join(' ');
+    if (text.startsWith('[webgear] ')) probe.said.push([performance.now(), text.slice('[webgear] '.length)]);
+    info(...args);
+  };
   const mark = (name: string) => (probe.marks[name] ??= performance.now());
   let pc: RTCPeerConnection | undefined;
   const NativePeerConnection = window.RTCPeerConnection;
@@ -132,6 +140,11 @@ async function raw(page: ProbePage): Promise<RawProbe> {
     if (!probe) throw new Error('no probe in this page: call installProbe(page) before navigating');
     return { ...probe, now: performance.now() };
   }, undefined);
+}
+
+/** What the default player logged ("lossy link …", reconnections): [ms since navigation, text without "[webgear] "]. */
+export async function playerLog(page: ProbePage): Promise<Array<[number, string]>> {
+  return (await raw(page)).said;
 }
 
 /** The page's milestones, ms since navigation started (pc, post, answer, iceChecking, iceConnected, dtlsConnected, connected, frame…). */

@@ -22,7 +22,7 @@ function steadyProbe(phaseMs: number): RawProbe {
   }
   const frames: RawProbe['frames'] = [];
   for (let i = 0; (i * 1000) / FPS <= 30_000; i++) frames.push([(i * 1000) / FPS, i, 1280, 720]);
-  return { marks: { frame: 0 }, frames, stats, now: 30_000 };
+  return { marks: { frame: 0 }, frames, stats, said: [], now: 30_000 };
 }
 
 test('decoded fps is the decoded frames over the time the samples span, wherever the samples fall', () => {
