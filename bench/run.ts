@@ -79,7 +79,7 @@ async function startHost(options: Record<string, unknown>, env: Record<string, s
     ffmpegPid,
     /** `collect: false`: no full garbage collection first (samplers: one a second would pause the server). */
     state: async ({ collect = true }: { collect?: boolean } = {}) => (await (await fetch(`${url}/_state${collect ? '' : '?gc=0'}`)).json()) as {
-      rss: number; heapUsed: number; viewers: number; source: { packets: number; framesPerSecond: number };
+      rss: number; heapUsed: number; viewers: number; inLane: number; source: { packets: number; framesPerSecond: number };
     },
     async stop() {
       host.kill('SIGTERM');
@@ -614,13 +614,17 @@ const scenarios: Record<string, () => Promise<void>> = {
         // While they watch (the last sample with all of them in): the peak holds the joins' garbage.
         let rssWatching = rssBefore;
         let watching = 0;
+        let inLanes = 0;
         const sampler = setInterval(() => {
           host.state({ collect: false }).then((state) => {
             rssMax = Math.max(rssMax, state.rss / 1024 / 1024);
-            if (state.viewers >= watching) [watching, rssWatching] = [state.viewers, state.rss / 1024 / 1024];
+            if (state.viewers >= watching) [watching, rssWatching, inLanes] = [state.viewers, state.rss / 1024 / 1024, state.inLane];
           }, () => {});
         }, 1_000);
-        const { summary } = await runLoad({ url: host.url, viewers: count, spacingMs, seconds: Math.ceil((count * spacingMs) / 1000) + 25, serverPid: host.pid })
+        const { summary } = await runLoad({
+          url: host.url, viewers: count, spacingMs, seconds: Math.ceil((count * spacingMs) / 1000) + 25, serverPid: host.pid,
+          receiveOffload: process.env.BENCH_RECEIVE_OFFLOAD !== '0',
+        })
           .finally(() => clearInterval(sampler));
         await sleep(5_000);
         const rssAfter = (await host.state()).rss / 1024 / 1024;
@@ -643,7 +647,7 @@ const scenarios: Record<string, () => Promise<void>> = {
             : `20. scale: ${count} viewers of 720p (testsrc, one rendition) joining ${spacingMs} ms apart`,
           goal: storm ? 'every one answered, none dropped' : count >= 1000 ? 'all in, 0 loss, ≥ 29 fps each, ≤ 3 µs per sent packet' : count === 200 ? 'all in; first media p50 ≤ 500 ms, max ≤ 1.5 s' : '(the curve)',
           measured:
-            `${summary.connected} of ${count} connected${refused ? ` (${refused})` : ''}; loss ${summary.lossPercent.toFixed(3)} % (worst ${summary.worstLossPercent.toFixed(3)} %); ` +
+            `${summary.connected} of ${count} connected${refused ? ` (${refused})` : ''}, ${inLanes} sent from their lanes; loss ${summary.lossPercent.toFixed(3)} % (worst ${summary.worstLossPercent.toFixed(3)} %); ` +
             `fps p50 ${fps?.p50.toFixed(1) ?? '–'}, min ${fps?.min.toFixed(1) ?? '–'}; answer p50 ${summary.answerMs?.p50.toFixed(0) ?? '–'} ms; ` +
             `first media p50 ${first?.p50.toFixed(0) ?? '–'} ms, max ${first?.max.toFixed(0) ?? '–'}; ` +
             `server ${summary.server?.cores.toFixed(2) ?? '–'} cores, ${summary.server?.usPerPacket.toFixed(1) ?? '–'} µs/packet; ` +

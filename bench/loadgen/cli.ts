@@ -16,6 +16,8 @@ const usage = `usage: node bench/loadgen/cli.ts --url <server> --viewers <n> --s
   --srtp <list>            SRTP profiles offered, by preference: gcm,cm (default) or cm or gcm
   --batch-us <µs>          once all are connected, the native thread's pause after each wake-up, so that
                            recvmmsg reads datagrams in batches (default 20000)
+  --receive-offload <on|off> UDP_GRO on the viewers' sockets: a GSO send of the server crosses loopback as one
+                           (default on; off: each datagram on its own, as a browser receives)
   --bind <ip>              local address of the viewers' sockets (default 127.0.0.1)
   --allow-address <ip>     an address besides 127.0.0.0/8 that may be contacted (your namespace); repeatable
   --server-pid <pid>       also report this process's CPU over the same window
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     srtp: { type: 'string', default: 'gcm,cm' },
     bind: { type: 'string', default: '127.0.0.1' },
     'batch-us': { type: 'string', default: '20000' },
+    'receive-offload': { type: 'string', default: 'on' },
     'allow-address': { type: 'string', multiple: true, default: [] },
     'server-pid': { type: 'string' },
     json: { type: 'string' },
@@ -51,6 +54,11 @@ const number = (name: string, text: string | undefined) => {
   return value;
 };
 
+if (values['receive-offload'] !== 'on' && values['receive-offload'] !== 'off') {
+  console.error(`--receive-offload must be on or off, got ${values['receive-offload']}\n${usage}`);
+  process.exit(2);
+}
+
 const report = await runLoad({
   url: values.url,
   viewers: number('viewers', values.viewers),
@@ -60,6 +68,7 @@ const report = await runLoad({
   srtpProfiles: values.srtp.split(',').map((name) => name.trim()) as SrtpProfile[],
   bindAddress: values.bind,
   batchUs: number('batch-us', values['batch-us']),
+  receiveOffload: values['receive-offload'] === 'on',
   allowAddresses: values['allow-address'],
   serverPid: values['server-pid'] === undefined ? undefined : number('server-pid', values['server-pid']),
   onProgress: (line) => console.error(line),

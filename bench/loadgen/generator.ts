@@ -30,6 +30,13 @@ export interface LoadGeneratorOptions {
    * (SO_TIMESTAMPNS), so first-media and jitter figures do not depend on it. Default 20000.
    */
   batchUs?: number;
+  /**
+   * UDP_GRO on every viewer's socket: a run of datagrams the server sent as one GSO send (a frame's packets
+   * for one viewer) crosses the loopback receive path as one, and is read as one and split here. On loopback
+   * the receive path runs on the sender's thread and counts as the server's CPU; with a network card it is
+   * another machine's. Off: every datagram is received on its own, as a browser's socket does. Default true.
+   */
+  receiveOffload?: boolean;
 }
 
 export interface JoinOptions {
@@ -85,7 +92,7 @@ export class LoadGenerator {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#srtpProfiles = checkProfiles(options.srtpProfiles ?? ['gcm', 'cm']);
     this.#native = loadNative();
-    this.#engine = this.#native.create(hardStopSeconds * 1000, [...this.#allow], options.batchUs ?? DEFAULT_BATCH_US);
+    this.#engine = this.#native.create(hardStopSeconds * 1000, [...this.#allow], options.batchUs ?? DEFAULT_BATCH_US, options.receiveOffload ?? true);
     this.fingerprint = this.#native.fingerprint(this.#engine);
   }
 

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 export type Engine = object & { readonly __engine: unique symbol };
 
 export interface NativeLoadgen {
-  create(hardStopMs: number, allowedAddresses: string[], batchUs: number): Engine;
+  create(hardStopMs: number, allowedAddresses: string[], batchUs: number, receiveOffload: boolean): Engine;
   fingerprint(engine: Engine): string;
   addViewer(engine: Engine, bindAddress: string): { id: number; port: number; ufrag: string; pwd: string };
   startViewer(

@@ -4,6 +4,7 @@
  * binding first gets the packets since the last keyframe, so it decodes a picture at once.
  */
 import type { RtpSink } from '../sender/rtp-sink.ts';
+import { NativeFanout, type LaneBinding } from './native-fanout.ts';
 
 /** What a joiner is given before the live packets: the current group of pictures, ready to send. */
 export interface Replay {
@@ -37,14 +38,17 @@ export class StreamTrack {
   readonly kind: 'audio' | 'video';
   readonly #bindings = new Set<RtpSink>();
   readonly #joinWith: Replay | undefined;
+  /** The steady viewers whose packets C numbers and queues (native-fanout.ts); made at the first. */
+  #lanes: NativeFanout | undefined;
 
   constructor(kind: 'audio' | 'video', joinWith?: Replay) {
     this.kind = kind;
     this.#joinWith = joinWith;
   }
 
+  /** Sinks and lanes bound. */
   get bindingCount(): number {
-    return this.#bindings.size;
+    return this.#bindings.size + (this.#lanes?.size ?? 0);
   }
 
   /** The group of pictures a joiner would be given now (video), if any. */
@@ -67,12 +71,27 @@ export class StreamTrack {
     this.#bindings.delete(sink);
   }
 
-  /** One packet to every binding; they all read the same buffer and never change it. */
+  /**
+   * Sends every packet written from now on through a steady viewer's lane, in C (no replay: the viewer
+   * carries on from its sink, which the caller unbinds). `vp8`: the packets carry VP8 payload descriptors.
+   */
+  bindLane(lane: LaneBinding, vp8: boolean): void {
+    this.#lanes ??= new NativeFanout(vp8);
+    this.#lanes.add(lane);
+  }
+
+  unbindLane(lane: LaneBinding): void {
+    this.#lanes?.remove(lane);
+  }
+
+  /** One packet to every binding and lane; they all read the same buffer and never change it. */
   write(packet: Buffer): void {
     for (const sink of this.#bindings) sink.send(packet);
+    this.#lanes?.write(packet);
   }
 
   clear(): void {
     this.#bindings.clear();
+    this.#lanes?.clear();
   }
 }

@@ -19,7 +19,9 @@
 #include <string.h>
 #include <node_api.h>
 
+#include "fanout.h"
 #include "handles.h"
+#include "lane.h"
 #include "payload-patch.h"
 #include "send-batch.h"
 #include "send-thread.h"
@@ -33,11 +35,12 @@
 /* How long the send thread lets a burst gather after it wakes, unless WEBGEAR_SEND_LINGER_US says. */
 #define DEFAULT_LINGER_US 1000
 
+#define LANE_TAG 0x77676c6eu
+#define GROUP_TAG 0x77676770u
+
 #define CHECK(call)                                                                                              \
   if ((call) != napi_ok) return NULL
 
-#define CONTEXT_TAG 0x77676378u
-#define SOCKET_TAG 0x77677364u
 
 static handle *unbox(napi_env env, napi_value value, uint32_t tag) {
   void *data;
@@ -536,6 +539,209 @@ static napi_value send_thread_statistics(napi_env env, napi_callback_info info) 
   return result;
 }
 
+/* A lane's JavaScript handle: the lane, and its state (a Buffer both sides use: lane.h) kept alive with it. */
+typedef struct {
+  uint32_t tag;
+  lane *lane;
+  napi_ref state;
+} lane_box;
+
+typedef struct {
+  uint32_t tag;
+  fanout_group *group;
+} group_box;
+
+static void free_lane(napi_env env, void *data, void *hint) {
+  (void)hint;
+  lane_box *box = data;
+  fanout_lane_remove(box->lane);
+  lane_free(box->lane);
+  napi_delete_reference(env, box->state);
+  free(box);
+}
+
+static void free_group(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  group_box *box = data;
+  fanout_group_free(box->group);
+  free(box);
+}
+
+static lane_box *unbox_lane(napi_env env, napi_value value) {
+  void *data;
+  if (napi_get_value_external(env, value, &data) != napi_ok || !data || ((lane_box *)data)->tag != LANE_TAG) return NULL;
+  return data;
+}
+
+static group_box *unbox_group(napi_env env, napi_value value) {
+  void *data;
+  if (napi_get_value_external(env, value, &data) != napi_ok || !data || ((group_box *)data)->tag != GROUP_TAG) return NULL;
+  return data;
+}
+
+/* lane(state): a viewer's lane over `state`, a Buffer of LANE_STATE_DOUBLES doubles (8-byte aligned). */
+static napi_value create_lane(napi_env env, napi_callback_info info) {
+  size_t argc = 1, length;
+  napi_value argv[1], result;
+  void *state;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_buffer_info(env, argv[0], &state, &length) != napi_ok || length < LANE_STATE_DOUBLES * sizeof(double) ||
+      (uintptr_t)state % _Alignof(double) != 0) {
+    napi_throw_type_error(env, NULL, "lane(state): an 8-byte aligned Buffer of the lane's fields");
+    return NULL;
+  }
+  lane_box *box = malloc(sizeof *box);
+  lane *created = box ? lane_new(state) : NULL;
+  if (!created) {
+    free(box);
+    napi_throw_error(env, NULL, "lane(): out of memory");
+    return NULL;
+  }
+  box->tag = LANE_TAG;
+  box->lane = created;
+  if (napi_create_reference(env, argv[0], 1, &box->state) != napi_ok) {
+    lane_free(created);
+    free(box);
+    return NULL;
+  }
+  if (napi_create_external(env, box, free_lane, NULL, &result) != napi_ok) {
+    napi_delete_reference(env, box->state);
+    lane_free(created);
+    free(box);
+    return NULL;
+  }
+  return result;
+}
+
+/* laneRoute(lane, target): where the lane's packets go (a socket address from `target()`). */
+static napi_value route_lane(napi_env env, napi_callback_info info) {
+  size_t argc = 2, length;
+  napi_value argv[2];
+  void *target;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  lane_box *box = argc < 2 ? NULL : unbox_lane(env, argv[0]);
+  if (!box || napi_get_buffer_info(env, argv[1], &target, &length) != napi_ok ||
+      lane_route(box->lane, target, (socklen_t)length) != 0) {
+    napi_throw_type_error(env, NULL, "laneRoute(lane, target): a lane and a socket address");
+    return NULL;
+  }
+  return NULL;
+}
+
+/* fanoutGroup(vp8): a group of lanes for one rendition; `vp8`: PictureIDs numbered per viewer. */
+static napi_value create_group(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  bool vp8 = false;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_bool(env, argv[0], &vp8) != napi_ok) {
+    napi_throw_type_error(env, NULL, "fanoutGroup(vp8): a boolean");
+    return NULL;
+  }
+  group_box *box = malloc(sizeof *box);
+  fanout_group *group = box ? fanout_group_new(vp8) : NULL;
+  if (!group) {
+    free(box);
+    napi_throw_error(env, NULL, "fanoutGroup(): out of memory");
+    return NULL;
+  }
+  box->tag = GROUP_TAG;
+  box->group = group;
+  if (napi_create_external(env, box, free_group, NULL, &result) != napi_ok) {
+    fanout_group_free(group);
+    free(box);
+    return NULL;
+  }
+  return result;
+}
+
+/* fanoutAdd(group, lane): the lane gets the group's packets (out of any other group). */
+static napi_value add_to_group(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  group_box *group = argc < 2 ? NULL : unbox_group(env, argv[0]);
+  lane_box *box = argc < 2 ? NULL : unbox_lane(env, argv[1]);
+  if (!group || !box) {
+    napi_throw_type_error(env, NULL, "fanoutAdd(group, lane)");
+    return NULL;
+  }
+  if (fanout_group_add(group->group, box->lane) != 0) napi_throw_error(env, NULL, "fanoutAdd(): out of memory");
+  return NULL;
+}
+
+/* fanoutRemove(lane): out of its group, if in one. */
+static napi_value remove_from_group(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  lane_box *box = argc < 1 ? NULL : unbox_lane(env, argv[0]);
+  if (!box) {
+    napi_throw_type_error(env, NULL, "fanoutRemove(lane)");
+    return NULL;
+  }
+  fanout_lane_remove(box->lane);
+  return NULL;
+}
+
+/*
+ * fanoutWrite(group, packet, nowMs, wallMs): `packet` (a whole Buffer: an RTP packet) to every lane of the
+ * group. Returns how many refused it (their state's LANE_REFUSED says why), or -errno (not an RTP packet).
+ */
+static napi_value write_to_group(napi_env env, napi_callback_info info) {
+  size_t argc = 4, length;
+  napi_value argv[4], result;
+  void *packet;
+  double now_ms, wall_ms;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  group_box *group = argc < 4 ? NULL : unbox_group(env, argv[0]);
+  if (!group || napi_get_buffer_info(env, argv[1], &packet, &length) != napi_ok ||
+      napi_get_value_double(env, argv[2], &now_ms) != napi_ok || napi_get_value_double(env, argv[3], &wall_ms) != napi_ok) {
+    napi_throw_type_error(env, NULL, "fanoutWrite(group, packet, nowMs, wallMs): bad arguments");
+    return NULL;
+  }
+  CHECK(napi_create_int32(env, fanout_group_write(sender_of(env), group->group, packet, length, now_ms, wall_ms), &result));
+  return result;
+}
+
+/* laneHistory(lane, seq): whether the lane's history holds packet `seq` (then its details are in LANE_FOUND_*). */
+static napi_value lane_history_of(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  uint32_t seq;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  lane_box *box = argc < 2 ? NULL : unbox_lane(env, argv[0]);
+  if (!box || napi_get_value_uint32(env, argv[1], &seq) != napi_ok) {
+    napi_throw_type_error(env, NULL, "laneHistory(lane, seq)");
+    return NULL;
+  }
+  CHECK(napi_get_boolean(env, lane_history(box->lane, seq), &result));
+  return result;
+}
+
+/*
+ * laneResend(lane, seq, header, headerLength, rolloverCounter): packet `seq` of the lane's history again,
+ * under the first headerLength bytes of `header`. Returns the datagram's bytes, or -errno.
+ */
+static napi_value lane_resend_packet(napi_env env, napi_callback_info info) {
+  size_t argc = 5, header_capacity;
+  napi_value argv[5], result;
+  void *header;
+  uint32_t seq, header_length, roc;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  lane_box *box = argc < 5 ? NULL : unbox_lane(env, argv[0]);
+  if (!box || napi_get_value_uint32(env, argv[1], &seq) != napi_ok ||
+      napi_get_buffer_info(env, argv[2], &header, &header_capacity) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &header_length) != napi_ok || napi_get_value_uint32(env, argv[4], &roc) != napi_ok ||
+      header_length < 12 || header_length > header_capacity) {
+    napi_throw_type_error(env, NULL, "laneResend(lane, seq, header, headerLength, rolloverCounter): bad arguments");
+    return NULL;
+  }
+  CHECK(napi_create_int32(env, lane_resend(sender_of(env), box->lane, seq, header, header_length, roc), &result));
+  return result;
+}
+
 static void shut_down(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -575,6 +781,14 @@ NAPI_MODULE_INIT() {
       {"sendThreadStats", NULL, send_thread_statistics, NULL, NULL, NULL, napi_enumerable, NULL},
       {"trimMemory", NULL, trim_memory, NULL, NULL, NULL, napi_enumerable, NULL},
       {"reduceHeap", NULL, reduce_heap, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lane", NULL, create_lane, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"laneRoute", NULL, route_lane, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"laneHistory", NULL, lane_history_of, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"laneResend", NULL, lane_resend_packet, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fanoutGroup", NULL, create_group, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fanoutAdd", NULL, add_to_group, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fanoutRemove", NULL, remove_from_group, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fanoutWrite", NULL, write_to_group, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   send_thread *thread = send_thread_new(linger_from_environment(), gso_from_environment());
   if (!thread) {

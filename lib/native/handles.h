@@ -7,6 +7,10 @@
 
 #include <stdint.h>
 
+/* The tags of a viewer's context's handle and of a socket's. */
+#define CONTEXT_TAG 0x77676378u
+#define SOCKET_TAG 0x77677364u
+
 /*
  * What a context or socket handle holds: the object, until `release` (or the handle's finalizer) gives it
  * back; a tag, so that one is not taken for the other; its number, 0 until registered.

@@ -70,6 +70,28 @@ export interface NativeSrtp {
    * Node's V8).
    */
   reduceHeap(): boolean;
+  /**
+   * A viewer's lane (lib/native/lane.h): its video sent from C while it is steady. `state` is a Buffer of
+   * the lane's fields as doubles (lib/sender/native-lane.ts), 8-byte aligned, read and written by both sides.
+   */
+  lane(state: Buffer): object;
+  /** Where the lane's packets go: a socket address from `target`. */
+  laneRoute(lane: object, target: Buffer): void;
+  /** Whether the lane's history holds packet `seq`; then its timestamp, patch and send time are in the state. */
+  laneHistory(lane: object, seq: number): boolean;
+  /** Packet `seq` of the lane's history again, under the first `headerLength` bytes of `header`; bytes, or -errno. */
+  laneResend(lane: object, seq: number, header: Buffer, headerLength: number, rolloverCounter: number): number;
+  /** A group of lanes for one rendition (lib/native/fanout.h); `vp8`: PictureIDs numbered per viewer. */
+  fanoutGroup(vp8: boolean): object;
+  /** The lane gets the group's packets (out of any other group first). */
+  fanoutAdd(group: object, lane: object): void;
+  /** The lane out of its group, if in one. */
+  fanoutRemove(lane: object): void;
+  /**
+   * One RTP packet to every lane of the group: numbered as each viewer's and queued to the send thread.
+   * Returns how many lanes refused it (waiting to be taken back), or -errno when it is not an RTP packet.
+   */
+  fanoutWrite(group: object, packet: Buffer, nowMs: number, wallMs: number): number;
 }
 
 export interface SendThreadStats {
@@ -120,6 +142,12 @@ export const nativeSendThread: boolean = nativeSrtp !== undefined && process.env
  */
 export const nativeSendBatch: SendBatch | undefined = nativeSendThread && process.env.WEBGEAR_SEND_BATCH !== '0' ? new SendBatch(nativeSrtp!) : undefined;
 
+/**
+ * Whether steady viewers' video is numbered and queued in C (lib/native/lane.h, lib/fanout/native-fanout.ts):
+ * with the batch, unless `WEBGEAR_NATIVE_LANES=0` (every packet through the JavaScript sender, as before).
+ */
+export const nativeLanes: boolean = nativeSendBatch !== undefined && process.env.WEBGEAR_NATIVE_LANES !== '0';
+
 function loadNativeSrtp(): { addon?: NativeSrtp; problem?: string } {
   if (process.env.WEBGEAR_NATIVE === '0') return { problem: 'turned off with WEBGEAR_NATIVE=0' };
   if (process.platform === 'win32') return { problem: 'not available on Windows' };
@@ -147,6 +175,8 @@ export function staleAddonProblem(addon: object): string | undefined {
   const functions: Record<keyof NativeSrtp, true> = {
     context: true, target: true, findSocket: true, send: true, sendWithHeader: true, socket: true, release: true,
     queue: true, handleId: true, sendBatch: true, settle: true, sendThreadStats: true, trimMemory: true, reduceHeap: true,
+    lane: true, laneRoute: true, laneHistory: true, laneResend: true, fanoutGroup: true, fanoutAdd: true, fanoutRemove: true,
+    fanoutWrite: true,
   };
   const missing = Object.keys(functions).filter((name) => typeof (addon as Record<string, unknown>)[name] !== 'function');
   return missing.length === 0 ? undefined : `the addon is older than this code (it has no ${missing.join(', ')}): rebuild it with npm run build:native`;

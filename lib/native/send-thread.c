@@ -49,10 +49,17 @@
 
 /* Slots in the ring (a power of two), and the most the thread takes at once. */
 #define RING_CAPACITY 8192
-#define MAX_BATCH 4096
+#define MAX_BATCH RING_CAPACITY
 /* A slot holds a datagram up to 1472 bytes: the largest UDP payload on a 1500-byte MTU (the server keeps
    RTP under the path MTU). Anything larger is sent at once. */
 #define SLOT_DATA 1472
+/*
+ * While a frame's packets are being queued for many viewers (lanes: fanout.c), the thread waits for its last
+ * one, at most this long, in steps: each viewer's packets of the frame then go as one GSO send, not a few.
+ * Not past three quarters of the ring: the producer would soon wait for room.
+ */
+#define FRAME_WAIT_MAX_US 3000
+#define FRAME_WAIT_STEP_US 150
 /* A GSO send stays under 64 KB of UDP payload. */
 #define GSO_MAX_BYTES 60000
 /* How long the thread waits, per batch, for a socket whose buffer is full before it drops what is left for it. */
@@ -122,6 +129,14 @@ shared_payload *shared_payload_new(const unsigned char *bytes, size_t length) {
   return payload;
 }
 
+const unsigned char *shared_payload_bytes(const shared_payload *payload) {
+  return payload->bytes;
+}
+
+void shared_payload_retain(shared_payload *payload) {
+  atomic_fetch_add_explicit(&payload->references, 1, memory_order_relaxed);
+}
+
 void shared_payload_release(shared_payload *payload) {
   if (atomic_fetch_sub_explicit(&payload->references, 1, memory_order_acq_rel) == 1) free(payload);
 }
@@ -164,6 +179,8 @@ struct send_thread {
   _Alignas(64) _Atomic uint64_t tail;
   _Alignas(64) _Atomic int sleeping;
   _Atomic int stopping;
+  /* Frames the fan-out is queueing (send_thread_frames): the thread lets them close before it sends. */
+  _Atomic int open_frames;
 
   pthread_mutex_t lock;
   pthread_cond_t wake;
@@ -476,9 +493,19 @@ static void *run(void *argument) {
   pthread_setname_np(pthread_self(), "webgear-send");
 #endif
   uint64_t cpu = now_ns(CLOCK_THREAD_CPUTIME_ID);
+  unsigned frame_waited_us = 0;
   for (;;) {
     uint64_t tail = atomic_load_explicit(&thread->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&thread->head, memory_order_acquire);
+    if (head != tail && atomic_load_explicit(&thread->open_frames, memory_order_relaxed) > 0 &&
+        frame_waited_us < FRAME_WAIT_MAX_US && head - tail < RING_CAPACITY / 4 * 3 &&
+        !atomic_load_explicit(&thread->stopping, memory_order_relaxed)) {
+      struct timespec step = {.tv_sec = 0, .tv_nsec = FRAME_WAIT_STEP_US * 1000L};
+      nanosleep(&step, NULL);
+      frame_waited_us += FRAME_WAIT_STEP_US;
+      continue;
+    }
+    frame_waited_us = 0;
     if (head == tail || atomic_load_explicit(&thread->stopping, memory_order_relaxed)) {
       if (!wait_for_packets(thread, tail)) break;
       if (thread->linger_us > 0) {
@@ -827,6 +854,10 @@ int send_thread_queue_shared(send_thread *thread, send_context *context, send_so
   if (offset > payload->length || offset > UINT16_MAX) return -EINVAL;
   return enqueue(thread, context, socket, target, target_length, header, header_length, payload->bytes + offset,
                  payload->length - offset, roc, patch, payload);
+}
+
+void send_thread_frames(send_thread *thread, int change) {
+  atomic_fetch_add_explicit(&thread->open_frames, change, memory_order_relaxed);
 }
 
 void send_thread_stats(send_thread *thread, send_stats *stats) {

@@ -77,6 +77,10 @@ typedef struct shared_payload shared_payload;
 
 /* A copy of `bytes`, with one reference: the caller's. NULL when out of memory. */
 shared_payload *shared_payload_new(const unsigned char *bytes, size_t length);
+/* Its bytes (the whole packet it was made of). */
+const unsigned char *shared_payload_bytes(const shared_payload *payload);
+/* Another reference (a lane's history keeps what it sent: lane.c). */
+void shared_payload_retain(shared_payload *payload);
 void shared_payload_release(shared_payload *payload);
 
 /*
@@ -86,6 +90,13 @@ void shared_payload_release(shared_payload *payload);
 int send_thread_queue_shared(send_thread *thread, send_context *context, send_socket *socket, const void *target,
                              socklen_t target_length, const unsigned char *header, size_t header_length,
                              shared_payload *payload, size_t offset, uint32_t roc, uint32_t patch);
+
+/*
+ * A frame's packets are being queued (+1: its first, without the marker bit) or are all queued (-1: its
+ * last): until they are, the thread waits a little (FRAME_WAIT_MAX_US at most), so that each viewer's
+ * packets of the frame go out as one GSO send.
+ */
+void send_thread_frames(send_thread *thread, int change);
 
 void send_thread_stats(send_thread *thread, send_stats *stats);
 

@@ -11,13 +11,14 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { RTCRtpSender } from 'werift';
-import { isSendableAddress, nativeSendBatch, nativeSendThread, nativeSrtp, nativeSrtpProblem, udpSocketFd, udpSocketHandle } from '../native/index.ts';
+import { isSendableAddress, nativeLanes, nativeSendBatch, nativeSendThread, nativeSrtp, nativeSrtpProblem, udpSocketFd, udpSocketHandle } from '../native/index.ts';
 import { SendBatch } from '../native/send-batch.ts';
 import { FIXED_HEADER_LENGTH, TRANSPORT_WIDE_EXTENSION_LENGTH, writeHeader, type HeaderFields } from '../rtp/rtp-header.ts';
 import { NO_PATCH, patchedPayload, type PayloadPatch } from '../rtp/payload-patch.ts';
 import { rtpHeaderLength, sequenceNumberOf, timestampOf } from '../rtp/rtp-packet.ts';
 import { SenderAccess, type IceRoute } from '../werift/sender-access.ts';
 import { RolloverCounter } from './rollover-counter.ts';
+import { NativeLane } from './native-lane.ts';
 import type { RtpSink } from './rtp-sink.ts';
 import { SrtpGcmEncryptor } from './srtp-gcm.ts';
 
@@ -28,6 +29,8 @@ const NTP_EPOCH_OFFSET_S = 2_208_988_800;
 /** The most a padding-only packet can carry (its last byte counts the padding). */
 export const MAX_PADDING = 255;
 const GCM_TAG_LENGTH = 16;
+/** What writeHeader() reads of a packet (its padding and marker bits) for a resend from the lane, whose C side puts the packet's own. */
+const NO_BITS = Buffer.alloc(2);
 /**
  * How long what werift says about sending (the sender running, DTLS connected, ICE consent, the selected
  * pair) is taken as still true, ms. It changes over seconds (consent expires after 30 s, RFC 7675); reading
@@ -111,6 +114,8 @@ export class DirectRtpSender implements RtpSink {
   readonly #sentByNode = (): void => {
     this.#queuedInNode--;
   };
+  /** The viewer's lane (video, batched): its packets numbered and queued in C while it is steady. */
+  readonly #lane: NativeLane | undefined;
 
   private constructor(kind: 'audio' | 'video', access: SenderAccess, options: DirectRtpSenderOptions) {
     this.kind = kind;
@@ -123,6 +128,10 @@ export class DirectRtpSender implements RtpSink {
       ? nativeSrtp?.context(access.key.export(), access.salt, access.ssrc, access.payloadType)
       : undefined;
     this.#nativeContextId = this.#nativeContext && nativeSendBatch ? nativeSrtp!.handleId(this.#nativeContext) : 0;
+    this.#lane = kind === 'video' && nativeLanes && this.#nativeContextId !== 0
+      ? new NativeLane(access.payloadType, access.ssrc, this.#nativeContextId)
+      : undefined;
+    if (this.#lane) access.pullCountsFrom(() => this.#takeLaneCounts());
     this.#srtp = new SrtpGcmEncryptor(access);
     this.#fields = { payloadType: access.payloadType, ssrc: access.ssrc, sequenceNumber: 0, timestamp: 0, transportWide: undefined };
     access.useNtpClock(() => {
@@ -183,6 +192,45 @@ export class DirectRtpSender implements RtpSink {
     return this.#sendingNow;
   }
 
+  /** The viewer's lane, when its packets can be numbered and queued in C (lib/sender/native-lane.ts). */
+  get lane(): NativeLane | undefined {
+    return this.#lane;
+  }
+
+  /**
+   * Whether the lane may send for the viewer now (werift's state, read at most every STATE_TTL_MS: sending,
+   * with a route the send thread takes, and nothing of the viewer's still in werift's path); it is routed
+   * there.
+   */
+  laneReady(now = performance.now()): boolean {
+    const lane = this.#lane;
+    if (!lane || !this.#sendingAt(now) || !this.#nativeArmed || this.#queuedInNode > 0) return false;
+    const route = this.#routeNow;
+    if (!route || route.socketId === 0) return false;
+    lane.route(route.socketId, route.target);
+    return true;
+  }
+
+  /** The lane's rollover counter from this sender's, as it hands its numbering over… */
+  get rolloverState(): { highest: number; rollovers: number } {
+    return this.#rollover.state;
+  }
+
+  /** …and back. */
+  set rolloverState(state: { highest: number; rollovers: number }) {
+    this.#rollover.state = state;
+  }
+
+  /** What the lane sent, into werift's counters (SenderAccess pulls it whenever they are read). */
+  #takeLaneCounts(): void {
+    const counts = this.#lane!.takeCounts();
+    if (counts.packets === 0) return;
+    this.#access.countRtp(counts.lastTimestamp, counts.payloadBytes, counts.headerBytes, counts.packets);
+    const route = this.#routeNow ?? this.#nativeRoute;
+    if (route) this.#access.countDirectSend(route.route, counts.datagramBytes, counts.datagrams);
+    this.#lastSentAtMs = Math.max(this.#lastSentAtMs, counts.lastSentMs);
+  }
+
   /** Sends `packet` with its own sequence number and timestamp (the audio, and tests). */
   send(packet: Buffer): void {
     this.write(packet, sequenceNumberOf(packet), timestampOf(packet));
@@ -215,23 +263,53 @@ export class DirectRtpSender implements RtpSink {
     return bytes;
   }
 
+  /**
+   * Lets go of the packets this sender sent itself (its history: the lane's own in C answers for what the
+   * lane sent). A viewer long in its lane would otherwise keep what it was sent from JavaScript, its join's
+   * GOP replay, for good: each viewer other packets of the stream (~100 kB a viewer, measured).
+   */
+  releaseHistory(): void {
+    this.#history.fill(undefined);
+  }
+
   /** When packet `seq` was last sent (ms since 1970), or undefined when it is not in the history any more. */
   sentAt(seq: number): number | undefined {
     const slot = seq & (HISTORY_SIZE - 1);
-    return this.#historySeq[slot] === seq && this.#history[slot] ? this.#historySentAt[slot] : undefined;
+    const own = this.#historySeq[slot] === seq && this.#history[slot] ? this.#historySentAt[slot] : undefined;
+    const inLane = this.#lane?.sent(seq)?.sentMs;
+    return inLane !== undefined && (own === undefined || inLane > own) ? inLane : own;
   }
 
   /** Sends packet `seq` again, as it was (a new transport-wide number, if given). Returns the bytes sent. */
   retransmit(seq: number, transportWide?: { id: number; sequenceNumber: number }): number {
     const slot = seq & (HISTORY_SIZE - 1);
     const packet = this.#history[slot];
-    if (!packet || this.#historySeq[slot] !== seq || !this.#sendingAt(performance.now())) return 0;
+    const own = packet && this.#historySeq[slot] === seq;
+    const inLane = this.#lane?.sent(seq);
+    if (inLane && (!own || inLane.sentMs > this.#historySentAt[slot]!)) return this.#resendFromLane(seq, inLane.timestamp, transportWide);
+    if (!own || !this.#sendingAt(performance.now())) return 0;
     const payloadOffset = rtpHeaderLength(packet);
     const bytes = this.#seal(packet, payloadOffset, seq, this.#historyTimestamp[slot]!, transportWide, this.#historyPatch[slot]!);
     if (bytes > 0) {
       this.#historySentAt[slot] = performance.timeOrigin + performance.now();
       this.#access.countRetransmission(packet.length - payloadOffset);
     }
+    return bytes;
+  }
+
+  /** Packet `seq` again from the lane's history (it was sent from C), on the send thread. */
+  #resendFromLane(seq: number, timestamp: number, transportWide?: { id: number; sequenceNumber: number }): number {
+    if (!this.laneReady()) return 0;
+    const fields = this.#fields;
+    fields.sequenceNumber = seq;
+    fields.timestamp = timestamp;
+    fields.transportWide = transportWide;
+    const headerLength = writeHeader(this.#header, NO_BITS, fields);
+    nativeSendBatch?.flush(); // nothing queued before it for the viewer is overtaken
+    const bytes = this.#lane!.resend(seq, this.#header, headerLength, this.#rollover.of(seq));
+    if (bytes <= 0) return 0;
+    this.#access.countDirectSend(this.#routeNow!.route, bytes);
+    this.#access.countRetransmission(bytes - headerLength - GCM_TAG_LENGTH);
     return bytes;
   }
 

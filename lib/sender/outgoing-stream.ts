@@ -24,6 +24,28 @@ export class OutgoingStream {
     return this.#nextSeq & 0xffff;
   }
 
+  /** The source's timestamp plus this (mod 2^32) is the viewer's, under the current rebase. */
+  get timestampOffset(): number {
+    return this.#timestampOffset;
+  }
+
+  /** When the last media packet came (performance.now()), which the next rebase measures from. */
+  get lastAtMs(): number {
+    return this.#lastAtMs;
+  }
+
+  /**
+   * Carries on from where a numbering kept elsewhere left it (a viewer's lane in C: native-lane.ts): the
+   * next sequence number, the timestamp offset, the last timestamp and when its packet came.
+   */
+  resume(nextSeq: number, timestampOffset: number, lastTimestamp: number, lastAtMs: number): void {
+    this.#nextSeq = nextSeq & 0xffff;
+    this.#timestampOffset = timestampOffset >>> 0;
+    this.#lastTimestamp = lastTimestamp >>> 0;
+    this.#lastAtMs = lastAtMs;
+    this.#started = true;
+  }
+
   /** The timestamp of the last packet mapped, in the viewer's timeline. */
   get lastTimestamp(): number {
     return this.#lastTimestamp;

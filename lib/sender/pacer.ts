@@ -123,6 +123,24 @@ export class Pacer {
     this.#rate = Math.max(10_000, bitsPerSecond);
   }
 
+  /**
+   * The token bucket: the bytes it may still send and when it was last filled (performance.now()), to hand
+   * over to a viewer's lane in C (native-lane.ts), which paces as this does, and to take back.
+   */
+  get bucket(): { budget: number; atMs: number } {
+    return { budget: this.#budget, atMs: this.#lastRefillMs };
+  }
+
+  set bucket({ budget, atMs }: { budget: number; atMs: number }) {
+    this.#budget = budget;
+    this.#lastRefillMs = atMs;
+  }
+
+  /** Whether anything but the bucket decides when media goes: a probe or a boosted frame. */
+  get busy(): boolean {
+    return this.#probe !== undefined || this.#boost !== undefined;
+  }
+
   /** The link's rate, bits per second: `queueMs` and `overflow()` are measured against it. */
   set linkRate(bitsPerSecond: number) {
     this.#linkRate = Math.max(10_000, bitsPerSecond);

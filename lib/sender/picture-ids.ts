@@ -13,6 +13,18 @@ export class PictureIds {
   #lastSource = -1;
   #rebase = false;
 
+  /** Its state, to hand over to a viewer's lane in C and take back (native-lane.ts). */
+  get state(): { offset: number; last: number; lastSource: number; rebase: boolean } {
+    return { offset: this.#offset, last: this.#last, lastSource: this.#lastSource, rebase: this.#rebase };
+  }
+
+  set state(state: { offset: number; last: number; lastSource: number; rebase: boolean }) {
+    this.#offset = state.offset;
+    this.#last = state.last;
+    this.#lastSource = state.lastSource;
+    this.#rebase = state.rebase;
+  }
+
   /** The next picture starts a new source (a switch, a replay): it is numbered after the last one sent. */
   rebase(): void {
     if (this.#last >= 0) this.#rebase = true;

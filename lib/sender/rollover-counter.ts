@@ -8,6 +8,16 @@ export class RolloverCounter {
   #highestSeq = -1;
   #rollovers = 0;
 
+  /** Its state (the highest sequence number sent, -1 before any; the rollovers), to hand over and take back. */
+  get state(): { highest: number; rollovers: number } {
+    return { highest: this.#highestSeq, rollovers: this.#rollovers };
+  }
+
+  set state({ highest, rollovers }: { highest: number; rollovers: number }) {
+    this.#highestSeq = highest;
+    this.#rollovers = rollovers;
+  }
+
   /** The rollover counter of `seq`: advanced by a newer packet that wrapped, one less for an old one from before. */
   of(seq: number): number {
     if (this.#highestSeq < 0) {

@@ -12,6 +12,7 @@
  * picture at once); up waits for the new rendition's next keyframe and needs a probe to show the room first.
  * A viewer whose browser did not negotiate transport-cc gets the top rendition, unpaced, as before.
  */
+import type { LaneBinding } from '../fanout/native-fanout.ts';
 import type { Rendition } from '../fanout/stream-track.ts';
 import { readRtcp } from '../rtp/rtcp.ts';
 import { NO_PATCH, payloadPatch } from '../rtp/payload-patch.ts';
@@ -23,6 +24,7 @@ import { BandwidthEstimator } from './bwe/index.ts';
 import type { DirectRtpSender } from './direct-sender.ts';
 import { LinkFeedback, type FeedbackCounts } from './link-feedback.ts';
 import { NackResponder, type NackCounts } from './nack-responder.ts';
+import type { NativeLane } from './native-lane.ts';
 import { OutgoingStream } from './outgoing-stream.ts';
 import { Pacer, type QueuedPacket } from './pacer.ts';
 import { pacingRate, UNPACED } from './pacing-rate.ts';
@@ -51,15 +53,22 @@ export interface VideoSenderStats {
   rendition: number;
   /** The link's estimate, bit/s; undefined without transport-cc. */
   estimate: number | undefined;
+  /** What the viewer's feedback says arrived lately, bit/s; undefined without transport-cc. */
+  acknowledged: number | undefined;
   /** Round-trip time from the estimator, ms. */
   roundTripTimeMs: number | undefined;
   switches: number;
   nacks: NackCounts;
   /** Picture loss indications answered (with the current rendition's GOP). */
   keyframeRequests: number;
-  /** Transport-cc feedback packets read, and those that did not parse (most unparsable: no estimate). */
-  feedback: FeedbackCounts;
+  /**
+   * Transport-cc feedback packets read, and those that did not parse (most unparsable: no estimate); the
+   * media packets they said arrived, of those the estimator knew it sent.
+   */
+  feedback: FeedbackCounts & { packetsAcknowledged: number };
   pacer: { queueMs: number; queuedPackets: number; dropped: number; rate: number | undefined };
+  /** Whether its packets are numbered and queued in C now (its lane: native-lane.ts), and how often it went there. */
+  lane: { now: boolean; entered: number };
 }
 
 /** For a moment after a step up, an overuse cuts the estimate to no less than this share of it. */
@@ -82,6 +91,14 @@ const IMMEDIATE_UP_MAX_MS = 150;
  * Not a keyframe larger than this (a single rendition's 720p one: a burst a thin link's queue may drop).
  */
 const JOIN_BOOST_MAX_BYTES = 12_000;
+const ignoreSent = (): void => {};
+/** How often a viewer that could be sent from its lane (C) looks whether it is steady enough to go there. */
+const LANE_TRY_MS = 100;
+/**
+ * After this long in its lane a viewer lets go of what it sent from JavaScript before (repairs that old are
+ * of no use: the history's 1024 packets are ~8 s of the 720p stream, a NACK's answer ~2 round trips).
+ */
+const LANE_RELEASE_HISTORY_MS = 2_000;
 
 export class VideoSender {
   readonly #writer: DirectRtpSender;
@@ -115,6 +132,18 @@ export class VideoSender {
   #stopped = false;
   /** Whether the last media packet sent ended its frame (the marker bit): only then may padding go. */
   #frameEnded = true;
+  /**
+   * The viewer's lane (C numbers and queues its packets while it is steady: native-lane.ts), as the
+   * rendition's fan-out holds it; whether it is there now, when to look again, and how often it went.
+   */
+  readonly #lane: NativeLane | undefined;
+  readonly #laneBinding: LaneBinding | undefined;
+  #inLane = false;
+  #laneTryAtMs = 0;
+  #laneEntered = 0;
+  /** When the viewer went to its lane (performance.now()), and whether its JavaScript history was let go of since. */
+  #laneSinceMs = 0;
+  #historyReleased = false;
 
   constructor(writer: DirectRtpSender, renditions: readonly Rendition[], options: VideoSenderOptions) {
     this.#writer = writer;
@@ -154,6 +183,23 @@ export class VideoSender {
       this.#estimator ? pacingRate(options.startBitrate, renditions[this.#current]!.rate, options.startKnown ?? false) : UNPACED,
     );
     this.#pacer.linkRate = this.#estimator ? options.startBitrate : UNPACED;
+    this.#lane = writer.lane;
+    const lane = this.#lane;
+    this.#laneBinding = lane && {
+      handle: lane.handle,
+      get refused() {
+        return lane.refused;
+      },
+      onRefused: (packet) => this.#laneRefused(packet),
+      check: (now) => {
+        if (!this.#writer.laneReady(now)) {
+          this.#leaveLane();
+        } else if (!this.#historyReleased && now - this.#laneSinceMs >= LANE_RELEASE_HISTORY_MS) {
+          this.#writer.releaseHistory();
+          this.#historyReleased = true;
+        }
+      },
+    };
     writer.onSenderReport = (ntp) => this.#feedback.onSenderReport(ntp, performance.now());
     writer.access.onNack((lost) => this.#onNack(lost));
   }
@@ -172,6 +218,8 @@ export class VideoSender {
     if (this.#stopped) return;
     const now = performance.now();
     const summary = readRtcp(rtcp);
+    // What the lane sent, for the feedback to be read against.
+    if (this.#inLane) this.#takeLaneSends();
     this.#feedback.read(summary, this.#estimator, now);
     const ssrc = this.#writer.access.ssrc;
     if (summary.keyframeRequests.some((request) => request.mediaSsrc === ssrc)) this.#onPictureLoss(now);
@@ -186,6 +234,7 @@ export class VideoSender {
    * that did not negotiate it.
    */
   #withoutEstimate(): void {
+    this.#leaveLane();
     const { received, malformed } = this.#feedback.counts;
     this.#options.debug?.(`no usable transport-wide feedback (${received} read, ${malformed} malformed): the top rendition, unpaced`);
     this.#estimator = undefined;
@@ -196,6 +245,7 @@ export class VideoSender {
 
   stop(): void {
     if (this.#stopped) return;
+    this.#leaveLane();
     this.#stopped = true;
     this.#renditions.forEach((rendition, index) => rendition.track.unbind(this.#sinks[index]!));
     this.#pacer.close();
@@ -206,17 +256,19 @@ export class VideoSender {
     return {
       rendition: this.#current,
       estimate: estimate && Math.round(estimate.bitrate),
+      acknowledged: estimate && Math.round(estimate.acknowledged),
       roundTripTimeMs: estimate && Math.round(estimate.rttMs),
       switches: this.#switches,
       nacks: { ...this.#nacks.counts },
       keyframeRequests: this.#keyframeRequests,
-      feedback: { ...this.#feedback.counts },
+      feedback: { ...this.#feedback.counts, packetsAcknowledged: this.#estimator?.packetsAcknowledged ?? 0 },
       pacer: {
         queueMs: Math.round(this.#pacer.queueMs),
         queuedPackets: this.#pacer.queuedPackets,
         dropped: this.#pacer.counts.dropped,
         rate: this.#estimator ? Math.round(this.#pacer.rate) : undefined,
       },
+      lane: { now: this.#inLane, entered: this.#laneEntered },
     };
   }
 
@@ -247,6 +299,84 @@ export class VideoSender {
     // draining replay had no trend yet and was dropped at once: frozen 1.3 s on a 300 kbit/s link).
     const overflowing = this.#pacer.overflow(now);
     if (this.#feedback.seen && now >= this.#graceUntilMs && overflowing) this.#onOverflow();
+    else if (this.#laneBinding && now >= this.#laneTryAtMs) this.#tryLane(now);
+  }
+
+  /**
+   * Hands the stream to the viewer's lane when it is steady: one rendition, nothing pending or queued, no
+   * probe, and (with an estimate) its feedback read and no replay's grace running. The lane numbers on from
+   * where JavaScript is, and paces with the pacer's bucket and rate; `#leaveLane` takes it back for
+   * anything else, and a packet the bucket cannot take yet goes back with it to the pacer's queue.
+   */
+  #tryLane(now: number): void {
+    this.#laneTryAtMs = now + LANE_TRY_MS;
+    // After this packet's fan-out: the lane would otherwise send it again (lanes are written after sinks).
+    if (this.#steady(now)) queueMicrotask(this.#enterLane);
+  }
+
+  /** Whether the viewer may go to its lane now (the conditions above, and the writer able to send from C). */
+  #steady(now: number): boolean {
+    if (this.#inLane || this.#stopped || this.#pending !== undefined || this.#waitingForKeyframe || this.#rebaseNext) return false;
+    if (this.#pacer.queuedPackets > 0 || this.#pacer.busy) return false;
+    // With an estimate: once its feedback reads, and past a replay's grace (its queue is judged in JavaScript).
+    if (this.#estimator && (!this.#feedback.seen || now < this.#graceUntilMs)) return false;
+    return this.#writer.laneReady(now);
+  }
+
+  /** What the lane sent with transport-wide numbers, into the estimator's send history. */
+  #takeLaneSends(): void {
+    const estimator = this.#estimator;
+    if (estimator) this.#lane!.takeSent((seq, bytes, at) => estimator.onPacketSent(seq, bytes, at));
+    else this.#lane!.takeSent(ignoreSent);
+  }
+
+  readonly #enterLane = (): void => {
+    if (!this.#steady(performance.now())) return;
+    const stream = this.#stream;
+    this.#lane!.enter({
+      nextSeq: stream.nextSequenceNumber,
+      rollover: this.#writer.rolloverState,
+      timestampOffset: stream.timestampOffset,
+      lastTimestamp: stream.lastTimestamp,
+      lastAtMs: stream.lastAtMs,
+      pictureIds: this.#pictureIds?.state,
+      transportWide: this.#transportWide && { id: this.#transportWide.id, next: this.#transportWideSeq },
+      frameEnded: this.#frameEnded,
+      pacing: { rate: this.#estimator ? this.#pacer.rate : 0, ...this.#pacer.bucket },
+    });
+    const track = this.#renditions[this.#current]!.track;
+    track.unbind(this.#sinks[this.#current]!);
+    track.bindLane(this.#laneBinding!, this.#options.codec === 'vp8');
+    this.#inLane = true;
+    this.#laneEntered++;
+    this.#laneSinceMs = performance.now();
+    this.#historyReleased = false;
+  };
+
+  /** Takes the stream back from the lane (before anything but a steady packet): JavaScript numbers on from there. */
+  #leaveLane(): void {
+    if (!this.#inLane) return;
+    this.#inLane = false;
+    const track = this.#renditions[this.#current]!.track;
+    track.unbindLane(this.#laneBinding!);
+    this.#takeLaneSends();
+    const numbering = this.#lane!.numbering();
+    if (numbering.pacing.rate > 0) this.#pacer.bucket = numbering.pacing;
+    this.#stream.resume(numbering.nextSeq, numbering.timestampOffset, numbering.lastTimestamp, numbering.lastAtMs);
+    this.#writer.rolloverState = numbering.rollover;
+    if (this.#pictureIds && numbering.pictureIds) this.#pictureIds.state = numbering.pictureIds;
+    if (numbering.transportWide) this.#transportWideSeq = numbering.transportWide.next;
+    this.#frameEnded = numbering.frameEnded;
+    this.#laneTryAtMs = performance.now() + LANE_TRY_MS;
+    if (!this.#stopped) track.bind(this.#sinks[this.#current]!, { replay: false });
+  }
+
+  /** The lane could not take `packet` (the viewer's socket or context gone, the queue stuck): JavaScript sends it. */
+  #laneRefused(packet: Buffer): void {
+    // Its pacer's bucket empty: the packet waits in JavaScript's pacer (a keyframe, most often); else a failure.
+    if (!this.#lane!.paced) this.#options.debug?.(`the lane refused a packet (${this.#lane!.refusal}): sent from JavaScript`);
+    this.#leaveLane();
+    this.#onPacket(this.#current, packet);
   }
 
   /**
@@ -270,6 +400,7 @@ export class VideoSender {
    * goes on from a keyframe, a rung lower if there is one.
    */
   #onOverflow(): void {
+    this.#leaveLane();
     this.#options.debug?.(`pacer queue ${Math.round(this.#pacer.queueMs)} ms: dropped, a rung lower`);
     this.#choice.steppedDown(performance.now());
     if (this.#current < this.#renditions.length - 1) {
@@ -283,6 +414,7 @@ export class VideoSender {
 
   /** Switches at once: the new rendition starts from its GOP (a picture at once), the old one's queue is dropped. */
   #switchTo(index: number): void {
+    this.#leaveLane();
     const previous = this.#current;
     if (this.#pending !== undefined) this.#renditions[this.#pending]!.track.unbind(this.#sinks[this.#pending]!);
     this.#pending = undefined;
@@ -299,6 +431,7 @@ export class VideoSender {
 
   /** Up: at once when the new rendition's GOP is quick to send at `estimate`, else at its next keyframe. */
   #switchUpTo(index: number, estimate: number): void {
+    this.#leaveLane();
     const gopBytes = this.#renditions[index]!.track.gop?.bytes ?? Number.POSITIVE_INFINITY;
     if ((gopBytes * 8) / (estimate / 1000) <= IMMEDIATE_UP_MAX_MS) {
       this.#switchTo(index);
@@ -331,6 +464,7 @@ export class VideoSender {
 
   /** The current rendition again from its last keyframe (its GOP cache), instead of what waits. */
   #replayCurrent(): void {
+    this.#leaveLane();
     const track = this.#renditions[this.#current]!.track;
     track.unbind(this.#sinks[this.#current]!);
     this.#pacer.clear();
@@ -341,6 +475,7 @@ export class VideoSender {
 
   #onNack(lost: number[]): void {
     if (this.#stopped) return;
+    this.#leaveLane(); // repairs go through the pacer, in order with the media after them
     const now = performance.now();
     const estimate = this.#estimator?.estimate(now);
     const again = this.#nacks.answer(lost, performance.timeOrigin + now, estimate?.bitrate ?? UNPACED, estimate?.rttMs ?? 50);
@@ -360,6 +495,7 @@ export class VideoSender {
     const bitrate = guess && carried > 0 ? Math.min(estimate.bitrate, carried) : estimate.bitrate;
     const measured = known || ((!guess || carried > 0) && this.#feedback.measured(estimator, now));
     this.#pacer.rate = pacingRate(bitrate, this.#renditions[this.#current]!.rate, measured);
+    if (this.#inLane) this.#lane!.pace(this.#pacer.rate, now);
     this.#pacer.linkRate = bitrate;
     // A probe judged since the last feedback: what it showed may be the step up's test.
     const probe = estimator.lastProbe;
@@ -383,6 +519,7 @@ export class VideoSender {
     if (probeTarget !== undefined && (guess || probeTarget > bitrate) && this.#pacer.queuedPackets === 0) {
       const cluster = estimator.requestProbe(probeTarget, now, { enoughBitrate: this.#choice.upBar(this.#current) });
       if (cluster) {
+        this.#leaveLane(); // probe padding goes from JavaScript, between frames
         this.#options.debug?.(`probe ${cluster.id} at ${Math.round(cluster.bitrate / 1000)} kbit/s (estimate ${Math.round(estimate.bitrate / 1000)}, last: ${JSON.stringify(estimator.lastProbe)})`);
         this.#pacer.probe(cluster.id, cluster.packets, cluster.packetSize, cluster.durationMs);
       }

@@ -127,6 +127,8 @@ export class SenderAccess {
   readonly salt: Buffer;
   readonly ssrc: number;
   readonly payloadType: number;
+  #pull: (() => void) | undefined;
+  #pulling = false;
   /** The last route iceRoute() worked out, for its pair. */
   #route: IceRoute | undefined;
   // Counted, not yet added to werift's counters (flushCounts()).
@@ -210,19 +212,19 @@ export class SenderAccess {
    * werift's counters when they are read (`flushCounts()`): werift's objects are slow to write to (a
    * tenth of a viewer's cost per packet when every packet wrote them).
    */
-  countDirectSend(route: IceRoute, bytes: number): void {
+  countDirectSend(route: IceRoute, bytes: number, datagrams = 1): void {
     if (route.pair !== this.#countedPair) {
       this.flushCounts();
       this.#countedPair = route.pair as CandidatePair;
     }
-    this.#datagrams++;
+    this.#datagrams += datagrams;
     this.#datagramBytes += bytes;
   }
 
   /** Keeps the sender-report counters right for one RTP packet sent (first one: starts werift's RTCP loop). */
-  countRtp(rtpTimestamp: number, payloadBytes: number, headerBytes: number): void {
+  countRtp(rtpTimestamp: number, payloadBytes: number, headerBytes: number, packets = 1): void {
     this.#rtpTimestamp = rtpTimestamp;
-    this.#rtpPackets++;
+    this.#rtpPackets += packets;
     this.#payloadBytes += payloadBytes;
     this.#headerBytes += headerBytes;
     if (!this.#rtcpStarted) {
@@ -242,6 +244,14 @@ export class SenderAccess {
    * report asks for the NTP time first: `useNtpClock`; stats: `flushSenderCounts`).
    */
   flushCounts(): void {
+    if (this.#pull && !this.#pulling) {
+      this.#pulling = true;
+      try {
+        this.#pull();
+      } finally {
+        this.#pulling = false;
+      }
+    }
     if (this.#rtpPackets > 0) {
       const sender = this.#sender;
       sender.rtpTimestamp = this.#rtpTimestamp;
@@ -261,6 +271,14 @@ export class SenderAccess {
       }
       this.#datagrams = this.#datagramBytes = 0;
     }
+  }
+
+  /**
+   * Counts kept elsewhere (a viewer's lane in C: lib/sender/native-lane.ts) are brought in by `pull` (with
+   * `countRtp` and `countDirectSend`) whenever the counters are added to werift's.
+   */
+  pullCountsFrom(pull: () => void): void {
+    this.#pull = pull;
   }
 
   /** werift's sender reports read the NTP time of the last packet sent: ours, computed when a report asks. */

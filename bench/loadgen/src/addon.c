@@ -86,19 +86,23 @@ static void finalize_engine(napi_env env, void *data, void *hint) {
 }
 
 /*
- * create(hardStopMs, allowedAddresses[], batchUs): starts the I/O thread, which ends by itself at the hard
- * stop. batchUs: after each wake-up the thread sleeps that long so that datagrams gather (0: none).
+ * create(hardStopMs, allowedAddresses[], batchUs, receiveOffload): starts the I/O thread, which ends by itself
+ * at the hard stop. batchUs: after each wake-up the thread sleeps that long so that datagrams gather (0: none).
+ * receiveOffload: UDP_GRO on every viewer's socket (engine.c's receive()).
  */
 static napi_value create(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   TRY(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   double hard_stop_ms = 0, batch_us = -1;
   uint32_t allowed = 0;
   if (argc < 3 || napi_get_value_double(env, argv[0], &hard_stop_ms) != napi_ok || hard_stop_ms <= 0 ||
       napi_get_array_length(env, argv[1], &allowed) != napi_ok ||
       napi_get_value_double(env, argv[2], &batch_us) != napi_ok || batch_us < 0 || batch_us > 100000)
-    return throw_error(env, "create(hardStopMs > 0, allowedAddresses[], batchUs 0-100000)");
+    return throw_error(env, "create(hardStopMs > 0, allowedAddresses[], batchUs 0-100000, receiveOffload)");
+  bool receive_offload = false;
+  if (argc > 3 && napi_get_value_bool(env, argv[3], &receive_offload) != napi_ok)
+    return throw_error(env, "receiveOffload must be a boolean");
   uint32_t addresses[16];
   int address_count = 0;
   for (uint32_t i = 0; i < allowed; i++) {
@@ -116,6 +120,7 @@ static napi_value create(napi_env env, napi_callback_info info) {
   engine->epfd = engine->wakefd = -1;
   memcpy(engine->allowed, addresses, sizeof addresses);
   engine->allowed_count = address_count;
+  engine->receive_offload = receive_offload;
   char error[256] = "";
   if (engine_init(engine, (int64_t)hard_stop_ms, (int64_t)batch_us, error, sizeof error) != 0) {
     engine_destroy(engine);
@@ -168,6 +173,9 @@ static napi_value add_viewer(napi_env env, napi_callback_info info) {
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size); /* not root: capped at net.core.rmem_max */
   int on = 1; /* the kernel's receive time on every datagram: first media and jitter do not depend on batching */
   setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+  /* A run of equal datagrams the server sent as one GSO send comes up as one (engine.c's receive()). A kernel
+     without UDP_GRO (< 5.0) refuses it: datagrams one by one, as without the option. */
+  if (engine->receive_offload) setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on);
   socklen_t length = sizeof local;
   if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0 || getsockname(fd, (struct sockaddr *)&local, &length) < 0) {
     int saved = errno;

@@ -124,17 +124,41 @@ static void run_commands(engine_t *engine, int64_t now) {
   free(commands);
 }
 
-/* When the kernel received a datagram (SO_TIMESTAMPNS, wall clock) on our monotonic clock, else now. */
-static int64_t arrival(const struct msghdr *header, int64_t now, int64_t realtime_offset) {
+/*
+ * What the kernel says of a read (its control messages): when it received the datagram (SO_TIMESTAMPNS, wall
+ * clock) on our monotonic clock, else now; and, with UDP_GRO, the size of each of the datagrams it coalesced
+ * (0: one datagram).
+ */
+static int64_t arrival(const struct msghdr *header, int64_t now, int64_t realtime_offset, int *segment_size) {
+  int64_t at = now;
+  *segment_size = 0;
   for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(header); cmsg; cmsg = CMSG_NXTHDR((struct msghdr *)header, cmsg)) {
     if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_TIMESTAMPNS) {
       struct timespec stamp;
       memcpy(&stamp, CMSG_DATA(cmsg), sizeof stamp);
-      int64_t at = (int64_t)stamp.tv_sec * 1000000000LL + stamp.tv_nsec - realtime_offset;
-      return at < now ? at : now;
+      int64_t stamped = (int64_t)stamp.tv_sec * 1000000000LL + stamp.tv_nsec - realtime_offset;
+      at = stamped < now ? stamped : now;
+    } else if (cmsg->cmsg_level == SOL_UDP && cmsg->cmsg_type == UDP_GRO) {
+      memcpy(segment_size, CMSG_DATA(cmsg), sizeof *segment_size);
     }
   }
-  return now;
+  return at;
+}
+
+/* One datagram from `from`, demultiplexed by its first byte (RFC 7983). */
+static void datagram(engine_t *engine, viewer_t *viewer, uint8_t *data, int length, const struct sockaddr_in *from,
+                     int64_t at, int64_t now) {
+  if (length < 1) return;
+  if (data[0] < 4) {
+    ice_receive(engine, viewer, data, length, from, at);
+    return;
+  }
+  /* DTLS and media only from the pair ICE nominated. */
+  if (from->sin_addr.s_addr != viewer->remote.sin_addr.s_addr || from->sin_port != viewer->remote.sin_port) return;
+  if (data[0] >= 20 && data[0] <= 63)
+    dtls_receive(engine, viewer, data, length, now);
+  else if (data[0] >= 128 && data[0] <= 191)
+    media_receive(viewer, data, length, at);
 }
 
 static void receive(engine_t *engine, viewer_t *viewer) {
@@ -145,32 +169,26 @@ static void receive(engine_t *engine, viewer_t *viewer) {
     }
     int count = recvmmsg(viewer->fd, engine->msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
     if (count <= 0) return;
-    PUBLISH(engine->recv_calls, engine->recv_calls + 1);
-    PUBLISH(engine->datagrams, engine->datagrams + (uint64_t)count);
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     int64_t now = now_ns();
     int64_t realtime_offset = (int64_t)wall.tv_sec * 1000000000LL + wall.tv_nsec - now;
+    uint64_t datagrams = 0;
     for (int i = 0; i < count; i++) {
       uint8_t *data = engine->buffers[i];
       int length = (int)engine->msgs[i].msg_len;
-      const struct sockaddr_in *from = &engine->from[i];
-      if (length < 1) continue;
+      int segment_size;
       /* Times are the kernel's, so the pause between reads (batch_ns) does not show in them. */
-      int64_t at = arrival(&engine->msgs[i].msg_hdr, now, realtime_offset);
-      /* RFC 7983 demultiplexing by the first byte. */
-      if (data[0] < 4) {
-        ice_receive(engine, viewer, data, length, from, at);
-        continue;
+      int64_t at = arrival(&engine->msgs[i].msg_hdr, now, realtime_offset, &segment_size);
+      if (segment_size <= 0 || segment_size >= length) segment_size = length;
+      /* Coalesced (UDP_GRO): datagrams of segment_size bytes, the last one maybe shorter. */
+      for (int offset = 0; offset < length && viewer->fd >= 0; offset += segment_size, datagrams++) {
+        int size = length - offset < segment_size ? length - offset : segment_size;
+        datagram(engine, viewer, data + offset, size, &engine->from[i], at, now);
       }
-      /* DTLS and media only from the pair ICE nominated. */
-      if (from->sin_addr.s_addr != viewer->remote.sin_addr.s_addr || from->sin_port != viewer->remote.sin_port)
-        continue;
-      if (data[0] >= 20 && data[0] <= 63)
-        dtls_receive(engine, viewer, data, length, now);
-      else if (data[0] >= 128 && data[0] <= 191)
-        media_receive(viewer, data, length, at);
     }
+    PUBLISH(engine->recv_calls, engine->recv_calls + 1);
+    PUBLISH(engine->datagrams, engine->datagrams + datagrams);
     if (count < RECV_BATCH) return;
   }
 }

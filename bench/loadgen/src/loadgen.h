@@ -86,14 +86,24 @@ typedef struct command {
   viewer_t *viewer;
 } command_t;
 
+#include <netinet/udp.h>
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104 /* linux/udp.h, Linux 5.0 */
+#endif
+
 #define RECV_BATCH 64
-#define DATAGRAM_MAX 2048
+/* A datagram, or with UDP_GRO a run of them coalesced (up to 64 KB). */
+#define DATAGRAM_MAX 65536
 
 typedef struct engine {
   int epfd, wakefd;
   pthread_t thread;
   bool thread_started;
   int64_t epoch_ns, hard_stop_ns, batch_ns;
+  bool receive_offload; /* UDP_GRO on the viewers' sockets */
   int stop; /* atomic: set by Node to end the thread */
 
   /* Node's side: every viewer ever created (freed on destroy), and the queue to the I/O thread. */
@@ -120,7 +130,7 @@ typedef struct engine {
   struct iovec iovs[RECV_BATCH];
   struct sockaddr_in from[RECV_BATCH];
   uint8_t buffers[RECV_BATCH][DATAGRAM_MAX];
-  uint64_t controls[RECV_BATCH][8]; /* room for one SCM_TIMESTAMPNS, aligned for cmsghdr */
+  uint64_t controls[RECV_BATCH][8]; /* room for SCM_TIMESTAMPNS and UDP_GRO, aligned for cmsghdr */
 } engine_t;
 
 int64_t now_ns(void);

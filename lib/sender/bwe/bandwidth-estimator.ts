@@ -127,6 +127,7 @@ export class BandwidthEstimator {
   readonly #aimd: AimdRateControl;
   readonly #loss: LossBasedControl;
   readonly #acked = new RateMeter({ windowMs: 500 });
+  #packetsAcknowledged = 0;
   readonly #sent = new RateMeter({ windowMs: 500 });
   readonly #probes: ProbeController;
   readonly #tracker = new ProbeTracker();
@@ -185,6 +186,11 @@ export class BandwidthEstimator {
     this.#lastSendMs = sendTimeMs;
   }
 
+  /** Packets the feedback said arrived, of those sent (`onPacketSent`) and still in the send history. */
+  get packetsAcknowledged(): number {
+    return this.#packetsAcknowledged;
+  }
+
   /** A round-trip time measured elsewhere (RTCP receiver reports: `roundTripTimeMs()` in lib/rtp/rtcp.ts). */
   onRtt(rttMs: number): void {
     if (!(rttMs >= 0) || !Number.isFinite(rttMs)) return;
@@ -240,6 +246,7 @@ export class BandwidthEstimator {
       else reported += counts;
       const arrivalMs = (arrivalUs + offsetUs) / 1000;
       history.markReceived(unwrapped, arrivalUs + offsetUs);
+      this.#packetsAcknowledged++;
       const bytes = history.bytes(unwrapped);
       if (sendMs > newestReceivedSendMs) newestReceivedSendMs = sendMs;
       this.#acked.add(arrivalMs, bytes);

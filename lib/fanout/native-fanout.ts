@@ -1,0 +1,77 @@
+/**
+ * The fan-out's C side for one rendition: its steady viewers as lanes (lib/native/lane.h), every packet
+ * numbered and queued for all of them in one call into C (lib/native/fanout.h), where each would otherwise
+ * run its JavaScript sender per packet (about 5 µs each: docs/benchmarks.md). A lane that cannot take a
+ * packet (its viewer's context or socket gone, the send queue stuck) is handed back with that packet, and
+ * every few milliseconds each lane's owner checks what C cannot see (werift's state: DTLS, ICE consent,
+ * the selected pair).
+ */
+import { nativeSendBatch, nativeSrtp } from '../native/index.ts';
+
+/** A viewer's lane as the fan-out holds it (lib/sender/native-lane.ts). */
+export interface LaneBinding {
+  /** The addon's lane. */
+  readonly handle: object;
+  /** Whether the lane refused a packet and waits to be taken back. */
+  readonly refused: boolean;
+  /** The lane refused `packet`: its owner takes the viewer back and sends it. */
+  onRefused(packet: Buffer): void;
+  /** Every LANE_CHECK_MS: the owner takes the viewer back if it should not be sent to from C any more. */
+  check(nowMs: number): void;
+}
+
+/**
+ * How often the owners check their lanes. What they read changes over seconds (ICE consent lasts 30 s, RFC
+ * 7675); every 20 ms, as the JavaScript path reads it, was 2 % of the thread with 300 viewers.
+ */
+const LANE_CHECK_MS = 100;
+
+export class NativeFanout {
+  readonly #group: object;
+  readonly #lanes = new Set<LaneBinding>();
+  #checkAtMs = 0;
+
+  /** `vp8`: the rendition's packets carry VP8 payload descriptors (PictureIDs numbered per viewer). */
+  constructor(vp8: boolean) {
+    this.#group = nativeSrtp!.fanoutGroup(vp8);
+  }
+
+  get size(): number {
+    return this.#lanes.size;
+  }
+
+  has(lane: LaneBinding): boolean {
+    return this.#lanes.has(lane);
+  }
+
+  add(lane: LaneBinding): void {
+    nativeSrtp!.fanoutAdd(this.#group, lane.handle);
+    this.#lanes.add(lane);
+  }
+
+  remove(lane: LaneBinding): void {
+    if (!this.#lanes.delete(lane)) return;
+    nativeSrtp!.fanoutRemove(lane.handle);
+  }
+
+  clear(): void {
+    for (const lane of this.#lanes) nativeSrtp!.fanoutRemove(lane.handle);
+    this.#lanes.clear();
+  }
+
+  /** One packet to every lane. */
+  write(packet: Buffer): void {
+    if (this.#lanes.size === 0) return;
+    // What JavaScript queued for a viewer just before it went to C leaves first.
+    nativeSendBatch?.flush();
+    const now = performance.now();
+    const refused = nativeSrtp!.fanoutWrite(this.#group, packet, now, performance.timeOrigin + now);
+    if (refused > 0) {
+      for (const lane of [...this.#lanes]) if (lane.refused) lane.onRefused(packet);
+    }
+    if (now >= this.#checkAtMs) {
+      this.#checkAtMs = now + LANE_CHECK_MS;
+      for (const lane of [...this.#lanes]) lane.check(now);
+    }
+  }
+}
