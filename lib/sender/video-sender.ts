@@ -400,7 +400,6 @@ export class VideoSender {
    * goes on from a keyframe, a rung lower if there is one.
    */
   #onOverflow(): void {
-    this.#leaveLane();
     this.#options.debug?.(`pacer queue ${Math.round(this.#pacer.queueMs)} ms: dropped, a rung lower`);
     this.#choice.steppedDown(performance.now());
     if (this.#current < this.#renditions.length - 1) {
