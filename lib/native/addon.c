@@ -42,10 +42,15 @@
   if ((call) != napi_ok) return NULL
 
 
-static handle *unbox(napi_env env, napi_value value, uint32_t tag) {
+/* The object behind an external made here, if it is the kind `tag` names: each begins with its tag. */
+static void *unbox_tagged(napi_env env, napi_value value, uint32_t tag) {
   void *data;
-  if (napi_get_value_external(env, value, &data) != napi_ok || !data || ((handle *)data)->tag != tag) return NULL;
+  if (napi_get_value_external(env, value, &data) != napi_ok || !data || *(const uint32_t *)data != tag) return NULL;
   return data;
+}
+
+static handle *unbox(napi_env env, napi_value value, uint32_t tag) {
+  return unbox_tagged(env, value, tag);
 }
 
 /* A context's or a socket's handle, whichever `value` is; NULL when it is neither. */
@@ -569,15 +574,11 @@ static void free_group(napi_env env, void *data, void *hint) {
 }
 
 static lane_box *unbox_lane(napi_env env, napi_value value) {
-  void *data;
-  if (napi_get_value_external(env, value, &data) != napi_ok || !data || ((lane_box *)data)->tag != LANE_TAG) return NULL;
-  return data;
+  return unbox_tagged(env, value, LANE_TAG);
 }
 
 static group_box *unbox_group(napi_env env, napi_value value) {
-  void *data;
-  if (napi_get_value_external(env, value, &data) != napi_ok || !data || ((group_box *)data)->tag != GROUP_TAG) return NULL;
-  return data;
+  return unbox_tagged(env, value, GROUP_TAG);
 }
 
 /* lane(state): a viewer's lane over `state`, a Buffer of LANE_STATE_DOUBLES doubles (8-byte aligned). */

@@ -144,13 +144,27 @@ static void remember(lane *lane, uint32_t seq, uint32_t timestamp, uint32_t patc
   slot->sent_ms = packet->wall_ms;
 }
 
+/*
+ * The viewer's context and socket while both live and the lane has somewhere to send (handles_lock() held):
+ * 1, or 0 when it cannot send.
+ */
+static int routed(const lane *lane, send_context **context, send_socket **socket) {
+  handle *context_handle = handle_lookup((uint32_t)lane->state[LANE_CONTEXT_ID], CONTEXT_TAG);
+  handle *socket_handle = handle_lookup((uint32_t)lane->state[LANE_SOCKET_ID], SOCKET_TAG);
+  if (!context_handle || !context_handle->object || !socket_handle || !socket_handle->object || lane->target_length == 0)
+    return 0;
+  *context = context_handle->object;
+  *socket = socket_handle->object;
+  return 1;
+}
+
 int lane_send(send_thread *thread, lane *lane, const lane_packet *packet) {
   double *state = lane->state;
   if (state[LANE_REFUSED] != 0) return (int)state[LANE_REFUSED];
-  handle *context = handle_lookup((uint32_t)state[LANE_CONTEXT_ID], CONTEXT_TAG);
-  handle *socket = handle_lookup((uint32_t)state[LANE_SOCKET_ID], SOCKET_TAG);
+  send_context *context;
+  send_socket *socket;
   int result = -EBADF;
-  if (context && context->object && socket && socket->object && lane->target_length > 0) {
+  if (routed(lane, &context, &socket)) {
     /* Worked out on copies: a packet refused changes nothing. */
     uint32_t seq = (uint32_t)state[LANE_NEXT_SEQ] & 0xffff;
     double highest = state[LANE_ROC_HIGHEST], rollovers = state[LANE_ROC_ROLLOVERS];
@@ -187,7 +201,7 @@ int lane_send(send_thread *thread, lane *lane, const lane_packet *packet) {
     int32_t transport_wide = state[LANE_TWCC_ID] > 0 ? (int32_t)((uint32_t)state[LANE_TWCC_NEXT] & 0xffff) : -1;
     unsigned char header[FIXED_HEADER_LENGTH + TRANSPORT_WIDE_EXTENSION_LENGTH];
     size_t header_length = write_header(header, p, state, seq, timestamp, transport_wide);
-    result = send_thread_queue_shared(thread, context->object, socket->object, &lane->target, lane->target_length, header,
+    result = send_thread_queue_shared(thread, context, socket, &lane->target, lane->target_length, header,
                                       header_length, packet->shared, packet->payload_offset, roc, patch);
     if (result > 0) {
       size_t payload_bytes = packet->length - packet->payload_offset;
@@ -240,7 +254,6 @@ int lane_resend(send_thread *thread, lane *lane, uint32_t seq, const unsigned ch
                 uint32_t roc) {
   sent_packet *slot = &lane->history[seq & (HISTORY_SIZE - 1)];
   if (slot->seq != (int32_t)(seq & 0xffff) || !slot->payload) return -ENOENT;
-  double *state = lane->state;
   /* The source's padding and marker bits, as the packet was first sent with. */
   unsigned char own[FIXED_HEADER_LENGTH + TRANSPORT_WIDE_EXTENSION_LENGTH];
   if (header_length > sizeof own) return -EINVAL;
@@ -249,11 +262,11 @@ int lane_resend(send_thread *thread, lane *lane, uint32_t seq, const unsigned ch
   own[0] = (unsigned char)((own[0] & ~0x20) | (source[0] & 0x20));
   own[1] = (unsigned char)((own[1] & 0x7f) | (source[1] & 0x80));
   handles_lock();
-  handle *context = handle_lookup((uint32_t)state[LANE_CONTEXT_ID], CONTEXT_TAG);
-  handle *socket = handle_lookup((uint32_t)state[LANE_SOCKET_ID], SOCKET_TAG);
+  send_context *context;
+  send_socket *socket;
   int result = -EBADF;
-  if (context && context->object && socket && socket->object && lane->target_length > 0) {
-    result = send_thread_queue_shared(thread, context->object, socket->object, &lane->target, lane->target_length, own,
+  if (routed(lane, &context, &socket)) {
+    result = send_thread_queue_shared(thread, context, socket, &lane->target, lane->target_length, own,
                                       header_length, slot->payload, slot->payload_offset, roc, slot->patch);
   }
   handles_unlock();

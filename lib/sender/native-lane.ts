@@ -10,9 +10,6 @@ import { constants } from 'node:os';
 import { nativeSrtp } from '../native/index.ts';
 
 const ENOBUFS = constants.errno.ENOBUFS;
-/** The pacer's bucket (pacer.ts's BURST_MS and MIN_BURST_BYTES; lane.c's PACE_*). */
-const PACE_BURST_MS = 20;
-const PACE_MIN_BURST_BYTES = 2500;
 
 /** Where each field is in the state (lib/native/lane.h's LANE_* enum, in the same order). */
 const FIELD = {
@@ -153,16 +150,17 @@ export class NativeLane {
     state[FIELD.refused] = 0;
   }
 
-  /** A new pacing rate (bits/s) from `now` on: the bucket is filled at the old one until then, as the pacer does. */
-  pace(rate: number, now: number): void {
+  /** The pacer's bucket as the lane has it: the bytes it may still send, and when it was last filled. */
+  get bucket(): { budget: number; atMs: number } {
+    return { budget: this.#state[FIELD.paceBudget]!, atMs: this.#state[FIELD.paceAtMs]! };
+  }
+
+  /** Paces at `rate` (bits/s) from `bucket` on (the pacer's, filled at the old rate until the change). */
+  pace(rate: number, bucket: { budget: number; atMs: number }): void {
     const state = this.#state;
-    const old = state[FIELD.paceRate]!;
-    if (old > 0) {
-      const burst = Math.max(PACE_MIN_BURST_BYTES, (old / 8) * (PACE_BURST_MS / 1000));
-      state[FIELD.paceBudget] = Math.min(burst, state[FIELD.paceBudget]! + ((now - state[FIELD.paceAtMs]!) * old) / 8000);
-    }
-    state[FIELD.paceAtMs] = now;
     state[FIELD.paceRate] = rate;
+    state[FIELD.paceBudget] = bucket.budget;
+    state[FIELD.paceAtMs] = bucket.atMs;
   }
 
   /**

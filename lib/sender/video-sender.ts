@@ -493,8 +493,10 @@ export class VideoSender {
     const carried = estimator.carried;
     const bitrate = guess && carried > 0 ? Math.min(estimate.bitrate, carried) : estimate.bitrate;
     const measured = known || ((!guess || carried > 0) && this.#feedback.measured(estimator, now));
+    // In its lane the bucket is the lane's: the pacer fills it at the old rate up to the change, as its own.
+    if (this.#inLane) this.#pacer.bucket = this.#lane!.bucket;
     this.#pacer.rate = pacingRate(bitrate, this.#renditions[this.#current]!.rate, measured);
-    if (this.#inLane) this.#lane!.pace(this.#pacer.rate, now);
+    if (this.#inLane) this.#lane!.pace(this.#pacer.rate, this.#pacer.bucket);
     this.#pacer.linkRate = bitrate;
     // A probe judged since the last feedback: what it showed may be the step up's test.
     const probe = estimator.lastProbe;
