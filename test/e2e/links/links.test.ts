@@ -127,7 +127,9 @@ describe('real network links (test/support/links)', { skip, timeout: 120_000 }, 
       await link.setRate(20_000);
       const capped = await measureTcpDownload(link, 8_000_000);
       console.log(`TCP through 40 ms RTT and a 20 Mbit/s cap: ${capped.steadyMbit.toFixed(1)} Mbit/s after slow start`);
-      assert.ok(capped.steadyMbit >= 17, `TCP at the 20 Mbit/s cap: ${capped.steadyMbit.toFixed(1)} Mbit/s`);
+      // Throttled in the sender's stack it would be ~2 Mbit/s. Here 19.1–20.1 is usual; one CI run had 16.5
+      // (a retransmission timeout after slow start's overshoot costs a few hundred ms of the 3 s measured).
+      assert.ok(capped.steadyMbit >= 15, `TCP at the 20 Mbit/s cap: ${capped.steadyMbit.toFixed(1)} Mbit/s`);
       const [toViewer] = (await link.stats()).delay;
       assert.ok(toViewer!.held > 1000 && toViewer!.overflow === 0, `the delay line held every packet (${JSON.stringify(toViewer)})`);
     });
