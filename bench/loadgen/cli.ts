@@ -18,6 +18,8 @@ const usage = `usage: node bench/loadgen/cli.ts --url <server> --viewers <n> --s
                            recvmmsg reads datagrams in batches (default 20000)
   --receive-offload <on|off> UDP_GRO on the viewers' sockets: a GSO send of the server crosses loopback as one
                            (default on; off: each datagram on its own, as a browser receives)
+  --retry-refused-s <s>    a viewer answered 503 POSTs again after its Retry-After, as a player does, for up
+                           to this long after its first POST (default 0: a 503 is final)
   --bind <ip>              local address of the viewers' sockets (default 127.0.0.1)
   --allow-address <ip>     an address besides 127.0.0.0/8 that may be contacted (your namespace); repeatable
   --server-pid <pid>       also report this process's CPU over the same window
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     bind: { type: 'string', default: '127.0.0.1' },
     'batch-us': { type: 'string', default: '20000' },
     'receive-offload': { type: 'string', default: 'on' },
+    'retry-refused-s': { type: 'string', default: '0' },
     'allow-address': { type: 'string', multiple: true, default: [] },
     'server-pid': { type: 'string' },
     json: { type: 'string' },
@@ -69,6 +72,7 @@ const report = await runLoad({
   bindAddress: values.bind,
   batchUs: number('batch-us', values['batch-us']),
   receiveOffload: values['receive-offload'] === 'on',
+  retryRefusedForMs: number('retry-refused-s', values['retry-refused-s']) * 1000,
   allowAddresses: values['allow-address'],
   serverPid: values['server-pid'] === undefined ? undefined : number('server-pid', values['server-pid']),
   onProgress: (line) => console.error(line),

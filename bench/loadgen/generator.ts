@@ -7,6 +7,8 @@
  * addon's thread stops by itself at `hardStopSeconds`, closing every socket, whatever Node does.
  */
 import { isIP, isIPv4 } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { retryAfterMsOf } from '../../lib/publish/whip-http.ts';
 import { decodeStats, loadNative, type Engine, type EngineSnapshot, type NativeLoadgen } from './native.ts';
 import { buildOffer, parseAnswer } from './sdp.ts';
 
@@ -37,6 +39,12 @@ export interface LoadGeneratorOptions {
    * another machine's. Off: every datagram is received on its own, as a browser's socket does. Default true.
    */
   receiveOffload?: boolean;
+  /**
+   * A viewer answered `503` (the server full for now: its admission, or its maximum of viewers) POSTs its
+   * offer again after the answer's `Retry-After` (1 s without one), as a player does, for up to this long
+   * after its first POST. Default 0: a 503 is final.
+   */
+  retryRefusedForMs?: number;
 }
 
 export interface JoinOptions {
@@ -50,9 +58,11 @@ export interface JoinedViewer {
   id: number;
   /** Its socket's local port. */
   port: number;
-  /** The POST's HTTP status (201: answered), and ms from the POST to it. */
+  /** The last POST's HTTP status (201: answered), and ms from the first POST to it. */
   status?: number;
   answerMs?: number;
+  /** How often the server answered 503 before that (`retryRefusedForMs`). */
+  refusals?: number;
   /** The WHEP session resource (Location), for DELETE. */
   resource?: string;
   /** The codec the answer chose. */
@@ -62,6 +72,8 @@ export interface JoinedViewer {
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
+/** The wait before POSTing again after a 503 that names none. */
+const DEFAULT_RETRY_AFTER_MS = 1_000;
 const DEFAULT_BATCH_US = 20_000;
 const MAX_HARD_STOP_SECONDS = 3600;
 
@@ -74,6 +86,7 @@ export class LoadGenerator {
   #allow: Set<string>;
   #connectTimeoutMs: number;
   #srtpProfiles: SrtpProfile[];
+  #retryRefusedForMs: number;
   #closed = false;
 
   constructor(options: LoadGeneratorOptions) {
@@ -91,6 +104,8 @@ export class LoadGenerator {
     }
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#srtpProfiles = checkProfiles(options.srtpProfiles ?? ['gcm', 'cm']);
+    this.#retryRefusedForMs = options.retryRefusedForMs ?? 0;
+    if (!(this.#retryRefusedForMs >= 0)) throw new RangeError(`retryRefusedForMs must be ≥ 0, got ${options.retryRefusedForMs}`);
     this.#native = loadNative();
     this.#engine = this.#native.create(hardStopSeconds * 1000, [...this.#allow], options.batchUs ?? DEFAULT_BATCH_US, options.receiveOffload ?? true);
     this.fingerprint = this.#native.fingerprint(this.#engine);
@@ -120,14 +135,23 @@ export class LoadGenerator {
     this.viewers[local.id] = viewer;
     const offer = buildOffer({ ...local, fingerprint: this.fingerprint, address: this.#bindAddress, sessionId: local.id + 1 });
     const postedAt = performance.now();
+    const retryUntil = postedAt + this.#retryRefusedForMs;
     try {
-      const response = await fetch(endpoint, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/sdp' },
-        body: offer,
-        signal: AbortSignal.timeout(this.#connectTimeoutMs),
-      });
-      const body = await response.text();
+      let response: Response;
+      let body: string;
+      for (;;) {
+        response = await fetch(endpoint, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/sdp' },
+          body: offer,
+          signal: AbortSignal.timeout(this.#connectTimeoutMs),
+        });
+        body = await response.text();
+        const wait = retryAfterMsOf(response.headers.get('Retry-After')) ?? DEFAULT_RETRY_AFTER_MS;
+        if (response.status !== 503 || this.#closed || performance.now() + wait > retryUntil) break;
+        viewer.refusals = (viewer.refusals ?? 0) + 1;
+        await sleep(wait);
+      }
       viewer.answerMs = performance.now() - postedAt;
       viewer.status = response.status;
       if (response.status !== 201) throw new Error(`POST ${endpoint.pathname} answered ${response.status}: ${body.slice(0, 200)}`);

@@ -12,8 +12,10 @@ export interface ViewerResult {
   /** Why signaling or the media path failed. */
   failure?: string;
   codec?: string;
-  /** ms after the POST: the 201 answer, ICE + DTLS done, the first decrypted packet. */
+  /** ms after the (first) POST: the 201 answer, ICE + DTLS done, the first decrypted packet. */
   answerMs?: number;
+  /** 503s the server answered before that (the generator's `retryRefusedForMs`). */
+  refusals: number;
   connectedMs?: number;
   firstMediaMs?: number;
   packets: number;
@@ -59,6 +61,8 @@ export interface Sample {
 export interface LoadSummary {
   requested: number;
   answered: number;
+  /** Of those answered, how many were told 503 at least once first and came back after its Retry-After. */
+  answeredAfterRefusal: number;
   connected: number;
   receiving: number;
   failed: number;
@@ -134,6 +138,7 @@ export function buildReport(input: ReportInput): LoadReport {
       failure: signaling?.error ?? failures(id),
       codec: signaling?.codec,
       answerMs: signaling?.answerMs,
+      refusals: signaling?.refusals ?? 0,
       connectedMs: since(counters.connectedMs),
       firstMediaMs: since(counters.firstMediaMs),
       packets: counters.packets,
@@ -167,6 +172,7 @@ export function buildReport(input: ReportInput): LoadReport {
   const summary: LoadSummary = {
     requested,
     answered: joined.filter((viewer) => viewer?.status === 201).length,
+    answeredAfterRefusal: joined.filter((viewer) => viewer?.status === 201 && (viewer.refusals ?? 0) > 0).length,
     connected: viewers.filter((viewer) => viewer.connectedMs !== undefined).length,
     receiving: receiving.length,
     failed: viewers.filter((viewer) => viewer.failure !== undefined).length,
@@ -220,7 +226,7 @@ const spread = (d: Distribution | undefined, digits = 0) =>
 /** The summary as lines for a terminal. */
 export function formatSummary(summary: LoadSummary): string {
   const lines = [
-    `viewers: ${summary.requested} requested, ${summary.answered} answered, ${summary.connected} connected, ${summary.receiving} receiving, ${summary.failed} failed`,
+    `viewers: ${summary.requested} requested, ${summary.answered} answered${summary.answeredAfterRefusal > 0 ? ` (${summary.answeredAfterRefusal} after a 503 and its Retry-After)` : ''}, ${summary.connected} connected, ${summary.receiving} receiving, ${summary.failed} failed`,
     ...Object.entries(summary.failures).map(([reason, count]) => `  ${count} × ${reason}`),
     `loss: ${fixed(summary.lossPercent, 3)} % overall, worst viewer ${fixed(summary.worstLossPercent, 3)} %; SRTP auth failures ${summary.authFailures}, SRTCP ${summary.rtcpAuthFailures}`,
     `POST → answer ms: ${spread(summary.answerMs)}`,

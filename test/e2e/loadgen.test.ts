@@ -46,30 +46,42 @@ async function portIsFree(port: number): Promise<boolean> {
   }
 }
 
+/** The server as a user starts it (`node dist/cli.js --source testsrc …`), with `args` added; `stop()` ends it. */
+async function startCli(home: string, args: string[] = []): Promise<{ url: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  let output = '';
+  const server: ChildProcess = spawn(process.execPath, ['dist/cli.js', '--source', 'testsrc', '--frame-size-reduction', '50', '--port', String(port), ...args], {
+    cwd: root,
+    env: { ...process.env, HOME: home }, // data files go to a private ~/.vidgear
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout!.on('data', (chunk) => (output += chunk));
+  server.stderr!.on('data', (chunk) => (output += chunk));
+  const stop = async () => {
+    if (server.exitCode !== null || server.signalCode !== null) return;
+    server.kill('SIGTERM');
+    if (!(await waitFor(() => server.exitCode !== null || server.signalCode !== null, 5_000))) server.kill('SIGKILL');
+  };
+  if (!(await waitFor(() => output.includes(`${url}/`), 15_000))) {
+    await stop();
+    assert.fail(`the server starts: ${output}`);
+  }
+  return { url, stop };
+}
+
 describe('native load generator', { timeout: 60_000 }, () => {
   const data = tempDir();
-  let server: ChildProcess;
+  let server: Awaited<ReturnType<typeof startCli>> | undefined;
   let url: string;
   const stats = async () => (await (await fetch(`${url}/stats`)).json()) as BroadcastStats;
 
   before(async () => {
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    let output = '';
-    server = spawn(process.execPath, ['dist/cli.js', '--source', 'testsrc', '--frame-size-reduction', '50', '--port', String(port)], {
-      cwd: root,
-      env: { ...process.env, HOME: data.path }, // data files go to a private ~/.vidgear
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    server.stdout!.on('data', (chunk) => (output += chunk));
-    server.stderr!.on('data', (chunk) => (output += chunk));
-    assert.ok(await waitFor(() => output.includes(`${url}/`), 15_000), `the server starts: ${output}`);
+    server = await startCli(data.path);
+    url = server.url;
   });
   after(async () => {
-    if (server.exitCode === null) {
-      server.kill('SIGTERM');
-      if (!(await waitFor(() => server.exitCode !== null || server.signalCode !== null, 5_000))) server.kill('SIGKILL');
-    }
+    await server?.stop();
     data.cleanup();
   });
 
@@ -177,5 +189,46 @@ describe('native load generator', { timeout: 60_000 }, () => {
     assert.equal(report.summary.authFailures, 0);
     assert.equal(report.summary.lossPercent, 0);
     for (const viewer of report.viewers) assert.ok(viewer.firstMediaMs! > 0 && viewer.packets > 0, JSON.stringify(viewer));
+  });
+});
+
+describe('native load generator: a viewer told 503 comes back after its Retry-After', { timeout: 60_000 }, () => {
+  const data = tempDir();
+  let server: Awaited<ReturnType<typeof startCli>> | undefined;
+  before(async () => {
+    server = await startCli(data.path, ['--max-viewers', '1']);
+  });
+  after(async () => {
+    await server?.stop();
+    data.cleanup();
+  });
+
+  test('by default a 503 is final; with retryRefusedForMs the viewer POSTs again after Retry-After and gets in once there is room', async () => {
+    const { url } = server!;
+    const generator = new LoadGenerator({ hardStopSeconds: 40, retryRefusedForMs: 20_000 });
+    const once = new LoadGenerator({ hardStopSeconds: 10 });
+    try {
+      const first = await generator.join(url);
+      assert.equal(first.status, 201, `the first viewer is answered: ${first.error}`);
+      assert.ok(await waitFor(() => (generator.snapshot().viewers[first.id]?.frames ?? 0) > 0, 15_000), 'the first viewer watches');
+      const refused = await once.join(url);
+      assert.equal(refused.status, 503, 'the second is refused: the server has its maximum of 1');
+      assert.match(refused.error ?? '', /503/);
+      assert.equal(refused.refusals, undefined, 'and does not try again by default');
+
+      const joining = generator.join(url);
+      await sleep(1_000);
+      await generator.leave(first); // room again, before the 503's Retry-After (10 s) has passed
+      const second = await joining;
+      assert.equal(second.status, 201, `the second viewer is answered once it comes back: ${second.error}`);
+      assert.ok((second.refusals ?? 0) >= 1, `it was refused first (${second.refusals} refusals)`);
+      assert.ok(second.answerMs! >= 9_000, `it waited for the Retry-After: answered ${Math.round(second.answerMs!)} ms after its first POST`);
+      assert.ok(
+        await waitFor(() => (generator.snapshot().viewers[second.id]?.frames ?? 0) >= 10, 15_000),
+        `it receives frames: ${JSON.stringify(generator.snapshot().viewers[second.id])}`,
+      );
+    } finally {
+      await Promise.all([generator.close(), once.close()]);
+    }
   });
 });
