@@ -111,9 +111,9 @@ describe('simulcast WHIP ingest: viewers behind different links get different la
     // A viewer may still switch while the pages are measured (a probe that found room for the next layer,
     // or overshot a 700 kbit/s link and stepped it down: 1–4 round trips between two layers in a 25 s run
     // here): then it is measured again, up to three times, and each page is compared with the renditions it
-    // had during its measure. They are watched all through (every 50 ms), not only read before and after:
-    // one run here stepped up 2 → 1 near the measure's end and back down 330 ms later, between the two
-    // reads, and its page ended the measure on the step up's 640x360.
+    // had during its measure (and the wait for its pages just before). They are watched all through (every
+    // 50 ms), not only read before and after: one run here stepped up 2 → 1 near the measure's end and back
+    // down 330 ms later, between the two reads, and its page ended the measure on the step up's 640x360.
     const watchRenditions = () => {
       const seen = renditions().map((rendition) => new Set([rendition]));
       const timer = setInterval(() => renditions().forEach((rendition, index) => seen[index]?.add(rendition)), 50);
