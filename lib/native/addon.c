@@ -25,6 +25,7 @@
 #include "payload-patch.h"
 #include "send-batch.h"
 #include "send-thread.h"
+#include "sender-report.h"
 #include "srtp.h"
 #include "udp.h"
 
@@ -137,6 +138,72 @@ static napi_value create_context(napi_env env, napi_callback_info info) {
   }
   result = wrap(env, CONTEXT_TAG, context);
   if (!result) send_context_release(context);
+  return result;
+}
+
+/*
+ * contextReports(context, key, salt, lastIndex, cname): the context's viewer gets its sender reports from
+ * here from now on (sender-report.h): the SRTCP session key (16 bytes) and salt (12), the SRTCP index
+ * last used for its SSRC, its CNAME (a string, at most 255 bytes; '' for none).
+ */
+static napi_value set_context_reports(napi_env env, napi_callback_info info) {
+  size_t argc = 5, key_length, salt_length, cname_length;
+  napi_value argv[5];
+  void *key, *salt;
+  uint32_t last_index;
+  char cname[SENDER_REPORT_MAX_CNAME + 1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle *context = argc < 5 ? NULL : unbox(env, argv[0], CONTEXT_TAG);
+  if (!context || !context->object || napi_get_buffer_info(env, argv[1], &key, &key_length) != napi_ok ||
+      key_length != SRTP_KEY_LENGTH || napi_get_buffer_info(env, argv[2], &salt, &salt_length) != napi_ok ||
+      salt_length < SRTP_SALT_LENGTH || napi_get_value_uint32(env, argv[3], &last_index) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[4], cname, sizeof cname, &cname_length) != napi_ok ||
+      cname_length > SENDER_REPORT_MAX_CNAME - 1) {
+    napi_throw_type_error(env, NULL,
+                          "contextReports(context, key, salt, lastIndex, cname): a live context, a 16-byte key, a "
+                          "12-byte salt, a number, a CNAME under 255 bytes");
+    return NULL;
+  }
+  send_context *owner = context->object;
+  sender_report *reports = sender_report_new(key, salt, srtp_stream_ssrc(send_context_stream(owner)), last_index, cname, cname_length);
+  if (!reports) {
+    napi_throw_error(env, NULL, "contextReports(): OpenSSL could not set up AES-128-GCM");
+    return NULL;
+  }
+  send_context_set_reports(owner, reports);
+  return NULL;
+}
+
+/*
+ * senderReport(context, out, ntpSeconds, ntpFraction, rtpTimestamp, packets, octets): the context's next
+ * sender report, sealed, written into `out` (at least 320 bytes). Returns its length (0: the context has
+ * no reports set).
+ */
+static napi_value seal_sender_report(napi_env env, napi_callback_info info) {
+  size_t argc = 7, out_length;
+  napi_value argv[7], result;
+  void *out;
+  sender_report_fields fields;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle *context = argc < 7 ? NULL : unbox(env, argv[0], CONTEXT_TAG);
+  if (!context || napi_get_buffer_info(env, argv[1], &out, &out_length) != napi_ok ||
+      out_length < SENDER_REPORT_MAX_LENGTH || napi_get_value_uint32(env, argv[2], &fields.ntp_seconds) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &fields.ntp_fraction) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], &fields.rtp_timestamp) != napi_ok ||
+      napi_get_value_uint32(env, argv[5], &fields.packets) != napi_ok ||
+      napi_get_value_uint32(env, argv[6], &fields.octets) != napi_ok) {
+    napi_throw_type_error(env, NULL,
+                          "senderReport(context, out, ntpSeconds, ntpFraction, rtpTimestamp, packets, octets): a "
+                          "context, a Buffer of at least 320 bytes, numbers");
+    return NULL;
+  }
+  sender_report *reports = context->object ? send_context_reports(context->object) : NULL;
+  int length = reports ? sender_report_seal(reports, &fields, out) : 0;
+  if (length < 0) {
+    napi_throw_error(env, NULL, "senderReport(): OpenSSL could not seal it");
+    return NULL;
+  }
+  CHECK(napi_create_int32(env, length, &result));
   return result;
 }
 
@@ -769,6 +836,8 @@ static int gso_from_environment(void) {
 NAPI_MODULE_INIT() {
   const napi_property_descriptor functions[] = {
       {"context", NULL, create_context, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"contextReports", NULL, set_context_reports, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"senderReport", NULL, seal_sender_report, NULL, NULL, NULL, napi_enumerable, NULL},
       {"target", NULL, create_target, NULL, NULL, NULL, napi_enumerable, NULL},
       {"findSocket", NULL, find_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, encrypt_and_send, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -11,6 +11,17 @@ import { SendBatch } from './send-batch.ts';
 export interface NativeSrtp {
   /** A viewer's stream: its SRTP key (16 bytes) and salt (12), SSRC and payload type; freed with the handle. */
   context(key: Buffer, salt: Buffer, ssrc: number, payloadType: number): object;
+  /**
+   * The context's viewer gets its RTCP sender reports from the addon from now on (lib/native/sender-report.h):
+   * the SRTCP session key (16 bytes) and salt (12), the SRTCP index last used for its SSRC, its CNAME ('' for
+   * none). A lane then sends them itself, after one of its packets, when its LANE_REPORT_AT_MS is due.
+   */
+  contextReports(context: object, key: Buffer, salt: Buffer, lastIndex: number, cname: string): void;
+  /**
+   * The context's next sender report (SR and SDES CNAME, SRTCP AES-128-GCM) written into `out` (≥ 320 bytes):
+   * its length, 0 when `contextReports` was not called.
+   */
+  senderReport(context: object, out: Buffer, ntpSeconds: number, ntpFraction: number, rtpTimestamp: number, packets: number, octets: number): number;
   /** The socket address of an IP literal and a port, for `send`. */
   target(address: string, port: number): Buffer;
   /**
@@ -173,7 +184,7 @@ export function staleAddonProblem(addon: object): string | undefined {
   // Every function of NativeSrtp (the type makes this list whole; here, not a module constant: the addon is
   // loaded while this module is still being evaluated).
   const functions: Record<keyof NativeSrtp, true> = {
-    context: true, target: true, findSocket: true, send: true, sendWithHeader: true, socket: true, release: true,
+    context: true, contextReports: true, senderReport: true, target: true, findSocket: true, send: true, sendWithHeader: true, socket: true, release: true,
     queue: true, handleId: true, sendBatch: true, settle: true, sendThreadStats: true, trimMemory: true, reduceHeap: true,
     lane: true, laneRoute: true, laneHistory: true, laneResend: true, fanoutGroup: true, fanoutAdd: true, fanoutRemove: true,
     fanoutWrite: true,

@@ -2,11 +2,14 @@
 #include "lane.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "handles.h"
+#include "sender-report.h"
+#include "udp.h"
 
 /* Packets kept for repairs, as lib/sender/direct-sender.ts's HISTORY_SIZE (a power of two). */
 #define HISTORY_SIZE 1024
@@ -16,6 +19,9 @@
 #define PACE_BURST_MS 20
 #define PACE_MIN_BURST_BYTES 2500
 #define TRANSPORT_WIDE_EXTENSION_LENGTH 8
+/* A sender report every 0.5–1.5 s (RFC 3550 §6.3.5's randomization of its interval, as werift does). */
+#define REPORT_INTERVAL_MIN_MS 500
+#define REPORT_INTERVAL_SPREAD_MS 1000
 
 typedef struct {
   int32_t seq; /* -1: empty */
@@ -158,6 +164,38 @@ static int routed(const lane *lane, send_context **context, send_socket **socket
   return 1;
 }
 
+/*
+ * The viewer's sender report, for the packet just queued (its timestamp and the time it came): sealed and
+ * sent from this thread. It may reach the viewer ahead of the packet, which waits for the send thread.
+ */
+static void send_report(lane *lane, send_context *context, send_socket *socket, const lane_packet *packet,
+                        uint32_t timestamp) {
+  double *state = lane->state;
+  sender_report *reports = send_context_reports(context);
+  if (!reports) {
+    state[LANE_REPORT_AT_MS] = 0;
+    return;
+  }
+  state[LANE_REPORT_AT_MS] = packet->wall_ms + REPORT_INTERVAL_MIN_MS + (double)(rand() % REPORT_INTERVAL_SPREAD_MS);
+  sender_report_fields fields;
+  sender_report_ntp_of(packet->wall_ms, &fields.ntp_seconds, &fields.ntp_fraction);
+  fields.rtp_timestamp = timestamp;
+  /* RFC 3550's counts wrap at 32 bits. */
+  fields.packets = (uint32_t)fmod(state[LANE_REPORT_PACKETS], 4294967296.0);
+  fields.octets = (uint32_t)fmod(state[LANE_REPORT_OCTETS], 4294967296.0);
+  unsigned char out[SENDER_REPORT_MAX_LENGTH];
+  int length = sender_report_seal(reports, &fields, out);
+  /* One not sent (the socket's buffer full) is lost as any datagram may be: the next comes in a second. */
+  if (length <= 0 || udp_send(send_socket_fd(socket), out, (size_t)length, (const struct sockaddr *)&lane->target,
+                              lane->target_length) < 0) {
+    return;
+  }
+  state[LANE_REPORTS] += 1;
+  state[LANE_REPORT_NTP_SECONDS] = fields.ntp_seconds;
+  state[LANE_REPORT_NTP_FRACTION] = fields.ntp_fraction;
+  state[LANE_REPORT_SENT_MS] = packet->now_ms;
+}
+
 int lane_send(send_thread *thread, lane *lane, const lane_packet *packet) {
   double *state = lane->state;
   if (state[LANE_REFUSED] != 0) return (int)state[LANE_REFUSED];
@@ -233,7 +271,11 @@ int lane_send(send_thread *thread, lane *lane, const lane_packet *packet) {
       state[LANE_DATAGRAMS] += 1;
       state[LANE_DATAGRAM_BYTES] += result;
       state[LANE_LAST_SENT_MS] = packet->wall_ms;
+      state[LANE_REPORT_PACKETS] += 1;
+      state[LANE_REPORT_OCTETS] += (double)payload_bytes;
       remember(lane, seq, timestamp, patch, packet);
+      if (state[LANE_REPORT_AT_MS] > 0 && packet->wall_ms >= state[LANE_REPORT_AT_MS])
+        send_report(lane, context, socket, packet, timestamp);
       return result;
     }
   }

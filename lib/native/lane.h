@@ -51,6 +51,13 @@ enum {
   LANE_PACE_BUDGET,     /* bytes it may still send (it may go below 0 by one packet), and when it was filled */
   LANE_PACE_AT_MS,
   LANE_SENT_COUNT,      /* transport-wide send records written (the ring after the fields: LANE_SENT_*) */
+  LANE_REPORT_AT_MS,    /* sender reports (sender-report.h): when the next is due (ms since 1970; 0: the lane sends none), */
+  LANE_REPORT_PACKETS,  /* the packets and payload bytes they count (RFC 3550 §6.4.1: all sent so far, either side), */
+  LANE_REPORT_OCTETS,
+  LANE_REPORTS,         /* how many the lane sent, and the last one's NTP time and when it went (performance.now()) */
+  LANE_REPORT_NTP_SECONDS,
+  LANE_REPORT_NTP_FRACTION,
+  LANE_REPORT_SENT_MS,
   LANE_FIELDS
 };
 
@@ -88,7 +95,8 @@ typedef struct {
 } lane_packet;
 
 /*
- * Numbers `packet` as the lane's viewer's and queues it (the caller holds handles_lock()). Returns the
+ * Numbers `packet` as the lane's viewer's and queues it (the caller holds handles_lock()); sends the
+ * viewer's sender report after it when one is due (LANE_REPORT_AT_MS). Returns the
  * datagram's bytes, or -errno: then nothing of the lane's state changed and LANE_REFUSED says why
  * (-ENOBUFS: the pacer's bucket is empty, the packet must wait in JavaScript's pacer).
  */

@@ -86,6 +86,8 @@ struct tracked {
 struct send_context {
   tracked base;
   srtp_stream *stream;
+  /* Its sender reports (sender-report.h), NULL until set: the JavaScript thread's only. */
+  sender_report *reports;
 };
 
 struct send_socket {
@@ -275,6 +277,7 @@ static void destroy_context(tracked *object) {
   send_context *context = (send_context *)object;
   send_thread *thread = object->owner;
   srtp_stream_free(context->stream);
+  sender_report_free(context->reports);
   free(context);
   atomic_fetch_sub(&thread->contexts, 1);
 }
@@ -698,12 +701,22 @@ send_context *send_context_new(send_thread *thread, srtp_stream *stream) {
   if (posix_memalign((void **)&context, 64, sizeof *context) != 0) return NULL;
   track(&context->base, thread, destroy_context);
   context->stream = stream;
+  context->reports = NULL;
   atomic_fetch_add(&thread->contexts, 1);
   return context;
 }
 
 srtp_stream *send_context_stream(const send_context *context) {
   return context->stream;
+}
+
+void send_context_set_reports(send_context *context, sender_report *reports) {
+  sender_report_free(context->reports);
+  context->reports = reports;
+}
+
+sender_report *send_context_reports(const send_context *context) {
+  return context->reports;
 }
 
 /* Waits until `done(object)`, at most `timeout_ms` (and not at all while the thread is stalled); 0 or -EBUSY. */

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "sender-report.h"
 #include "srtp.h"
 
 typedef struct send_thread send_thread;
@@ -43,6 +44,10 @@ void send_thread_shutdown(send_thread *thread);
 /* A context that owns `stream`; NULL when out of memory (the stream is then the caller's to free). */
 send_context *send_context_new(send_thread *thread, srtp_stream *stream);
 srtp_stream *send_context_stream(const send_context *context);
+/* Its sender reports from now on (the context owns them; a previous set is freed), on the JavaScript thread. */
+void send_context_set_reports(send_context *context, sender_report *reports);
+/* NULL until set. */
+sender_report *send_context_reports(const send_context *context);
 
 /*
  * Waits until none of the context's packets is queued any more (sent, or dropped), at most `timeout_ms`:

@@ -43,6 +43,10 @@ void srtp_stream_free(srtp_stream *stream) {
   free(stream);
 }
 
+uint32_t srtp_stream_ssrc(const srtp_stream *stream) {
+  return stream->ssrc;
+}
+
 /* Encrypts `payload` after the header already in `out` (its AAD), appends the tag; returns the total length. */
 static int seal_in_place(srtp_stream *stream, unsigned char *out, size_t header_length, const unsigned char *payload,
                          size_t payload_length, uint32_t roc) {

@@ -15,6 +15,8 @@ typedef struct srtp_stream srtp_stream;
 srtp_stream *srtp_stream_new(const unsigned char *key, const unsigned char *salt, uint32_t ssrc,
                              unsigned char payload_type);
 void srtp_stream_free(srtp_stream *stream);
+/* The stream's SSRC (set once: any thread may read it). */
+uint32_t srtp_stream_ssrc(const srtp_stream *stream);
 
 /*
  * Writes the SRTP packet of `rtp` (`length` bytes, its header `header_length` of them) into `out`: the

@@ -19,6 +19,7 @@ import { rtpHeaderLength, sequenceNumberOf, timestampOf } from '../rtp/rtp-packe
 import { SenderAccess, type IceRoute } from '../werift/sender-access.ts';
 import { RolloverCounter } from './rollover-counter.ts';
 import { NativeLane } from './native-lane.ts';
+import { SenderReports } from './sender-reports.ts';
 import type { RtpSink } from './rtp-sink.ts';
 import { SrtpGcmEncryptor } from './srtp-gcm.ts';
 
@@ -116,6 +117,8 @@ export class DirectRtpSender implements RtpSink {
   };
   /** The viewer's lane (video, batched): its packets numbered and queued in C while it is steady. */
   readonly #lane: NativeLane | undefined;
+  /** Its RTCP sender reports, when the addon sends them (else werift's loop does). */
+  readonly #reports: SenderReports | undefined;
 
   private constructor(kind: 'audio' | 'video', access: SenderAccess, options: DirectRtpSenderOptions) {
     this.kind = kind;
@@ -134,9 +137,10 @@ export class DirectRtpSender implements RtpSink {
     if (this.#lane) access.pullCountsFrom(() => this.#takeLaneCounts());
     this.#srtp = new SrtpGcmEncryptor(access);
     this.#fields = { payloadType: access.payloadType, ssrc: access.ssrc, sequenceNumber: 0, timestamp: 0, transportWide: undefined };
+    this.#reports = this.#nativeContext ? this.#addonReports() : undefined;
     access.useNtpClock(() => {
       const ntp = ntpTimestampOf(this.#lastSentAtMs || performance.timeOrigin + performance.now());
-      this.onSenderReport?.(ntp);
+      if (!this.#reports) this.onSenderReport?.(ntp); // werift's loop asks as it builds a report (stats too)
       return ntp;
     });
     if (!options.ownNacks) {
@@ -156,11 +160,36 @@ export class DirectRtpSender implements RtpSink {
     return new DirectRtpSender(sender.kind === 'audio' ? 'audio' : 'video', access, options);
   }
 
+  /** The addon's sender reports for this viewer, werift's loop kept from sending any; undefined when werift's layout has no place for them. */
+  #addonReports(): SenderReports | undefined {
+    const access = this.#access;
+    const keys = access.senderReportKeys();
+    if (typeof keys === 'string') return undefined;
+    nativeSrtp!.contextReports(this.#nativeContext!, keys.key, keys.salt, keys.lastIndex, keys.cname);
+    access.takeOverSenderReports();
+    const send = (srtcp: Buffer): void => void access.sendThroughWerift(srtcp).catch(ignore);
+    return new SenderReports(this.#nativeContext!, this.#lane?.state, send, (ntp, sentAtMs, sentAtWallMs) => {
+      access.noteSenderReport(ntp, sentAtWallMs);
+      this.onSenderReport?.(ntp, sentAtMs);
+    });
+  }
+
   /**
-   * Told the NTP time werift puts in a sender report as it builds one (werift reads the clock only then,
-   * and for stats): with the report block that echoes it, it gives the round-trip time.
+   * Told of each sender report's NTP time and when it left (performance.now()): with the report block that
+   * echoes it, it gives the round-trip time. A report the lane sent is told of when `takeLaneReports()` is
+   * called; one werift's loop builds, as werift reads the clock for it (and for stats: then again).
    */
-  onSenderReport: ((ntp: bigint) => void) | undefined;
+  onSenderReport: ((ntp: bigint, sentAtMs?: number) => void) | undefined;
+
+  /** Tells `onSenderReport` of the report the lane sent since the last call, if any: before a receiver report is read. */
+  takeLaneReports(): void {
+    this.#reports?.takeLaneReports();
+  }
+
+  /** Sender reports the addon sent for this viewer; undefined when werift's loop sends them. */
+  get senderReportsSent(): number | undefined {
+    return this.#reports?.sent;
+  }
 
   /** Whether packets are encrypted and sent by the native addon (lib/native/). */
   get native(): boolean {
@@ -260,6 +289,7 @@ export class DirectRtpSender implements RtpSink {
     this.#historySentAt[slot] = this.#lastSentAtMs;
     const payloadBytes = packet.length - payloadOffset;
     this.#access.countRtp(timestamp, payloadBytes, bytes - payloadBytes - GCM_TAG_LENGTH);
+    this.#reports?.afterPacket(payloadBytes, timestamp, this.#lastSentAtMs);
     return bytes;
   }
 

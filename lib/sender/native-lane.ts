@@ -44,8 +44,28 @@ const FIELD = {
   paceBudget: 28,
   paceAtMs: 29,
   sentCount: 30,
+  reportAtMs: 31,
+  reportPackets: 32,
+  reportOctets: 33,
+  reports: 34,
+  reportNtpSeconds: 35,
+  reportNtpFraction: 36,
+  reportSentMs: 37,
 } as const;
-const FIELDS = 31;
+const FIELDS = 38;
+
+/** Where a sender report's state is in a lane's fields (lib/sender/sender-reports.ts reads and writes them). */
+export const REPORT_FIELD = {
+  atMs: FIELD.reportAtMs,
+  packets: FIELD.reportPackets,
+  octets: FIELD.reportOctets,
+  sent: FIELD.reports,
+  ntpSeconds: FIELD.reportNtpSeconds,
+  ntpFraction: FIELD.reportNtpFraction,
+  sentMs: FIELD.reportSentMs,
+} as const;
+/** The doubles a sender report's state needs when it has no lane (the same indices). */
+export const REPORT_STATE_LENGTH = FIELDS;
 /** Transport-wide send records in the ring after the fields (lane.h's LANE_SENT_RECORDS), three doubles each. */
 const SENT_RECORDS = 256;
 
@@ -101,6 +121,11 @@ export class NativeLane {
     this.#state[FIELD.ssrc] = ssrc;
     this.#state[FIELD.contextId] = contextId;
     this.handle = nativeSrtp!.lane(bytes);
+  }
+
+  /** The lane's fields (its sender reports' state is kept there: REPORT_FIELD). */
+  get state(): Float64Array {
+    return this.#state;
   }
 
   /** Whether the lane refused a packet (its context or socket gone, the send queue stuck). */

@@ -200,7 +200,7 @@ export class VideoSender {
         }
       },
     };
-    writer.onSenderReport = (ntp) => this.#feedback.onSenderReport(ntp, performance.now());
+    writer.onSenderReport = (ntp, sentAtMs = performance.now()) => this.#feedback.onSenderReport(ntp, sentAtMs);
     writer.access.onNack((lost) => this.#onNack(lost));
   }
 
@@ -218,7 +218,8 @@ export class VideoSender {
     if (this.#stopped) return;
     const now = performance.now();
     const summary = readRtcp(rtcp);
-    // What the lane sent, for the feedback to be read against.
+    // What the lane sent (its packets, its last sender report), for the feedback to be read against.
+    this.#writer.takeLaneReports();
     if (this.#inLane) this.#takeLaneSends();
     this.#feedback.read(summary, this.#estimator, now);
     const ssrc = this.#writer.access.ssrc;

@@ -24,11 +24,21 @@ interface SenderInternals {
   rtxPayloadType?: number;
   redRedundantPayloadType?: number;
   onGenericNack: { subscribe(handler: (nack: { lost: number[] }) => void): unknown };
+  cname?: string;
+  /** What werift's round trip from receiver reports compares their LSR with: the last report's NTP middle 32 bits, and when it left (seconds since 1970). */
+  lastSRtimestamp?: number;
+  lastSentSRTimestamp?: number;
   dtlsTransport: {
     state: string;
     bytesSent: number;
     packetsSent: number;
     srtp?: { localContext?: { profile?: number; cipher?: { srtpSessionKey?: Buffer | KeyObject; srtpSessionSalt?: Buffer } } };
+    srtcp?: {
+      localContext?: {
+        cipher?: { srtcpSessionKey?: Buffer | KeyObject; srtcpSessionSalt?: Buffer };
+        getSrtcpSsrcState?(ssrc: number): { srtcpIndex: number };
+      };
+    };
     iceTransport: { connection: IceConnection };
   };
 }
@@ -110,6 +120,17 @@ export function directSendProblem(sender: RTCRtpSender): string | undefined {
   if (internals.rtxPayloadType !== undefined) return 'RTX negotiated';
   if (internals.redRedundantPayloadType !== undefined) return 'RED negotiated';
   return undefined;
+}
+
+/** What the addon needs to send a viewer's RTCP sender reports (lib/native/sender-report.h). */
+export interface SenderReportKeys {
+  /** The SRTCP session key (16 bytes) and salt (12). */
+  key: Buffer;
+  salt: Buffer;
+  /** The SRTCP index werift last used for the sender's SSRC: the addon's first report takes the next. */
+  lastIndex: number;
+  /** The CNAME werift's reports carry ('' for none). */
+  cname: string;
 }
 
 /** The access of each sender the direct path took over: its counts are added before werift's are read. */
@@ -219,6 +240,40 @@ export class SenderAccess {
     }
     this.#datagrams += datagrams;
     this.#datagramBytes += bytes;
+  }
+
+  /**
+   * The keys and state for the sender's reports to come from the addon instead of werift's loop (which
+   * builds and seals each report in JavaScript: a sixth of the JavaScript thread's time at 500 viewers), or
+   * why they cannot (werift's layout). Once `takeOverSenderReports()` is called werift sends none.
+   */
+  senderReportKeys(): SenderReportKeys | string {
+    const sender = this.#sender;
+    const context = sender.dtlsTransport.srtcp?.localContext;
+    const key = context?.cipher?.srtcpSessionKey;
+    const salt = context?.cipher?.srtcpSessionSalt;
+    if (!key || !Buffer.isBuffer(salt) || salt.length < 12 || typeof context?.getSrtcpSsrcState !== 'function') {
+      return `${LAYOUT_CHANGED}: dtlsTransport.srtcp.localContext (its SRTCP key, salt and index) not found`;
+    }
+    if (sender.rtcpRunning) return "werift's own sender reports already run";
+    const cname = typeof sender.cname === 'string' && Buffer.byteLength(sender.cname) < 255 ? sender.cname : '';
+    const raw = Buffer.isBuffer(key) ? key : key.export();
+    return { key: raw, salt, lastIndex: context.getSrtcpSsrcState(this.ssrc).srtcpIndex >>> 0, cname };
+  }
+
+  /** werift sends no sender reports for this sender from now on (its loop is never started). */
+  takeOverSenderReports(): void {
+    this.#rtcpStarted = true;
+    this.#sender.rtcpRunning = true; // werift's runRtcp() returns at once while this is set
+  }
+
+  /**
+   * A sender report with NTP time `ntp` left at `sentAtWallMs` (ms since 1970), sent by the addon: werift's
+   * round trip from receiver reports (its stats) compares their LSR with it.
+   */
+  noteSenderReport(ntp: bigint, sentAtWallMs: number): void {
+    this.#sender.lastSRtimestamp = Number((ntp >> 16n) & 0xffffffffn);
+    this.#sender.lastSentSRTimestamp = sentAtWallMs / 1000;
   }
 
   /** Keeps the sender-report counters right for one RTP packet sent (first one: starts werift's RTCP loop). */

@@ -196,12 +196,15 @@ describe('audio', { timeout: 120_000 }, () => {
           await pc.setRemoteDescription(await response.json());
           await new Promise((resolve) => setTimeout(resolve, 3_000));
           const inbound: Record<string, Record<string, number>> = {};
+          // What the server's sender reports said, as Chromium read them (SRTCP it authenticated and decrypted).
+          const reported: Record<string, Record<string, number>> = {};
           (await pc.getStats()).forEach((entry) => {
             if (entry.type === 'inbound-rtp') inbound[entry.kind] = entry;
+            if (entry.type === 'remote-outbound-rtp') reported[entry.kind] = entry;
           });
           const streams = new Set(pc.getReceivers().map((receiver) => receiver.track.id));
           pc.close();
-          return { inbound, tracksInStream: (media.srcObject as MediaStream | null)?.getTracks().length ?? 0, streams: streams.size };
+          return { inbound, reported, now: Date.now(), tracksInStream: (media.srcObject as MediaStream | null)?.getTracks().length ?? 0, streams: streams.size };
         });
         const audio = stats.inbound.audio ?? {};
         console.log(
@@ -213,6 +216,15 @@ describe('audio', { timeout: 120_000 }, () => {
         assert.ok(audio.audioLevel! > 0.01, `the tone is heard, not silence (level ${audio.audioLevel})`);
         assert.ok(stats.inbound.video!.framesDecoded! > 30, 'and the video');
         assert.equal(stats.tracksInStream, 2, 'picture and sound arrive in one stream');
+        // Sender reports (from the addon where it runs: lib/sender/sender-reports.ts) for both: Chromium's
+        // remote-outbound-rtp stats exist only for reports it read.
+        for (const kind of ['audio', 'video']) {
+          const report = stats.reported[kind];
+          console.log(`Chromium read ${kind} sender reports: ${JSON.stringify(report && { reportsSent: report.reportsSent, packetsSent: report.packetsSent, remoteTimestamp: report.remoteTimestamp })}`);
+          assert.ok(report && report.reportsSent! >= 1, `${kind}: sender reports read (${report?.reportsSent})`);
+          assert.ok(report.packetsSent! > 0 && report.packetsSent! <= stats.inbound[kind]!.packetsReceived! + 50, `${kind}: the report counts the packets sent (${report.packetsSent}; ${stats.inbound[kind]!.packetsReceived} received)`);
+          assert.ok(Math.abs(report.remoteTimestamp! - stats.now) < 3_000, `${kind}: its NTP time is the server's wall clock (${stats.now - report.remoteTimestamp!} ms before the stats)`);
+        }
       } finally {
         await browser.close();
       }

@@ -160,7 +160,7 @@ function payloadIdOf(packet: Buffer): Pick<SentPacket, 'rung' | 'frame' | 'index
 // ---------------------------------------------------------------------------------------------- writer
 
 /** The part of DirectRtpSender that VideoSender uses. */
-export type WriterUsed = Pick<DirectRtpSender, 'write' | 'retransmit' | 'writePadding' | 'sentAt' | 'onSenderReport'> & {
+export type WriterUsed = Pick<DirectRtpSender, 'write' | 'retransmit' | 'writePadding' | 'sentAt' | 'onSenderReport' | 'takeLaneReports'> & {
   readonly access: Pick<SenderAccess, 'ssrc' | 'onNack'>;
 };
 
@@ -174,7 +174,7 @@ export class FakeWriter implements WriterUsed {
   readonly #t0: number;
   #nackHandler: ((lost: number[]) => void) | undefined;
   onWire: WireListener | undefined;
-  onSenderReport: ((ntp: bigint) => void) | undefined;
+  onSenderReport: ((ntp: bigint, sentAtMs?: number) => void) | undefined;
   readonly access = {
     ssrc: 0x5eed_0001,
     onNack: (handler: (lost: number[]) => void): void => {
@@ -186,6 +186,9 @@ export class FakeWriter implements WriterUsed {
     this.#live = live;
     this.#t0 = t0;
   }
+
+  /** No lane here: its reports are werift's loop's, told of as werift builds them (`onSenderReport`). */
+  takeLaneReports(): void {}
 
   /** The browser's NACK, as werift hands it on (sequence numbers). */
   nack(lost: number[]): void {
