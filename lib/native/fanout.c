@@ -6,6 +6,10 @@
 
 #include "handles.h"
 
+/* How many lanes ahead the fan-out fetches each stage of a lane's memory (lane_prefetch()'s stages 0-3). */
+#define PREFETCH_STAGES 4
+static const uint32_t PREFETCH_AHEAD[PREFETCH_STAGES] = {8, 4, 2, 1};
+
 struct fanout_group {
   lane **lanes;
   uint32_t count, capacity;
@@ -100,8 +104,20 @@ int fanout_group_write(send_thread *thread, fanout_group *group, const unsigned 
   if (!source.shared) return -ENOMEM;
   int refused = 0;
   handles_lock();
-  for (uint32_t i = 0; i < group->count; i++) {
-    if (lane_send(thread, group->lanes[i], &source) < 0) refused++;
+  lane **lanes = group->lanes;
+  uint32_t count = group->count;
+  /*
+   * Each lane's memory is fetched ahead in stages (lane_prefetch()) while the lanes before it are sent: stage s
+   * for the lane PREFETCH_AHEAD[s] places ahead. The first lanes get theirs before the loop, in order.
+   */
+  for (int stage = 0; stage < PREFETCH_STAGES; stage++) {
+    for (uint32_t i = 0; i < count && i < PREFETCH_AHEAD[stage]; i++) lane_prefetch(lanes[i], stage);
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    for (int stage = 0; stage < PREFETCH_STAGES; stage++) {
+      if (i + PREFETCH_AHEAD[stage] < count) lane_prefetch(lanes[i + PREFETCH_AHEAD[stage]], stage);
+    }
+    if (lane_send(thread, lanes[i], &source) < 0) refused++;
   }
   handles_unlock();
   shared_payload_release(source.shared);

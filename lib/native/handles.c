@@ -80,3 +80,12 @@ handle *handle_lookup(uint32_t id, uint32_t tag) {
   handle *box = slots[slot];
   return box && box->id == id && box->tag == tag ? box : NULL;
 }
+
+void handle_prefetch(uint32_t id, int object) {
+  uint32_t slot = id & (MAX_SLOTS - 1);
+  if (!id || slot >= capacity) return;
+  handle *box = slots[slot];
+  if (!box) return;
+  if (!object) __builtin_prefetch(box);
+  else if (box->id == id && box->object) __builtin_prefetch(box->object, 1);
+}

@@ -34,6 +34,11 @@ void handle_unregister(handle *box);
  * another thread's environment (a worker) may be registering.
  */
 handle *handle_lookup(uint32_t id, uint32_t tag);
+/*
+ * Fetches the handle numbered `id` (`object` 0), or the object it holds (1: the handle fetched before), into
+ * the cache ahead of a lookup (lane_prefetch()); nothing if there is none. Without the lock: a hint only.
+ */
+void handle_prefetch(uint32_t id, int object);
 void handles_lock(void);
 void handles_unlock(void);
 

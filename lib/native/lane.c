@@ -76,6 +76,30 @@ uint32_t lane_index(const lane *lane) {
   return lane->index;
 }
 
+void lane_prefetch(const lane *lane, int stage) {
+  if (stage == 0) {
+    __builtin_prefetch(lane);
+    __builtin_prefetch((const char *)lane + 64);
+    return;
+  }
+  const double *state = lane->state;
+  if (stage == 1) {
+    for (size_t offset = 0; offset < LANE_FIELDS * sizeof(double); offset += 64) {
+      __builtin_prefetch((const char *)state + offset, 1);
+    }
+  } else if (stage == 2) {
+    __builtin_prefetch(&lane->history[(uint32_t)state[LANE_NEXT_SEQ] & (HISTORY_SIZE - 1)], 1);
+    if (state[LANE_TWCC_ID] > 0) {
+      __builtin_prefetch(state + LANE_FIELDS + 3 * ((uint64_t)state[LANE_SENT_COUNT] % LANE_SENT_RECORDS), 1);
+    }
+    handle_prefetch((uint32_t)state[LANE_CONTEXT_ID], 0);
+    handle_prefetch((uint32_t)state[LANE_SOCKET_ID], 0);
+  } else {
+    handle_prefetch((uint32_t)state[LANE_CONTEXT_ID], 1);
+    handle_prefetch((uint32_t)state[LANE_SOCKET_ID], 1);
+  }
+}
+
 /* RFC 3550's sequence numbers compared across the wrap: seq − reference in −32768..32767. */
 static int32_t sequence_delta(uint32_t seq, uint32_t reference) {
   return (int32_t)((((seq - reference) & 0xffff) + 0x8000) & 0xffff) - 0x8000;
