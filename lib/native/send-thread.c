@@ -86,7 +86,7 @@ struct tracked {
 struct send_context {
   tracked base;
   srtp_stream *stream;
-  /* Its sender reports (sender-report.h), NULL until set: the JavaScript thread's only. */
+  /* Its sender reports (sender-report.h), NULL until set: used on the JavaScript thread only, freed with it. */
   sender_report *reports;
 };
 

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <openssl/evp.h>
 
-#define KEY_LENGTH 16
 #define SALT_LENGTH 12
 #define TAG_LENGTH 16
 #define SR_LENGTH 28
@@ -52,10 +51,6 @@ void sender_report_free(sender_report *report) {
   if (!report) return;
   EVP_CIPHER_CTX_free(report->cipher);
   free(report);
-}
-
-uint32_t sender_report_index(const sender_report *report) {
-  return report->index;
 }
 
 void sender_report_ntp_of(double wall_ms, uint32_t *seconds, uint32_t *fraction) {

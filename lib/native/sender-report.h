@@ -40,7 +40,4 @@ void sender_report_ntp_of(double wall_ms, uint32_t *seconds, uint32_t *fraction)
  */
 int sender_report_seal(sender_report *report, const sender_report_fields *fields, unsigned char *out);
 
-/* The SRTCP index the last sealed report used. */
-uint32_t sender_report_index(const sender_report *report);
-
 #endif

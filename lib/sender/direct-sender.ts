@@ -165,13 +165,18 @@ export class DirectRtpSender implements RtpSink {
     const access = this.#access;
     const keys = access.senderReportKeys();
     if (typeof keys === 'string') return undefined;
-    nativeSrtp!.contextReports(this.#nativeContext!, keys.key, keys.salt, keys.lastIndex, keys.cname);
+    try {
+      nativeSrtp!.contextReports(this.#nativeContext!, keys.key, keys.salt, keys.lastIndex, keys.cname);
+    } catch {
+      return undefined; // OpenSSL could not set up the key: werift's loop sends them, as without the addon
+    }
     access.takeOverSenderReports();
     const send = (srtcp: Buffer): void => void access.sendThroughWerift(srtcp).catch(ignore);
-    return new SenderReports(this.#nativeContext!, this.#lane?.state, send, (ntp, sentAtMs, sentAtWallMs) => {
+    const onSent = (ntp: bigint, sentAtMs: number, sentAtWallMs: number): void => {
       access.noteSenderReport(ntp, sentAtWallMs);
       this.onSenderReport?.(ntp, sentAtMs);
-    });
+    };
+    return new SenderReports(this.#nativeContext!, this.#lane?.state, send, onSent, () => access.sending);
   }
 
   /**

@@ -63,6 +63,9 @@ export const REPORT_FIELD = {
   ntpSeconds: FIELD.reportNtpSeconds,
   ntpFraction: FIELD.reportNtpFraction,
   sentMs: FIELD.reportSentMs,
+  /** The lane's last packet: its RTP timestamp and when it was queued (ms since 1970; 0 in a state with no lane). */
+  lastTimestamp: FIELD.lastTimestamp,
+  lastSentMs: FIELD.lastSentMs,
 } as const;
 /** The doubles a sender report's state needs when it has no lane (the same indices). */
 export const REPORT_STATE_LENGTH = FIELDS;

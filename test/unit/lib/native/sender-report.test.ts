@@ -2,7 +2,8 @@
  * A viewer's RTCP sender reports from the addon (lib/native/sender-report.h, lib/sender/sender-reports.ts):
  * sealed with SRTCP's AES-128-GCM exactly as werift seals its own (the same bytes for the same report and
  * index), read back by werift's SRTCP session; sent by a lane after one of its packets when one is due, with
- * the counts of everything the lane sent; and out of the lane, after a packet JavaScript sent.
+ * the counts of everything the lane sent; out of the lane, after a packet JavaScript sent; and from a timer
+ * for a viewer sent nothing for a while.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -149,6 +150,7 @@ test('a lane sends its viewer\'s report after a packet once one is due, counting
     assert.equal(heard.length, 1, 'each one once');
     assert.equal(reports.sent, srtcp.length);
     fanout.remove(binding);
+    reports.close();
   } finally {
     await closeAll(from, viewerSocket);
   }
@@ -177,4 +179,40 @@ test('out of the lane, a report goes after the packet that made it due, through 
   reports.afterPacket(160, 50_880, now + 2_700);
   assert.equal(sent.length, 2, 'and at most 1.5 s later');
   assert.equal(reports.sent, 2);
+  reports.close();
+});
+
+test('a viewer sent nothing more still gets its reports, from the timer: the last packet\'s RTP time and when it left', { skip: skipWithoutAddon, timeout: 10_000 }, async () => {
+  const native = addon();
+  const { receiver, key, salt } = sessions();
+  const context = native.context(randomBytes(16), randomBytes(12), 78, 96);
+  native.contextReports(context, key, salt, 0, CNAME);
+  const sent: { at: number; srtcp: Buffer }[] = [];
+  let live = true;
+  const reports = new SenderReports(context, undefined, (srtcp) => sent.push({ at: Date.now(), srtcp }), () => {}, () => live);
+  try {
+    // A burst of 20 packets, then nothing (as a source that paused): no packet is there to send a report after.
+    const burstAt = Date.now();
+    for (let i = 0; i < 20; i++) reports.afterPacket(600, 90_000 + i * 3000, burstAt);
+    const deadline = Date.now() + 4_500;
+    while (sent.length < 2 && Date.now() < deadline) await sleep(50);
+    assert.ok(sent.length >= 2, `reports with nothing sent for 4.5 s: ${sent.length}`);
+    assert.ok(sent[0]!.at - burstAt >= 1_000 && sent[0]!.at - burstAt <= 2_600, `the first ${sent[0]!.at - burstAt} ms after the burst (due after 1 s, sent within a second of that)`);
+    for (const { srtcp } of sent) {
+      const { sr } = readReport(receiver.decrypt(srtcp));
+      assert.equal(sr.senderInfo.packetCount, 20);
+      assert.equal(sr.senderInfo.octetCount, 20 * 600);
+      assert.equal(sr.senderInfo.rtpTimestamp, 90_000 + 19 * 3000, 'the last packet\'s RTP time…');
+      const ntpMs = Number(sr.senderInfo.ntpTimestamp >> 32n) * 1000 - 2_208_988_800_000 + (Number(sr.senderInfo.ntpTimestamp & 0xffff_ffffn) / 2 ** 32) * 1000;
+      assert.ok(Math.abs(ntpMs - burstAt) < 2, '…with the NTP time it left at');
+    }
+    // Once the viewer is not sent to any more, the timer forgets it.
+    live = false;
+    await sleep(1_200);
+    const count = sent.length;
+    await sleep(2_000);
+    assert.equal(sent.length, count, 'no report once the viewer is gone');
+  } finally {
+    reports.close();
+  }
 });
