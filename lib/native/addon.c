@@ -26,6 +26,7 @@
 #include "send-batch.h"
 #include "send-thread.h"
 #include "sender-report.h"
+#include "srtcp-open.h"
 #include "srtp.h"
 #include "udp.h"
 
@@ -37,6 +38,7 @@
 #define DEFAULT_LINGER_US 1000
 
 #define LANE_TAG 0x77676c6eu
+#define OPENER_TAG 0x7767726fu
 #define GROUP_TAG 0x77676770u
 
 #define CHECK(call)                                                                                              \
@@ -204,6 +206,67 @@ static napi_value seal_sender_report(napi_env env, napi_callback_info info) {
     return NULL;
   }
   CHECK(napi_create_int32(env, length, &result));
+  return result;
+}
+
+typedef struct {
+  uint32_t tag;
+  srtcp_opener *opener;
+} opener_box;
+
+static void free_opener(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  opener_box *box = data;
+  srtcp_opener_free(box->opener);
+  free(box);
+}
+
+/* rtcpOpener(key, salt): an opener of one viewer's SRTCP (srtcp-open.h), its session key (16 bytes) and salt (12). */
+static napi_value create_rtcp_opener(napi_env env, napi_callback_info info) {
+  size_t argc = 2, key_length, salt_length;
+  napi_value argv[2], result;
+  void *key, *salt;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || napi_get_buffer_info(env, argv[0], &key, &key_length) != napi_ok || key_length != SRTP_KEY_LENGTH ||
+      napi_get_buffer_info(env, argv[1], &salt, &salt_length) != napi_ok || salt_length < SRTP_SALT_LENGTH) {
+    napi_throw_type_error(env, NULL, "rtcpOpener(key, salt): a 16-byte key, a 12-byte salt");
+    return NULL;
+  }
+  opener_box *box = malloc(sizeof *box);
+  srtcp_opener *opener = box ? srtcp_opener_new(key, salt) : NULL;
+  if (!opener) {
+    free(box);
+    napi_throw_error(env, NULL, "rtcpOpener(): OpenSSL could not set up AES-128-GCM");
+    return NULL;
+  }
+  box->tag = OPENER_TAG;
+  box->opener = opener;
+  if (napi_create_external(env, box, free_opener, NULL, &result) != napi_ok) {
+    srtcp_opener_free(opener);
+    free(box);
+    return NULL;
+  }
+  return result;
+}
+
+/*
+ * openRtcp(opener, packet, out): the compound RTCP packet in SRTCP `packet`, written into `out` (at least as
+ * long as `packet`). Returns its length, or -1 when it does not authenticate (or is not SRTCP).
+ */
+static napi_value open_rtcp(napi_env env, napi_callback_info info) {
+  size_t argc = 3, length, out_length;
+  napi_value argv[3], result;
+  void *packet, *out;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  opener_box *box = argc < 3 ? NULL : unbox_tagged(env, argv[0], OPENER_TAG);
+  if (!box || napi_get_buffer_info(env, argv[1], &packet, &length) != napi_ok ||
+      napi_get_buffer_info(env, argv[2], &out, &out_length) != napi_ok || out_length < length) {
+    napi_throw_type_error(env, NULL, "openRtcp(opener, packet, out): an opener, a Buffer, a Buffer at least as long");
+    return NULL;
+  }
+  int opened = srtcp_open(box->opener, packet, length, out);
+  CHECK(napi_create_int32(env, opened < 0 ? -1 : opened, &result));
   return result;
 }
 
@@ -838,6 +901,8 @@ NAPI_MODULE_INIT() {
       {"context", NULL, create_context, NULL, NULL, NULL, napi_enumerable, NULL},
       {"contextReports", NULL, set_context_reports, NULL, NULL, NULL, napi_enumerable, NULL},
       {"senderReport", NULL, seal_sender_report, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"rtcpOpener", NULL, create_rtcp_opener, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openRtcp", NULL, open_rtcp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"target", NULL, create_target, NULL, NULL, NULL, napi_enumerable, NULL},
       {"findSocket", NULL, find_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, encrypt_and_send, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -22,6 +22,10 @@ export interface NativeSrtp {
    * its length, 0 when `contextReports` was not called.
    */
   senderReport(context: object, out: Buffer, ntpSeconds: number, ntpFraction: number, rtpTimestamp: number, packets: number, octets: number): number;
+  /** An opener of one viewer's SRTCP (AES-128-GCM, lib/native/srtcp-open.h): its session key (16 bytes) and salt (12). */
+  rtcpOpener(key: Buffer, salt: Buffer): object;
+  /** The compound RTCP packet in SRTCP `packet`, written into `out` (≥ its length): its length, -1 when it does not authenticate. */
+  openRtcp(opener: object, packet: Buffer, out: Buffer): number;
   /** The socket address of an IP literal and a port, for `send`. */
   target(address: string, port: number): Buffer;
   /**
@@ -184,7 +188,7 @@ export function staleAddonProblem(addon: object): string | undefined {
   // Every function of NativeSrtp (the type makes this list whole; here, not a module constant: the addon is
   // loaded while this module is still being evaluated).
   const functions: Record<keyof NativeSrtp, true> = {
-    context: true, contextReports: true, senderReport: true, target: true, findSocket: true, send: true, sendWithHeader: true, socket: true, release: true,
+    context: true, contextReports: true, senderReport: true, rtcpOpener: true, openRtcp: true, target: true, findSocket: true, send: true, sendWithHeader: true, socket: true, release: true,
     queue: true, handleId: true, sendBatch: true, settle: true, sendThreadStats: true, trimMemory: true, reduceHeap: true,
     lane: true, laneRoute: true, laneHistory: true, laneResend: true, fanoutGroup: true, fanoutAdd: true, fanoutRemove: true,
     fanoutWrite: true,

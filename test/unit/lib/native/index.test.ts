@@ -54,7 +54,7 @@ test('a build older than the code (a function missing) is refused, naming what i
     void reduceHeap;
     assert.equal(staleAddonProblem(older), 'the addon is older than this code (it has no reduceHeap): rebuild it with npm run build:native');
   }
-  assert.match(staleAddonProblem({}) ?? '', /^the addon is older than this code \(it has no context, contextReports, senderReport, target, .*reduceHeap, lane, .*fanoutWrite\)/);
+  assert.match(staleAddonProblem({}) ?? '', /^the addon is older than this code \(it has no context, contextReports, senderReport, rtcpOpener, openRtcp, target, .*reduceHeap, lane, .*fanoutWrite\)/);
 });
 
 test('a build that does not load is named with the loader\'s error', () => {
