@@ -8,6 +8,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { RTCRtpSender, RTCRtpTransceiver } from 'werift';
 import { nativeSrtp } from '../native/index.ts';
+import { keyBytes } from './srtp-keys.ts';
 
 /** The transport-cc header extension (draft-holmer-rmcat-transport-wide-cc-extensions-01). */
 export const TRANSPORT_WIDE_CC_URI = 'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01';
@@ -31,7 +32,7 @@ function nativeOpener(session: SrtcpSessionLike): object | undefined {
   const salt = context?.cipher?.srtcpSessionSalt;
   if (!nativeSrtp || context?.profile !== PROFILE_AEAD_AES_128_GCM || !key || !Buffer.isBuffer(salt) || salt.length < 12) return undefined;
   try {
-    return nativeSrtp.rtcpOpener(Buffer.isBuffer(key) ? key : key.export(), salt);
+    return nativeSrtp.rtcpOpener(keyBytes(key), salt);
   } catch {
     return undefined;
   }

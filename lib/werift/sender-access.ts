@@ -2,10 +2,13 @@
  * The direct send path's way into a werift RTCRtpSender's non-public state, and nothing else's: the SRTP
  * session keys, the selected ICE pair, and the counters werift's sender reports and stats read. Every field
  * used is named in SENDER_FIELDS; `senderAccess()` checks them all and says which one is missing, so that a
- * werift release that moves one sends through werift's own (slower) path instead of breaking.
+ * werift release that moves one sends through werift's own (slower) path instead of breaking. The SRTCP
+ * state the addon's sender reports need is checked on its own (`senderReportKeys()`): without it werift's
+ * loop sends them, as before.
  */
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { RTCRtpSender } from 'werift';
+import { keyBytes } from './srtp-keys.ts';
 
 /** werift 0.25's sender, as far as this file reads and writes it. */
 interface SenderInternals {
@@ -257,8 +260,7 @@ export class SenderAccess {
     }
     if (sender.rtcpRunning) return "werift's own sender reports already run";
     const cname = typeof sender.cname === 'string' && Buffer.byteLength(sender.cname) < 255 ? sender.cname : '';
-    const raw = Buffer.isBuffer(key) ? key : key.export();
-    return { key: raw, salt, lastIndex: context.getSrtcpSsrcState(this.ssrc).srtcpIndex >>> 0, cname };
+    return { key: keyBytes(key), salt, lastIndex: context.getSrtcpSsrcState(this.ssrc).srtcpIndex >>> 0, cname };
   }
 
   /** werift sends no sender reports for this sender from now on (its loop is never started). */

@@ -40,3 +40,8 @@ export function useKeyObjectsForSrtp(pc: RTCPeerConnection): number {
   }
   return converted;
 }
+
+/** A session key's bytes, whether werift holds it as a Buffer or (after `useKeyObjectsForSrtp`) as a KeyObject: for the addon. */
+export function keyBytes(key: Buffer | KeyObject): Buffer {
+  return Buffer.isBuffer(key) ? key : key.export();
+}
