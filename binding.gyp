@@ -8,7 +8,7 @@
       "conditions": [
         # The send path needs POSIX sockets: on Windows nothing is built and JavaScript sends.
         ["OS=='win'", {"type": "none"}, {
-          "sources": ["lib/native/addon.c", "lib/native/fanout.c", "lib/native/handles.c", "lib/native/lane.c", "lib/native/send-thread.c", "lib/native/sender-report.c", "lib/native/srtcp-open.c", "lib/native/srtp.c", "lib/native/udp.c"],
+          "sources": ["lib/native/addon.c", "lib/native/fanout.c", "lib/native/gcm.c", "lib/native/handles.c", "lib/native/lane.c", "lib/native/send-thread.c", "lib/native/sender-report.c", "lib/native/srtcp-open.c", "lib/native/srtp.c", "lib/native/udp.c"],
           "defines": ["NAPI_VERSION=8"]
         }]
       ]

@@ -5,10 +5,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
 
-#define SALT_LENGTH 12
-#define TAG_LENGTH 16
+#include "gcm.h"
+
 #define SR_LENGTH 28
 /* RFC 3550 §12.1: the packet types of SR and SDES; SDES item 1 is the CNAME (§6.5.1). */
 #define TYPE_SR 200
@@ -22,7 +21,7 @@
 
 struct sender_report {
   EVP_CIPHER_CTX *cipher; /* holds the key: only the IV changes per report */
-  unsigned char salt[SALT_LENGTH];
+  unsigned char salt[GCM_SALT_LENGTH];
   uint32_t ssrc;
   uint32_t index;
   size_t cname_length;
@@ -34,12 +33,12 @@ sender_report *sender_report_new(const unsigned char *key, const unsigned char *
   if (cname_length > SENDER_REPORT_MAX_CNAME) return NULL;
   sender_report *report = calloc(1, sizeof *report);
   if (!report) return NULL;
-  report->cipher = EVP_CIPHER_CTX_new();
-  if (!report->cipher || EVP_EncryptInit_ex(report->cipher, EVP_aes_128_gcm(), NULL, key, NULL) != 1) {
+  report->cipher = gcm_cipher_new(key, 1);
+  if (!report->cipher) {
     sender_report_free(report);
     return NULL;
   }
-  memcpy(report->salt, salt, SALT_LENGTH);
+  memcpy(report->salt, salt, GCM_SALT_LENGTH);
   report->ssrc = ssrc;
   report->index = last_index & MAX_INDEX;
   memcpy(report->cname, cname, cname_length);
@@ -103,11 +102,8 @@ int sender_report_seal(sender_report *report, const sender_report_fields *fields
   size_t length = write_compound(report, fields, out);
   report->index = (report->index + 1) & MAX_INDEX;
   uint32_t index = report->index;
-  /* RFC 7714 §9.1: IV = salt XOR (00 00 | SSRC | 00 00 | 0 | SRTCP index). */
-  unsigned char iv[SALT_LENGTH] = {0};
-  put32(iv + 2, report->ssrc);
-  put32(iv + 8, index);
-  for (int i = 0; i < SALT_LENGTH; i++) iv[i] ^= report->salt[i];
+  unsigned char iv[GCM_SALT_LENGTH];
+  gcm_srtcp_iv(report->salt, report->ssrc, index, iv);
   /* §9.2: the AAD is the first 8 octets and the E flag with the index, which follows the tag on the wire. */
   unsigned char trailer[4];
   put32(trailer, ENCRYPTED_FLAG | index);
@@ -117,9 +113,9 @@ int sender_report_seal(sender_report *report, const sender_report_fields *fields
       EVP_EncryptUpdate(report->cipher, NULL, &written, trailer, 4) != 1 ||
       EVP_EncryptUpdate(report->cipher, out + 8, &written, out + 8, (int)(length - 8)) != 1 ||
       EVP_EncryptFinal_ex(report->cipher, out + 8 + written, &written) != 1 ||
-      EVP_CIPHER_CTX_ctrl(report->cipher, EVP_CTRL_GCM_GET_TAG, TAG_LENGTH, out + length) != 1) {
+      EVP_CIPHER_CTX_ctrl(report->cipher, EVP_CTRL_GCM_GET_TAG, GCM_TAG_LENGTH, out + length) != 1) {
     return -EINVAL;
   }
-  memcpy(out + length + TAG_LENGTH, trailer, 4);
-  return (int)(length + TAG_LENGTH + 4);
+  memcpy(out + length + GCM_TAG_LENGTH, trailer, 4);
+  return (int)(length + GCM_TAG_LENGTH + 4);
 }

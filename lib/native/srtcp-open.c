@@ -4,10 +4,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
 
-#define SALT_LENGTH 12
-#define TAG_LENGTH 16
+#include "gcm.h"
+
 #define INDEX_LENGTH 4
 /* The fixed header and the sender's SSRC: in the clear, and authenticated (RFC 7714 §9.2). */
 #define CLEAR_LENGTH 8
@@ -15,18 +14,18 @@
 
 struct srtcp_opener {
   EVP_CIPHER_CTX *cipher; /* holds the key: only the IV changes per packet */
-  unsigned char salt[SALT_LENGTH];
+  unsigned char salt[GCM_SALT_LENGTH];
 };
 
 srtcp_opener *srtcp_opener_new(const unsigned char *key, const unsigned char *salt) {
   srtcp_opener *opener = calloc(1, sizeof *opener);
   if (!opener) return NULL;
-  opener->cipher = EVP_CIPHER_CTX_new();
-  if (!opener->cipher || EVP_DecryptInit_ex(opener->cipher, EVP_aes_128_gcm(), NULL, key, NULL) != 1) {
+  opener->cipher = gcm_cipher_new(key, 0);
+  if (!opener->cipher) {
     srtcp_opener_free(opener);
     return NULL;
   }
-  memcpy(opener->salt, salt, SALT_LENGTH);
+  memcpy(opener->salt, salt, GCM_SALT_LENGTH);
   return opener;
 }
 
@@ -37,15 +36,14 @@ void srtcp_opener_free(srtcp_opener *opener) {
 }
 
 int srtcp_open(srtcp_opener *opener, const unsigned char *packet, size_t length, unsigned char *out) {
-  if (length < CLEAR_LENGTH + TAG_LENGTH + INDEX_LENGTH || length > INT32_MAX) return -EBADMSG;
+  if (length < CLEAR_LENGTH + GCM_TAG_LENGTH + INDEX_LENGTH || length > INT32_MAX) return -EBADMSG;
   const unsigned char *trailer = packet + length - INDEX_LENGTH;
-  const unsigned char *tag = trailer - TAG_LENGTH;
+  const unsigned char *tag = trailer - GCM_TAG_LENGTH;
   size_t body = (size_t)(tag - packet); /* the compound packet's length */
   int encrypted = (trailer[0] & ENCRYPTED_FLAG) != 0;
-  /* RFC 7714 §9.1: IV = salt XOR (00 00 | SSRC | 00 00 | 0 | SRTCP index). */
-  unsigned char iv[SALT_LENGTH] = {0, 0, packet[4], packet[5], packet[6], packet[7], 0, 0,
-                                   (unsigned char)(trailer[0] & 0x7f), trailer[1], trailer[2], trailer[3]};
-  for (int i = 0; i < SALT_LENGTH; i++) iv[i] ^= opener->salt[i];
+  unsigned char iv[GCM_SALT_LENGTH];
+  gcm_srtcp_iv(opener->salt, (uint32_t)packet[4] << 24 | (uint32_t)packet[5] << 16 | (uint32_t)packet[6] << 8 | packet[7],
+               (uint32_t)trailer[0] << 24 | (uint32_t)trailer[1] << 16 | (uint32_t)trailer[2] << 8 | trailer[3], iv);
   int written = 0;
   EVP_CIPHER_CTX *cipher = opener->cipher;
   /* §9.2: the AAD is the clear part (all of it when not encrypted) and the E flag with the index. */
@@ -60,7 +58,7 @@ int srtcp_open(srtcp_opener *opener, const unsigned char *packet, size_t length,
       EVP_DecryptUpdate(cipher, out + CLEAR_LENGTH, &written, packet + CLEAR_LENGTH, (int)(body - CLEAR_LENGTH)) != 1) {
     return -EBADMSG;
   }
-  if (EVP_CIPHER_CTX_ctrl(cipher, EVP_CTRL_GCM_SET_TAG, TAG_LENGTH, (void *)tag) != 1 ||
+  if (EVP_CIPHER_CTX_ctrl(cipher, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LENGTH, (void *)tag) != 1 ||
       EVP_DecryptFinal_ex(cipher, out + body, &written) != 1) {
     return -EBADMSG;
   }

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <openssl/evp.h>
 
+#include "gcm.h"
+
 struct srtp_stream {
   EVP_CIPHER_CTX *cipher; /* holds the key: only the IV changes per packet */
   unsigned char salt[SRTP_SALT_LENGTH];
@@ -26,8 +28,8 @@ srtp_stream *srtp_stream_new(const unsigned char *key, const unsigned char *salt
                              unsigned char payload_type) {
   srtp_stream *stream = calloc(1, sizeof *stream);
   if (!stream) return NULL;
-  stream->cipher = EVP_CIPHER_CTX_new();
-  if (!stream->cipher || EVP_EncryptInit_ex(stream->cipher, EVP_aes_128_gcm(), NULL, key, NULL) != 1) {
+  stream->cipher = gcm_cipher_new(key, 1);
+  if (!stream->cipher) {
     srtp_stream_free(stream);
     return NULL;
   }

@@ -1,8 +1,10 @@
-/** Shared by the addon's unit tests: the JavaScript reference of its SRTP, and loopback UDP sockets. */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+/** Shared by the addon's unit tests: the JavaScript reference of its SRTP, werift's SRTCP, and loopback UDP sockets. */
+import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { once } from 'node:events';
+import { SrtcpSession } from 'werift';
 import { nativeSrtp, nativeSrtpProblem } from '../../../../lib/native/index.ts';
+import { keyBytes } from '../../../../lib/werift/srtp-keys.ts';
 
 /**
  * Where the addon is missing the native tests skip, saying why, except in CI (`WEBGEAR_NATIVE_REQUIRED=1`),
@@ -79,4 +81,19 @@ export async function closeAll(...sockets: Socket[]): Promise<void> {
       resolve(); // already closed
     }
   })));
+}
+
+/**
+ * werift's SRTCP sessions of the two ends of one connection (AES-128-GCM, keyed from random master keys as
+ * DTLS would give them): `sealer` seals what `opener` opens, with the session key and salt werift derived
+ * for that direction (`key`, `salt`: what the addon is given for it).
+ */
+export function srtcpPair(): { sealer: SrtcpSession; opener: SrtcpSession; key: Buffer; salt: Buffer } {
+  const a = { key: randomBytes(16), salt: randomBytes(12) };
+  const b = { key: randomBytes(16), salt: randomBytes(12) };
+  const profile = 0x0007; // SRTP_AEAD_AES_128_GCM
+  const sealer = new SrtcpSession({ keys: { localMasterKey: a.key, localMasterSalt: a.salt, remoteMasterKey: b.key, remoteMasterSalt: b.salt }, profile });
+  const opener = new SrtcpSession({ keys: { localMasterKey: b.key, localMasterSalt: b.salt, remoteMasterKey: a.key, remoteMasterSalt: a.salt }, profile });
+  const cipher = (sealer.localContext as unknown as { cipher: { srtcpSessionKey: Buffer | KeyObject; srtcpSessionSalt: Buffer } }).cipher;
+  return { sealer, opener, key: keyBytes(cipher.srtcpSessionKey), salt: cipher.srtcpSessionSalt };
 }

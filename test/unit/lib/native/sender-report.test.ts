@@ -11,26 +11,20 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   RtcpPacketConverter, RtcpSenderInfo, RtcpSourceDescriptionPacket, RtcpSrPacket, SourceDescriptionChunk, SourceDescriptionItem,
-  SrtcpSession, type RtcpPacket,
+  type RtcpPacket,
 } from 'werift';
 import { NativeFanout, type LaneBinding } from '../../../../lib/fanout/native-fanout.ts';
 import { udpSocketHandle } from '../../../../lib/native/index.ts';
 import { NativeLane } from '../../../../lib/sender/native-lane.ts';
 import { SenderReports } from '../../../../lib/sender/sender-reports.ts';
-import { addon, boundSocket, closeAll, skipWithoutAddon } from './fixtures.ts';
+import { addon, boundSocket, closeAll, skipWithoutAddon, srtcpPair } from './fixtures.ts';
 
-const PROFILE_AEAD_AES_128_GCM = 0x0007;
 const CNAME = 'b4c1f0a2-webgear';
 
-/** A werift SRTCP session of each side, keyed from the same master keys (as DTLS would give them). */
-function sessions(): { sender: SrtcpSession; receiver: SrtcpSession; key: Buffer; salt: Buffer } {
-  const a = { key: randomBytes(16), salt: randomBytes(12) };
-  const b = { key: randomBytes(16), salt: randomBytes(12) };
-  const sender = new SrtcpSession({ keys: { localMasterKey: a.key, localMasterSalt: a.salt, remoteMasterKey: b.key, remoteMasterSalt: b.salt }, profile: PROFILE_AEAD_AES_128_GCM });
-  const receiver = new SrtcpSession({ keys: { localMasterKey: b.key, localMasterSalt: b.salt, remoteMasterKey: a.key, remoteMasterSalt: a.salt }, profile: PROFILE_AEAD_AES_128_GCM });
-  const cipher = (sender.localContext as unknown as { cipher: { srtcpSessionKey: Buffer | { export(): Buffer }; srtcpSessionSalt: Buffer } }).cipher;
-  const key = Buffer.isBuffer(cipher.srtcpSessionKey) ? cipher.srtcpSessionKey : cipher.srtcpSessionKey.export();
-  return { sender, receiver, key, salt: cipher.srtcpSessionSalt };
+/** werift's sending and receiving SRTCP sessions, and the sending one's key and salt (the addon's). */
+function sessions() {
+  const { sealer: sender, opener: receiver, key, salt } = srtcpPair();
+  return { sender, receiver, key, salt };
 }
 
 /** The SR and SDES in a decrypted compound packet. */

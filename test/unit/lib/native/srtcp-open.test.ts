@@ -6,21 +6,14 @@
 import assert from 'node:assert/strict';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { GenericNack, RtcpReceiverInfo, RtcpRrPacket, RtcpTransportLayerFeedback, SrtcpSession } from 'werift';
+import { GenericNack, RtcpReceiverInfo, RtcpRrPacket, RtcpTransportLayerFeedback } from 'werift';
 import { tapRtcp } from '../../../../lib/werift/rtcp-tap.ts';
-import { addon, skipWithoutAddon } from './fixtures.ts';
+import { addon, skipWithoutAddon, srtcpPair } from './fixtures.ts';
 
-const PROFILE_AEAD_AES_128_GCM = 0x0007;
-
-function sessions(): { viewer: SrtcpSession; server: SrtcpSession; key: Buffer; salt: Buffer } {
-  const a = { key: randomBytes(16), salt: randomBytes(12) };
-  const b = { key: randomBytes(16), salt: randomBytes(12) };
-  const viewer = new SrtcpSession({ keys: { localMasterKey: a.key, localMasterSalt: a.salt, remoteMasterKey: b.key, remoteMasterSalt: b.salt }, profile: PROFILE_AEAD_AES_128_GCM });
-  const server = new SrtcpSession({ keys: { localMasterKey: b.key, localMasterSalt: b.salt, remoteMasterKey: a.key, remoteMasterSalt: a.salt }, profile: PROFILE_AEAD_AES_128_GCM });
-  // The server opens what the viewer seals: its remote context's SRTCP key and salt.
-  const cipher = (server.remoteContext as unknown as { cipher: { srtcpSessionKey: Buffer | { export(): Buffer }; srtcpSessionSalt: Buffer } }).cipher;
-  const key = Buffer.isBuffer(cipher.srtcpSessionKey) ? cipher.srtcpSessionKey : cipher.srtcpSessionKey.export();
-  return { viewer, server, key, salt: cipher.srtcpSessionSalt };
+/** The viewer's SRTCP session and the server's, and the key and salt the server opens the viewer's with. */
+function sessions() {
+  const { sealer: viewer, opener: server, key, salt } = srtcpPair();
+  return { viewer, server, key, salt };
 }
 
 test('the addon opens what werift seals, to the bytes werift\'s own decrypt gives; what does not authenticate is refused', { skip: skipWithoutAddon }, () => {
