@@ -96,6 +96,50 @@ static napi_value wrap(napi_env env, uint32_t tag, void *object) {
   return result;
 }
 
+/*
+ * An object handed to JavaScript as an external (an SRTCP opener, a fan-out group): its tag first, so that
+ * unbox_tagged() knows it; freed with `release` when the external is collected.
+ */
+typedef struct {
+  uint32_t tag;
+  void *object;
+  void (*release)(void *object);
+} object_box;
+
+static void free_object_box(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  object_box *box = data;
+  box->release(box->object);
+  free(box);
+}
+
+/* `object` as an external tagged `tag`; NULL (the object released, an error thrown) when it cannot be. */
+static napi_value wrap_object(napi_env env, uint32_t tag, void *object, void (*release)(void *object)) {
+  napi_value result;
+  object_box *box = malloc(sizeof *box);
+  if (!box) {
+    release(object);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  box->tag = tag;
+  box->object = object;
+  box->release = release;
+  if (napi_create_external(env, box, free_object_box, NULL, &result) != napi_ok) {
+    release(object);
+    free(box);
+    return NULL;
+  }
+  return result;
+}
+
+/* The object of an external wrap_object() made with `tag`; NULL when `value` is not one. */
+static void *unwrap_object(napi_env env, napi_value value, uint32_t tag) {
+  object_box *box = unbox_tagged(env, value, tag);
+  return box ? box->object : NULL;
+}
+
 static send_thread *sender_of(napi_env env) {
   void *data = NULL;
   return napi_get_instance_data(env, &data) == napi_ok ? data : NULL;
@@ -209,23 +253,14 @@ static napi_value seal_sender_report(napi_env env, napi_callback_info info) {
   return result;
 }
 
-typedef struct {
-  uint32_t tag;
-  srtcp_opener *opener;
-} opener_box;
-
-static void free_opener(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  opener_box *box = data;
-  srtcp_opener_free(box->opener);
-  free(box);
+static void release_opener(void *opener) {
+  srtcp_opener_free(opener);
 }
 
 /* rtcpOpener(key, salt): an opener of one viewer's SRTCP (srtcp-open.h), its session key (16 bytes) and salt (12). */
 static napi_value create_rtcp_opener(napi_env env, napi_callback_info info) {
   size_t argc = 2, key_length, salt_length;
-  napi_value argv[2], result;
+  napi_value argv[2];
   void *key, *salt;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 2 || napi_get_buffer_info(env, argv[0], &key, &key_length) != napi_ok || key_length != SRTP_KEY_LENGTH ||
@@ -233,21 +268,12 @@ static napi_value create_rtcp_opener(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "rtcpOpener(key, salt): a 16-byte key, a 12-byte salt");
     return NULL;
   }
-  opener_box *box = malloc(sizeof *box);
-  srtcp_opener *opener = box ? srtcp_opener_new(key, salt) : NULL;
+  srtcp_opener *opener = srtcp_opener_new(key, salt);
   if (!opener) {
-    free(box);
     napi_throw_error(env, NULL, "rtcpOpener(): OpenSSL could not set up AES-128-GCM");
     return NULL;
   }
-  box->tag = OPENER_TAG;
-  box->opener = opener;
-  if (napi_create_external(env, box, free_opener, NULL, &result) != napi_ok) {
-    srtcp_opener_free(opener);
-    free(box);
-    return NULL;
-  }
-  return result;
+  return wrap_object(env, OPENER_TAG, opener, release_opener);
 }
 
 /*
@@ -259,13 +285,13 @@ static napi_value open_rtcp(napi_env env, napi_callback_info info) {
   napi_value argv[3], result;
   void *packet, *out;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  opener_box *box = argc < 3 ? NULL : unbox_tagged(env, argv[0], OPENER_TAG);
-  if (!box || napi_get_buffer_info(env, argv[1], &packet, &length) != napi_ok ||
+  srtcp_opener *opener = argc < 3 ? NULL : unwrap_object(env, argv[0], OPENER_TAG);
+  if (!opener || napi_get_buffer_info(env, argv[1], &packet, &length) != napi_ok ||
       napi_get_buffer_info(env, argv[2], &out, &out_length) != napi_ok || out_length < length) {
     napi_throw_type_error(env, NULL, "openRtcp(opener, packet, out): an opener, a Buffer, a Buffer at least as long");
     return NULL;
   }
-  int opened = srtcp_open(box->opener, packet, length, out);
+  int opened = srtcp_open(opener, packet, length, out);
   CHECK(napi_create_int32(env, opened < 0 ? -1 : opened, &result));
   return result;
 }
@@ -681,11 +707,6 @@ typedef struct {
   napi_ref state;
 } lane_box;
 
-typedef struct {
-  uint32_t tag;
-  fanout_group *group;
-} group_box;
-
 static void free_lane(napi_env env, void *data, void *hint) {
   (void)hint;
   lane_box *box = data;
@@ -695,20 +716,16 @@ static void free_lane(napi_env env, void *data, void *hint) {
   free(box);
 }
 
-static void free_group(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  group_box *box = data;
-  fanout_group_free(box->group);
-  free(box);
+static void release_group(void *group) {
+  fanout_group_free(group);
 }
 
 static lane_box *unbox_lane(napi_env env, napi_value value) {
   return unbox_tagged(env, value, LANE_TAG);
 }
 
-static group_box *unbox_group(napi_env env, napi_value value) {
-  return unbox_tagged(env, value, GROUP_TAG);
+static fanout_group *unbox_group(napi_env env, napi_value value) {
+  return unwrap_object(env, value, GROUP_TAG);
 }
 
 /* lane(state): a viewer's lane over `state`, a Buffer of LANE_STATE_DOUBLES doubles (8-byte aligned). */
@@ -763,28 +780,19 @@ static napi_value route_lane(napi_env env, napi_callback_info info) {
 /* fanoutGroup(vp8): a group of lanes for one rendition; `vp8`: PictureIDs numbered per viewer. */
 static napi_value create_group(napi_env env, napi_callback_info info) {
   size_t argc = 1;
-  napi_value argv[1], result;
+  napi_value argv[1];
   bool vp8 = false;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 1 || napi_get_value_bool(env, argv[0], &vp8) != napi_ok) {
     napi_throw_type_error(env, NULL, "fanoutGroup(vp8): a boolean");
     return NULL;
   }
-  group_box *box = malloc(sizeof *box);
-  fanout_group *group = box ? fanout_group_new(vp8) : NULL;
+  fanout_group *group = fanout_group_new(vp8);
   if (!group) {
-    free(box);
     napi_throw_error(env, NULL, "fanoutGroup(): out of memory");
     return NULL;
   }
-  box->tag = GROUP_TAG;
-  box->group = group;
-  if (napi_create_external(env, box, free_group, NULL, &result) != napi_ok) {
-    fanout_group_free(group);
-    free(box);
-    return NULL;
-  }
-  return result;
+  return wrap_object(env, GROUP_TAG, group, release_group);
 }
 
 /* fanoutAdd(group, lane): the lane gets the group's packets (out of any other group). */
@@ -792,13 +800,13 @@ static napi_value add_to_group(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  group_box *group = argc < 2 ? NULL : unbox_group(env, argv[0]);
+  fanout_group *group = argc < 2 ? NULL : unbox_group(env, argv[0]);
   lane_box *box = argc < 2 ? NULL : unbox_lane(env, argv[1]);
   if (!group || !box) {
     napi_throw_type_error(env, NULL, "fanoutAdd(group, lane)");
     return NULL;
   }
-  if (fanout_group_add(group->group, box->lane) != 0) napi_throw_error(env, NULL, "fanoutAdd(): out of memory");
+  if (fanout_group_add(group, box->lane) != 0) napi_throw_error(env, NULL, "fanoutAdd(): out of memory");
   return NULL;
 }
 
@@ -826,13 +834,13 @@ static napi_value write_to_group(napi_env env, napi_callback_info info) {
   void *packet;
   double now_ms, wall_ms;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  group_box *group = argc < 4 ? NULL : unbox_group(env, argv[0]);
+  fanout_group *group = argc < 4 ? NULL : unbox_group(env, argv[0]);
   if (!group || napi_get_buffer_info(env, argv[1], &packet, &length) != napi_ok ||
       napi_get_value_double(env, argv[2], &now_ms) != napi_ok || napi_get_value_double(env, argv[3], &wall_ms) != napi_ok) {
     napi_throw_type_error(env, NULL, "fanoutWrite(group, packet, nowMs, wallMs): bad arguments");
     return NULL;
   }
-  CHECK(napi_create_int32(env, fanout_group_write(sender_of(env), group->group, packet, length, now_ms, wall_ms), &result));
+  CHECK(napi_create_int32(env, fanout_group_write(sender_of(env), group, packet, length, now_ms, wall_ms), &result));
   return result;
 }
 
