@@ -1,7 +1,8 @@
 /**
  * werift is patched at install (patches/: no default STUN, source checks, the DTLS record layer, STUN
  * authentication, handshake verification, bounded reassembly, no HelloVerifyRequest under ICE, ECDHE in
- * node:crypto, KeyObjects for node:crypto, Event's methods on its prototype). Each patch leaves a marker;
+ * node:crypto, KeyObjects for node:crypto, Event's methods on its prototype, no promise per Event call, a
+ * bounded memory of STUN transaction ids, consent rounds that allocate less). Each patch leaves a marker;
  * an unpatched werift is a hole (one datagram could silence a viewer), slow or large, so the server refuses
  * to start without them.
  */
@@ -18,6 +19,9 @@ interface Markers {
   patchNativeEcdhe?: boolean;
   patchSecretKeys?: boolean;
   patchLazyMethods?: boolean;
+  patchSyncExecute?: boolean;
+  patchBoundedRequestIds?: boolean;
+  patchSteadyConsent?: boolean;
 }
 
 const connection = Connection as unknown as Markers;
@@ -38,6 +42,9 @@ export function missingWeriftPatches(): string[] {
     ['008 native-ecdhe', dtls.patchNativeEcdhe],
     ['009 secret-keys', dtls.patchSecretKeys],
     ['010 lazy-event-methods', event.patchLazyMethods],
+    ['011 sync-execute', event.patchSyncExecute],
+    ['012 bounded-request-ids', connection.patchBoundedRequestIds],
+    ['013 steady-consent', connection.patchSteadyConsent],
   ];
   return patches.filter(([, applied]) => applied !== true).map(([name]) => name);
 }
