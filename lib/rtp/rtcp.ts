@@ -105,6 +105,32 @@ export function readRtcp(packet: Uint8Array): RtcpSummary {
   return summary;
 }
 
+/** The transport-cc feedback's FMT in an RTPFB packet (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1). */
+const FMT_TRANSPORT_CC = 15;
+
+/**
+ * `packet` without its transport-cc feedback sub-packets: the same Buffer when it has none (or cannot be
+ * framed: then it is handed on as it came), an empty one when that is all it carries.
+ */
+export function withoutTransportFeedback(packet: Buffer): Buffer {
+  let kept: Buffer[] | undefined;
+  let keptFrom = 0;
+  let at = 0;
+  while (at + 4 <= packet.length) {
+    const length = 4 * (packet.readUInt16BE(at + 2) + 1);
+    if (packet[at]! >> 6 !== 2 || at + length > packet.length) return packet;
+    if (packet[at + 1] === RTCP_RTPFB && (packet[at]! & 0x1f) === FMT_TRANSPORT_CC) {
+      kept ??= [];
+      if (at > keptFrom) kept.push(packet.subarray(keptFrom, at));
+      keptFrom = at + length;
+    }
+    at += length;
+  }
+  if (!kept || at !== packet.length) return packet;
+  if (keptFrom < packet.length) kept.push(packet.subarray(keptFrom));
+  return kept.length === 1 ? kept[0]! : Buffer.concat(kept);
+}
+
 /** One sub-packet between `start` (its header) and `end` (padding excluded); false if malformed. */
 function readOne(buffer: Buffer, start: number, end: number, count: number, type: number, summary: RtcpSummary): boolean {
   switch (type) {

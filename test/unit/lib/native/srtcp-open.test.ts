@@ -8,6 +8,7 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { GenericNack, RtcpReceiverInfo, RtcpRrPacket, RtcpTransportLayerFeedback } from 'werift';
 import { tapRtcp } from '../../../../lib/werift/rtcp-tap.ts';
+import { transportFeedback, twccFci } from '../../support/rtcp-builder.ts';
 import { addon, skipWithoutAddon, srtcpPair } from './fixtures.ts';
 
 /** The viewer's SRTCP session and the server's, and the key and salt the server opens the viewer's with. */
@@ -93,4 +94,9 @@ test('the RTCP tap opens a viewer\'s SRTCP with the addon and hands werift only 
   assert.throws(() => server.decrypt(tampered), 'a packet that does not authenticate is still rejected');
   assert.equal(weriftDecrypts, 1, 'by werift\'s decrypt');
   assert.equal(seen.length, 5);
+  // Transport-cc feedback reaches the handler, not werift (which fed it only to its unused estimator).
+  const feedback = transportFeedback(9, 0x1234, twccFci(100, 3, 1000, 7, [0x2003], [4, 4, 4]));
+  assert.equal(server.decrypt(viewer.encrypt(feedback)).length, 0, 'werift parses nothing');
+  assert.deepEqual(server.decrypt(viewer.encrypt(Buffer.concat([plain, feedback]))), plain, 'werift gets the rest');
+  assert.deepEqual(seen.slice(5), [feedback, Buffer.concat([plain, feedback])], 'the handler sees all of it');
 });

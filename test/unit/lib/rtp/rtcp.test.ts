@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readRtcp, roundTripTimeMs, ntpMiddle32 } from '../../../../lib/rtp/rtcp.ts';
+import { readRtcp, roundTripTimeMs, ntpMiddle32, withoutTransportFeedback } from '../../../../lib/rtp/rtcp.ts';
 import { fir, nack, pli, receiverReport, remb, rtcpPacket, sdes, senderReport, transportFeedback, twccFci } from '../../support/rtcp-builder.ts';
 import { createRng } from '../../support/rng.ts';
 
@@ -96,4 +96,27 @@ test('round-trip time from LSR/DLSR and the sender report\'s local send time', (
   assert.equal(roundTripTimeMs(block!, 1540, undefined), undefined);
   assert.equal(roundTripTimeMs({ ...block!, lastSenderReport: 0 }, 1540, 1000), undefined);
   assert.equal(ntpMiddle32(0x1234_abcd, 0x5678_0000), 0xabcd_5678);
+});
+
+test('withoutTransportFeedback: what werift gets of a compound packet (transport-cc feedback taken out)', () => {
+  const rr = receiverReport(1, [{ ssrc: 2, fractionLost: 5 }]);
+  const feedback = transportFeedback(1, 2, twccFci(100, 3, 1000, 7, [0x2003], [4, 4, 4]));
+  const missing = nack(1, 2, [[40, 0b11]]);
+  const keyframe = pli(1, 2);
+  const nothingToTake = Buffer.concat([rr, missing, keyframe]);
+  assert.equal(withoutTransportFeedback(nothingToTake), nothingToTake, 'the same Buffer, not a copy');
+  assert.deepEqual(withoutTransportFeedback(Buffer.concat([rr, feedback])), rr);
+  assert.deepEqual(withoutTransportFeedback(Buffer.concat([feedback, rr, feedback, missing, feedback, keyframe])), Buffer.concat([rr, missing, keyframe]));
+  assert.equal(withoutTransportFeedback(feedback).length, 0, 'nothing left: werift parses nothing');
+  assert.equal(withoutTransportFeedback(Buffer.concat([feedback, feedback])).length, 0);
+  // What readRtcp() finds in the original is all there, but the feedback.
+  const kept = readRtcp(withoutTransportFeedback(Buffer.concat([rr, feedback, missing])));
+  assert.equal(kept.reports.length, 1);
+  assert.equal(kept.nacks.length, 1);
+  assert.equal(kept.transportFeedback.length, 0);
+  // What cannot be framed goes on as it came (werift drops it as before).
+  const truncated = Buffer.concat([rr, feedback]).subarray(0, rr.length + 10);
+  assert.equal(withoutTransportFeedback(truncated), truncated);
+  const trailing = Buffer.concat([feedback, Buffer.from([1, 2])]);
+  assert.equal(withoutTransportFeedback(trailing), trailing);
 });
