@@ -18,6 +18,12 @@ static inline size_t payload_patch_length(uint32_t patch) {
   return (patch >> 24) & 3;
 }
 
+/* Where the patch ends in the payload: the bytes up to there are the viewer's own (0: no patch). */
+static inline size_t payload_patch_end(uint32_t patch) {
+  size_t bytes = payload_patch_length(patch);
+  return bytes == 0 ? 0 : ((patch >> 16) & 0xff) + bytes;
+}
+
 /* Whether the patch fits a payload of `length` bytes (no patch fits any). */
 static inline int payload_patch_fits(uint32_t patch, size_t length) {
   size_t bytes = payload_patch_length(patch);

@@ -143,14 +143,25 @@ void shared_payload_release(shared_payload *payload) {
   if (atomic_fetch_sub_explicit(&payload->references, 1, memory_order_acq_rel) == 1) free(payload);
 }
 
-/* A packet's payload into its slot, from the shared one it waited with (the send thread's, as it seals it). */
-static void fill_in(job *packet) {
-  if (!packet->shared) return;
+/*
+ * Seals a packet in its slot. One that waited with a shared payload gets the bytes up to its patch copied and
+ * patched there; the rest is encrypted straight from the shared payload into the slot (one pass over it).
+ */
+static int seal_slot(job *packet) {
+  srtp_stream *stream = packet->context->stream;
+  if (!packet->shared) {
+    return srtp_seal_in_place(stream, packet->data, packet->header_length, packet->payload_length, NULL, 0, packet->roc);
+  }
   unsigned char *payload = packet->data + packet->header_length;
-  memcpy(payload, packet->shared->bytes + packet->shared_offset, packet->payload_length);
+  const unsigned char *source = packet->shared->bytes + packet->shared_offset;
+  size_t own = payload_patch_end(packet->patch);
+  memcpy(payload, source, own);
   payload_patch_apply(payload, packet->patch);
+  int length = srtp_seal_in_place(stream, packet->data, packet->header_length, own, source + own,
+                                  packet->payload_length - own, packet->roc);
   shared_payload_release(packet->shared);
   packet->shared = NULL;
+  return length;
 }
 
 /* One socket's packets in a batch: a chain through `next`. */
@@ -404,9 +415,7 @@ static void send_group(send_thread *thread, uint32_t first) {
   uint32_t index;
   for (index = first; index != NONE; index = thread->next[index]) {
     job *packet = thread->batch[index];
-    fill_in(packet);
-    int length = srtp_seal_in_place(packet->context->stream, packet->data, packet->header_length,
-                                    packet->payload_length, packet->roc);
+    int length = seal_slot(packet);
     packet->length = length > 0 ? (uint16_t)length : 0;
   }
   index = first;

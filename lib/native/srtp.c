@@ -50,19 +50,28 @@ uint32_t srtp_stream_ssrc(const srtp_stream *stream) {
 }
 
 /* Encrypts `payload` after the header already in `out` (its AAD), appends the tag; returns the total length. */
-static int seal_in_place(srtp_stream *stream, unsigned char *out, size_t header_length, const unsigned char *payload,
-                         size_t payload_length, uint32_t roc) {
+/*
+ * Seals the packet at `out`: its header, then `in_place` bytes of payload already after it, then
+ * `source_length` bytes read from `source` (written after those). The payload is encrypted where it ends up
+ * and the tag follows it.
+ */
+static int seal(srtp_stream *stream, unsigned char *out, size_t header_length, size_t in_place,
+                const unsigned char *source, size_t source_length, uint32_t roc) {
   /* RFC 7714 §8.1: IV = salt XOR (00 00 | SSRC | ROC | SEQ). */
   unsigned char iv[12] = {0, 0, out[8], out[9], out[10], out[11], (unsigned char)(roc >> 24),
                           (unsigned char)(roc >> 16), (unsigned char)(roc >> 8), (unsigned char)roc, out[2], out[3]};
   for (int i = 0; i < 12; i++) iv[i] ^= stream->salt[i];
+  unsigned char *payload = out + header_length;
+  size_t payload_length = in_place + source_length;
   int written = 0;
   /* The header is the additional authenticated data; the payload is encrypted after it; then the tag. */
   if (EVP_EncryptInit_ex(stream->cipher, NULL, NULL, NULL, iv) != 1 ||
       EVP_EncryptUpdate(stream->cipher, NULL, &written, out, (int)header_length) != 1 ||
-      EVP_EncryptUpdate(stream->cipher, out + header_length, &written, payload, (int)payload_length) != 1 ||
-      EVP_EncryptFinal_ex(stream->cipher, out + header_length + written, &written) != 1 ||
-      EVP_CIPHER_CTX_ctrl(stream->cipher, EVP_CTRL_GCM_GET_TAG, SRTP_TAG_LENGTH, out + header_length + payload_length) != 1) {
+      (in_place > 0 && EVP_EncryptUpdate(stream->cipher, payload, &written, payload, (int)in_place) != 1) ||
+      (source_length > 0 &&
+       EVP_EncryptUpdate(stream->cipher, payload + in_place, &written, source, (int)source_length) != 1) ||
+      EVP_EncryptFinal_ex(stream->cipher, payload + payload_length, &written) != 1 ||
+      EVP_CIPHER_CTX_ctrl(stream->cipher, EVP_CTRL_GCM_GET_TAG, SRTP_TAG_LENGTH, payload + payload_length) != 1) {
     return -EINVAL;
   }
   return (int)(header_length + payload_length + SRTP_TAG_LENGTH);
@@ -79,15 +88,15 @@ int srtp_protect(srtp_stream *stream, const unsigned char *rtp, size_t length, s
   out[9] = (unsigned char)(stream->ssrc >> 16);
   out[10] = (unsigned char)(stream->ssrc >> 8);
   out[11] = (unsigned char)stream->ssrc;
-  return seal_in_place(stream, out, header_length, rtp + header_length, length - header_length, roc);
+  return seal(stream, out, header_length, 0, rtp + header_length, length - header_length, roc);
 }
 
-int srtp_seal_in_place(srtp_stream *stream, unsigned char *packet, size_t header_length, size_t payload_length,
-                       uint32_t roc) {
+int srtp_seal_in_place(srtp_stream *stream, unsigned char *packet, size_t header_length, size_t in_place,
+                       const unsigned char *source, size_t source_length, uint32_t roc) {
   if (header_length < 12) return -EINVAL;
-  if (header_length + payload_length + SRTP_TAG_LENGTH > INT32_MAX) return -EMSGSIZE;
+  if (header_length + in_place + source_length + SRTP_TAG_LENGTH > INT32_MAX) return -EMSGSIZE;
   /* OpenSSL encrypts in place when input and output are the same buffer (not when they only overlap). */
-  return seal_in_place(stream, packet, header_length, packet + header_length, payload_length, roc);
+  return seal(stream, packet, header_length, in_place, source, source_length, roc);
 }
 
 int srtp_seal(srtp_stream *stream, const unsigned char *header, size_t header_length, const unsigned char *payload,
@@ -95,5 +104,5 @@ int srtp_seal(srtp_stream *stream, const unsigned char *header, size_t header_le
   size_t total = header_length + payload_length + SRTP_TAG_LENGTH;
   if (header_length < 12 || total > capacity || total > INT32_MAX) return header_length < 12 ? -EINVAL : -EMSGSIZE;
   memcpy(out, header, header_length);
-  return seal_in_place(stream, out, header_length, payload, payload_length, roc);
+  return seal(stream, out, header_length, 0, payload, payload_length, roc);
 }
