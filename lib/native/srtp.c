@@ -49,11 +49,10 @@ uint32_t srtp_stream_ssrc(const srtp_stream *stream) {
   return stream->ssrc;
 }
 
-/* Encrypts `payload` after the header already in `out` (its AAD), appends the tag; returns the total length. */
 /*
  * Seals the packet at `out`: its header, then `in_place` bytes of payload already after it, then
- * `source_length` bytes read from `source` (written after those). The payload is encrypted where it ends up
- * and the tag follows it.
+ * `source_length` bytes read from `source` (written after those). The header is the AAD; the payload is
+ * encrypted where it ends up and the tag follows it. Returns the total length.
  */
 static int seal(srtp_stream *stream, unsigned char *out, size_t header_length, size_t in_place,
                 const unsigned char *source, size_t source_length, uint32_t roc) {

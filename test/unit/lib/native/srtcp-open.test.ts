@@ -73,7 +73,7 @@ test('an SRTCP packet sent unencrypted (E flag 0, RFC 7714 §9.2: all of it auth
   assert.equal(native.openRtcp(opener, sealed, out), -1, 'its body is authenticated too');
 });
 
-test('the RTCP tap opens a viewer\'s SRTCP with the addon and hands werift only what the addon cannot open', { skip: skipWithoutAddon }, () => {
+test('the RTCP tap opens a viewer\'s SRTCP with the addon and hands werift only what the addon cannot open; werift gets no transport-cc feedback', { skip: skipWithoutAddon }, () => {
   const { viewer, server } = sessions();
   // werift's own decrypt, counted: the tap keeps it for what the addon refuses.
   const original = server.decrypt;
