@@ -76,6 +76,12 @@ export interface RtcpSummary {
   malformed: number;
 }
 
+/** The length of the sub-packet whose header is at `at` (4 bytes there), padding included; 0 if it cannot be framed. */
+function framedLength(buffer: Buffer, at: number): number {
+  const length = 4 * (buffer.readUInt16BE(at + 2) + 1);
+  return buffer[at]! >> 6 !== 2 || at + length > buffer.length ? 0 : length;
+}
+
 /** Walks a decrypted compound RTCP packet; never throws, whatever the bytes. */
 export function readRtcp(packet: Uint8Array): RtcpSummary {
   const summary: RtcpSummary = { reports: [], transportFeedback: [], remb: [], nacks: [], keyframeRequests: [], malformed: 0 };
@@ -83,8 +89,8 @@ export function readRtcp(packet: Uint8Array): RtcpSummary {
   let at = 0;
   while (at + 4 <= buffer.length) {
     const first = buffer[at]!;
-    const length = 4 * (buffer.readUInt16BE(at + 2) + 1);
-    if (first >> 6 !== 2 || at + length > buffer.length) {
+    const length = framedLength(buffer, at);
+    if (length === 0) {
       summary.malformed++;
       break;
     }
@@ -117,8 +123,8 @@ export function withoutTransportFeedback(packet: Buffer): Buffer {
   let keptFrom = 0;
   let at = 0;
   while (at + 4 <= packet.length) {
-    const length = 4 * (packet.readUInt16BE(at + 2) + 1);
-    if (packet[at]! >> 6 !== 2 || at + length > packet.length) return packet;
+    const length = framedLength(packet, at);
+    if (length === 0) return packet;
     if (packet[at + 1] === RTCP_RTPFB && (packet[at]! & 0x1f) === FMT_TRANSPORT_CC) {
       kept ??= [];
       if (at > keptFrom) kept.push(packet.subarray(keptFrom, at));
