@@ -11,6 +11,8 @@ export const RTCP_SR = 200;
 export const RTCP_RR = 201;
 /** Transport-layer feedback (RFC 4585): generic NACK (FMT 1), transport-cc (FMT 15). */
 export const RTCP_RTPFB = 205;
+/** The transport-cc feedback's FMT in an RTPFB packet (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1). */
+const FMT_TRANSPORT_CC = 15;
 /** Payload-specific feedback (RFC 4585): PLI (FMT 1), FIR (FMT 4, RFC 5104), REMB (FMT 15). */
 export const RTCP_PSFB = 206;
 
@@ -111,9 +113,6 @@ export function readRtcp(packet: Uint8Array): RtcpSummary {
   return summary;
 }
 
-/** The transport-cc feedback's FMT in an RTPFB packet (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1). */
-const FMT_TRANSPORT_CC = 15;
-
 /**
  * `packet` without its transport-cc feedback sub-packets: the same Buffer when it has none (or cannot be
  * framed: then it is handed on as it came), an empty one when that is all it carries.
@@ -175,7 +174,7 @@ function readTransportFeedback(buffer: Buffer, start: number, end: number, forma
   if (start + 12 > end) return false;
   const senderSsrc = buffer.readUInt32BE(start + 4);
   const mediaSsrc = buffer.readUInt32BE(start + 8);
-  if (format === 15) {
+  if (format === FMT_TRANSPORT_CC) {
     summary.transportFeedback.push({ senderSsrc, mediaSsrc, fci: buffer.subarray(start + 12, end) });
     return true;
   }
