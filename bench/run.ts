@@ -23,6 +23,7 @@ import {
   CHROMIUM_PATH, connectWeriftViewer, launchChromium, makeTestVideo, openPlayer, processInfo, sleep, tempDir, waitFor,
   type WeriftViewer,
 } from '../test/e2e/helpers.ts';
+import { noisyClip } from '../test/support/links/noisy-clip.ts';
 import { linksUnavailable, runLinkScenarios, selectScenarios, type LinkRun } from './run-links.ts';
 import { STAMP_BITS, STAMP_BLOCK, startStampedMjpegCamera } from './stamp.ts';
 
@@ -593,7 +594,7 @@ const scenarios: Record<string, () => Promise<void>> = {
   },
 
   /**
-   * The Scale issue: the curve (40, 200, 600, 1000 viewers of the 720p test pattern joining 20 ms apart,
+   * The Scale issue: the curve (40, 200, 600, 1000 viewers of the issue's 720p stream joining 20 ms apart,
    * BENCH_SCALE=… for others) and a join storm (500 at once), each from the native load generator
    * (bench/loadgen/: its own ICE, DTLS, SRTP per viewer, ~2 µs of its CPU per packet) on loopback, with the
    * server's CPU from /proc and its RSS sampled every second; then its RSS after the viewers left.
@@ -605,9 +606,18 @@ const scenarios: Record<string, () => Promise<void>> = {
     const SCALE_RETRY_SECONDS = 15;
     const counts = (process.env.BENCH_SCALE ?? '40,200,600,1000').split(',').map(Number);
     const runs: Array<{ count: number; spacingMs: number }> = [...counts.map((count) => ({ count, spacingMs: 20 })), { count: 500, spacingMs: 0 }];
+    // The issue's stream by default: a 720p30 file with real detail (testsrc2 with noise), looped and encoded
+    // live at the default 2.5 Mbit/s, ~285 packets/s per viewer. BENCH_SCALE_SOURCE=testsrc: the plain test
+    // pattern the rows before 2026-12-04 used, which the encoder keeps near 1.2 Mbit/s (~128 packets/s).
+    const testPattern = process.env.BENCH_SCALE_SOURCE === 'testsrc';
+    if (!testPattern && process.env.BENCH_SCALE_SOURCE && process.env.BENCH_SCALE_SOURCE !== 'clip') {
+      throw new Error(`BENCH_SCALE_SOURCE must be 'clip' or 'testsrc', not ${JSON.stringify(process.env.BENCH_SCALE_SOURCE)}`);
+    }
+    const source = testPattern ? { source: 'testsrc', resolution: [1280, 720] } : { source: noisyClip(data.path, 25), loop: true };
+    const stream = testPattern ? 'testsrc' : 'the 720p30 file, 2.5 Mbit/s';
     for (const { count, spacingMs } of runs) {
       const host = await startHost({
-        source: 'testsrc', resolution: [1280, 720], renditions: false, maxViewers: 2 * count, maxConnectingPerAddress: 2 * count,
+        ...source, renditions: false, maxViewers: 2 * count, maxConnectingPerAddress: 2 * count,
       });
       try {
         await waitFor(async () => (await host.state()).source.framesPerSecond > 0, 10_000);
@@ -647,8 +657,8 @@ const scenarios: Record<string, () => Promise<void>> = {
         const storm = spacingMs === 0;
         rows.push({
           target: storm
-            ? `20. join storm: ${count} viewers of 720p (testsrc, one rendition) posting at once`
-            : `20. scale: ${count} viewers of 720p (testsrc, one rendition) joining ${spacingMs} ms apart`,
+            ? `20. join storm: ${count} viewers of 720p (${stream}, one rendition) posting at once`
+            : `20. scale: ${count} viewers of 720p (${stream}, one rendition) joining ${spacingMs} ms apart`,
           goal: storm ? 'every one answered, none dropped' : count >= 1000 ? 'all in, 0 loss, ≥ 29 fps each, ≤ 3 µs per sent packet' : count === 200 ? 'all in; first media p50 ≤ 500 ms, max ≤ 1.5 s' : '(the curve)',
           measured:
             `${summary.connected} of ${count} connected${summary.answeredAfterRefusal > 0 ? ` (${summary.answeredAfterRefusal} of them after a 503 and its Retry-After)` : ''}${refused ? ` (${refused})` : ''}, ${inLanes} sent from their lanes; loss ${summary.lossPercent.toFixed(3)} % (worst ${summary.worstLossPercent.toFixed(3)} %); ` +
@@ -821,8 +831,10 @@ How each figure is measured:
    run (10 minutes in the full run), its RSS and heap after a full GC, sampled 40 times: the median of
    the last tenth of the samples against the first tenth, and the viewers' rate and loss at the end.
 5. **Encode**: ffmpeg's own CPU over three 5 s windows.
-20. **Scale** (\`npm run bench -- scale\`; \`BENCH_SCALE=40,200\` for other counts): a server per run (the 720p test
-   pattern, one rendition, admission per address raised for one generator), the native load generator
+20. **Scale** (\`npm run bench -- scale\`; \`BENCH_SCALE=40,200\` for other counts): a server per run (the issue's
+   stream: a 720p30 file with noise, looped, encoded live to VP8 at the default 2.5 Mbit/s, ~285 packets/s per
+   viewer; \`BENCH_SCALE_SOURCE=testsrc\` for the plain test pattern of the earlier rows, ~1.2 Mbit/s and ~128
+   packets/s; one rendition, admission per address raised for one generator), the native load generator
    (bench/loadgen/) joining N viewers 20 ms apart, then 500 posting at once (a viewer answered 503 posts
    again after its Retry-After, as the player does, for 15 s; the row says how many did); its summary: loss, frames per
    second in the steady window, answer and first media, the server's cores and µs per packet delivered

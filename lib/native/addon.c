@@ -694,6 +694,7 @@ static napi_value send_thread_statistics(napi_env env, napi_callback_info info) 
       !set_number(env, result, "cpuMs", (double)stats.cpu_ns / 1e6) ||
       !set_number(env, result, "lastError", stats.last_error) || !set_number(env, result, "gso", stats.gso) ||
       !set_number(env, result, "running", stats.running) || !set_number(env, result, "contexts", stats.contexts) ||
+      !set_number(env, result, "capacity", stats.capacity) ||
       !set_number(env, result, "sockets", stats.sockets)) {
     return NULL;
   }

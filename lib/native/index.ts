@@ -131,6 +131,8 @@ export interface SendThreadStats {
   /** Contexts and sockets not freed yet. */
   contexts: number;
   sockets: number;
+  /** The ring's slots: how many packets can wait at once. */
+  capacity: number;
 }
 
 const loaded = loadNativeSrtp();

@@ -26,6 +26,8 @@ typedef struct {
   int last_error;
   int gso, running;
   int contexts, sockets;
+  /* The ring's slots: how many packets can wait at once. */
+  int capacity;
 } send_stats;
 
 /*

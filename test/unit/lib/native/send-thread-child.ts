@@ -35,8 +35,30 @@ if (scenario === 'datagrams') {
   while (received.length < sizes.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   console.log(JSON.stringify({ received, stats: native.sendThreadStats() }));
   await closeAll(from, to);
+} else if (scenario === 'frame') {
+  // A frame of the 720p stream (9 packets of 1100 bytes) for 1000 viewers, each on its own socket, queued
+  // packet by packet as the fan-out does: with WEBGEAR_SEND_LINGER_US=300000 the thread, woken by the first,
+  // takes what the ring holds after the linger.
+  const viewers = 1000;
+  const packets = 9;
+  const sink = await boundSocket(); // not read: what counts is how the thread sent
+  const target = native.target('127.0.0.1', sink.address().port);
+  const senders = await Promise.all(Array.from({ length: viewers }, () => boundSocket()));
+  const sockets = senders.map((socket) => udpSocketHandle(socket)!);
+  const contexts = senders.map((_, n) => native.context(Buffer.alloc(16, n), Buffer.alloc(12, n), 0x1000 + n, 96));
+  const payload = Buffer.alloc(1100, 1);
+  // The thread starts with this one, sends it, and sleeps: the frame's first packet wakes it into its linger.
+  native.queue(contexts[0]!, sockets[0]!, target, header(0xffff), 12, payload, 0, 0);
+  native.settle(contexts[0]!);
+  const before = native.sendThreadStats();
+  for (let seq = 0; seq < packets; seq++) {
+    for (let n = 0; n < viewers; n++) native.queue(contexts[n]!, sockets[n]!, target, header(seq), 12, payload, 0, 0);
+  }
+  for (const context of contexts) native.settle(context, 5_000);
+  console.log(JSON.stringify({ before, after: native.sendThreadStats() }));
+  await closeAll(sink, ...senders);
 } else if (scenario === 'full') {
-  // WEBGEAR_SEND_LINGER_US=1000000: once woken the thread sleeps a second, and the ring (8192 slots) fills.
+  // WEBGEAR_SEND_LINGER_US=1000000: once woken the thread sleeps a second, and the ring fills.
   const from = await boundSocket();
   const sink = await boundSocket(); // not read: it drops what does not fit, the counts are the thread's
   const to = await boundSocket();
@@ -50,7 +72,8 @@ if (scenario === 'datagrams') {
   const payload = Buffer.alloc(8);
   let seq = 1;
   // Until the ring is full (or clearly will not fill: a thread that keeps up, the linger not set).
-  while (native.sendThreadStats().queued - native.sendThreadStats().sent < 8192 && seq < 50_000) {
+  const { capacity } = native.sendThreadStats();
+  while (native.sendThreadStats().queued - native.sendThreadStats().sent < capacity && seq < 100_000) {
     native.queue(busy, socket, sinkTarget, header(seq++ & 0xffff), 12, payload, 0, 0);
   }
   const filled = native.sendThreadStats();
