@@ -9,7 +9,11 @@ export interface SenderCounts {
   pliCount: number;
   /** Packets the viewer reported lost (RTCP receiver reports). */
   packetsLost: number;
-  /** Round-trip time from the viewer's last receiver report, in seconds. */
+  /**
+   * Round-trip time from the viewer's last receiver report, in seconds; never negative. werift reads
+   * its clock in whole milliseconds (`Date.now()`), so a sub-millisecond round trip (loopback) can come
+   * out as much as 1 ms below zero: that is 0, as libwebrtc clamps it too (to 1 ms).
+   */
   roundTripTime: number | undefined;
 }
 
@@ -26,7 +30,7 @@ export function senderCounts(sender: RTCRtpSender, now: number): SenderCounts {
       counts.pliCount += number('pliCount');
     } else if (entry.type === 'remote-inbound-rtp') {
       counts.packetsLost += number('packetsLost');
-      if (typeof entry.roundTripTime === 'number') counts.roundTripTime = entry.roundTripTime;
+      if (typeof entry.roundTripTime === 'number') counts.roundTripTime = Math.max(0, entry.roundTripTime);
     }
   }
   return counts;
