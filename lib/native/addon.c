@@ -695,6 +695,7 @@ static napi_value send_thread_statistics(napi_env env, napi_callback_info info) 
       !set_number(env, result, "lastError", stats.last_error) || !set_number(env, result, "gso", stats.gso) ||
       !set_number(env, result, "running", stats.running) || !set_number(env, result, "contexts", stats.contexts) ||
       !set_number(env, result, "capacity", stats.capacity) ||
+      !set_number(env, result, "slotsUsed", stats.slots_used) ||
       !set_number(env, result, "sockets", stats.sockets)) {
     return NULL;
   }

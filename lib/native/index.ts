@@ -133,6 +133,11 @@ export interface SendThreadStats {
   sockets: number;
   /** The ring's slots: how many packets can wait at once. */
   capacity: number;
+  /**
+   * How many of its slots were ever used, from the first: an empty ring starts again there, so this is the
+   * most that waited at once, and the ring's resident part (1.5 kB a slot).
+   */
+  slotsUsed: number;
 }
 
 const loaded = loadNativeSrtp();

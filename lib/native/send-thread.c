@@ -23,6 +23,12 @@
  * is freed by the thread once they are gone. Sockets are the addon's own duplicates of werift's: a viewer's
  * socket closed by werift (and its number soon another's) stays open here until its last queued packet.
  *
+ * Rewinding: a producer that finds the ring empty starts again at its first slot. It publishes where it
+ * left off (`rewound_at`, before the release store of `head`) and moves `head` to the next multiple of the
+ * capacity; the slots in between are void, and whoever takes packets next steps over them (past_void).
+ * So the slots used are the first few, as many as the largest batch, not all of them in turn: what stays
+ * resident follows the load (7 MB for 500 viewers of the 720p stream, not the ring's 25 MB).
+ *
  * Waking: the thread sleeps on a condition variable when the ring is empty and says so (`sleeping`); the
  * producer publishes each slot (a release store) and signals only when it sees the thread asleep: one wake
  * per batch. A thread with nothing to send and no context or socket alive ends (it starts again at the next
@@ -51,7 +57,7 @@
  * Slots in the ring (a power of two), and the most the thread takes at once. A frame of the 720p stream
  * (2.5 Mbit/s: ~10 packets) for 1000 viewers is ~10 000 packets: it fits below the frame wait's three
  * quarters, so each viewer's packets of it go as one GSO send (with 8192 slots: 6 datagrams a send, not 8.5,
- * and 1.9 µs of this thread per packet, not 1.6). 25 MB, its pages touched as it fills.
+ * and 1.9 µs of this thread per packet, not 1.6). 25 MB, of which only the slots used are resident (see Rewinding).
  */
 #define RING_CAPACITY 16384
 #define MAX_BATCH RING_CAPACITY
@@ -194,6 +200,10 @@ struct send_thread {
 
   /* Slots published by the producer, and freed by the thread: each written by one side only. */
   _Alignas(64) _Atomic uint64_t head;
+  /* The producer's, read by the thread: where the last rewind left off (UINT64_MAX: none yet). */
+  _Atomic uint64_t rewound_at;
+  /* The producer's: the slots it has written to, from the first (the ring's resident part). */
+  uint32_t slots_used;
   _Alignas(64) _Atomic uint64_t tail;
   _Alignas(64) _Atomic int sleeping;
   _Atomic int stopping;
@@ -253,6 +263,15 @@ static inline int idle(const tracked *object) {
 
 static inline job *slot(send_thread *thread, uint64_t sequence) {
   return &thread->ring[sequence & (RING_CAPACITY - 1)];
+}
+
+/*
+ * The first sequence from `tail` on that holds a packet: past the void a rewind left there, if any. The thread
+ * calls it only once it has seen `head` past `tail` (so `rewound_at` is the rewind's, published with `head`).
+ */
+static inline uint64_t past_void(send_thread *thread, uint64_t tail) {
+  if (tail != atomic_load_explicit(&thread->rewound_at, memory_order_relaxed)) return tail;
+  return (tail | (RING_CAPACITY - 1)) + 1;
 }
 
 static uint64_t now_ns(clockid_t clock) {
@@ -514,6 +533,11 @@ static void *run(void *argument) {
   for (;;) {
     uint64_t tail = atomic_load_explicit(&thread->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&thread->head, memory_order_acquire);
+    uint64_t from = head != tail ? past_void(thread, tail) : tail;
+    if (from != tail) {
+      tail = from;
+      atomic_store_explicit(&thread->tail, tail, memory_order_release);
+    }
     if (head != tail && atomic_load_explicit(&thread->open_frames, memory_order_relaxed) > 0 &&
         frame_waited_us < FRAME_WAIT_MAX_US && head - tail < RING_CAPACITY / 4 * 3 &&
         !atomic_load_explicit(&thread->stopping, memory_order_relaxed)) {
@@ -571,6 +595,7 @@ static void kick(send_thread *thread) {
     atomic_store(&thread->sleeping, 0);
   } else {
     uint64_t tail = atomic_load(&thread->tail), head = atomic_load(&thread->head);
+    if (tail < head) tail = past_void(thread, tail);
     while (tail < head) {
       uint64_t count = head - tail > MAX_BATCH ? MAX_BATCH : head - tail;
       process(thread, tail, (uint32_t)count);
@@ -594,7 +619,7 @@ static void stop_thread(send_thread *thread) {
   if (join) pthread_join(thread->thread, NULL);
   if (!thread->ring) return;
   uint64_t tail = atomic_load(&thread->tail), head = atomic_load(&thread->head);
-  for (; tail < head; tail++) {
+  for (tail = tail < head ? past_void(thread, tail) : tail; tail < head; tail++) {
     job *packet = slot(thread, tail);
     if (packet->shared) {
       shared_payload_release(packet->shared);
@@ -623,6 +648,7 @@ send_thread *send_thread_new(unsigned linger_us, int gso) {
   }
   thread->linger_us = linger_us > 1000000 ? 1000000 : linger_us;
   thread->stalled_at = UINT64_MAX;
+  atomic_init(&thread->rewound_at, UINT64_MAX);
   thread->gso = gso && udp_gso_supported();
   /* No thread yet: the first producer takes the lock and starts one. */
   atomic_store(&thread->sleeping, 1);
@@ -760,8 +786,13 @@ static int context_idle(send_thread *thread, const void *context) {
   return idle(&((const send_context *)context)->base);
 }
 
+/* The producer's view of where the thread is: its tail, or past the void of a rewind it has yet to step over. */
+static inline uint64_t taken_to(send_thread *thread) {
+  return past_void(thread, atomic_load_explicit(&thread->tail, memory_order_acquire));
+}
+
 static int ring_has_room(send_thread *thread, const void *head) {
-  return *(const uint64_t *)head - atomic_load_explicit(&thread->tail, memory_order_acquire) < RING_CAPACITY;
+  return *(const uint64_t *)head - taken_to(thread) < RING_CAPACITY;
 }
 
 int send_context_settle(send_context *context, int timeout_ms) {
@@ -829,7 +860,12 @@ static int enqueue(send_thread *thread, send_context *context, send_socket *sock
                         payload_length, roc, patch);
   }
   uint64_t head = atomic_load_explicit(&thread->head, memory_order_relaxed);
-  if (head - atomic_load_explicit(&thread->tail, memory_order_acquire) >= RING_CAPACITY) {
+  uint64_t tail = taken_to(thread);
+  if (head == tail && (head & (RING_CAPACITY - 1)) != 0) {
+    /* Empty: start again at the first slot (published with `head` below). */
+    atomic_store_explicit(&thread->rewound_at, head, memory_order_relaxed);
+    head = (head | (RING_CAPACITY - 1)) + 1;
+  } else if (head - tail >= RING_CAPACITY) {
     /* The thread is behind. A viewer with nothing queued is sent at once (both threads send); one with
        packets queued waits for room, so that its packets stay in order. */
     if (idle(&context->base)) {
@@ -840,6 +876,7 @@ static int enqueue(send_thread *thread, send_context *context, send_socket *sock
     if (wait_for(thread, ring_has_room, &head, FULL_RING_WAIT_MS) != 0) return -EBUSY;
   }
   job *packet = slot(thread, head);
+  if ((head & (RING_CAPACITY - 1)) >= thread->slots_used) thread->slots_used = (uint32_t)(head & (RING_CAPACITY - 1)) + 1;
   packet->context = context;
   packet->socket = socket;
   memcpy(&packet->target, target, target_length);
@@ -901,6 +938,7 @@ void send_thread_stats(send_thread *thread, send_stats *stats) {
   stats->last_error = atomic_load(&thread->last_error);
   stats->gso = thread->gso;
   stats->capacity = RING_CAPACITY;
+  stats->slots_used = (int)thread->slots_used;
   pthread_mutex_lock(&thread->lock);
   stats->running = thread->running;
   pthread_mutex_unlock(&thread->lock);

@@ -26,8 +26,9 @@ typedef struct {
   int last_error;
   int gso, running;
   int contexts, sockets;
-  /* The ring's slots: how many packets can wait at once. */
-  int capacity;
+  /* The ring's slots: how many packets can wait at once; how many of them were ever used (from the first:
+     the resident part, as many as the most that waited at once since an empty ring). */
+  int capacity, slots_used;
 } send_stats;
 
 /*

@@ -29,16 +29,23 @@ interface Watched {
   jitterBufferTarget: number | null;
   /** The player's console lines ("[webgear] …") with their time in the page (ms since navigation). */
   said: Array<[number, string]>;
+  /** The first window's report, when `again` asked for a second (`report` is then the second's). */
+  first: PlaybackReport | undefined;
 }
 
 /**
  * One Chromium behind a link with `options` watching the default page: from 1 s after its first frame,
- * for `windowMs`; `during(link)` runs meanwhile (a cap that changes).
+ * for `windowMs`; `during(link)` runs meanwhile (a cap that changes). `again(report)`: a second window
+ * follows when the first's report says so (the report is then the second's).
  */
 async function watch(
   dir: string,
   options: LinkOptions,
-  { windowMs = WINDOW_MS, during }: { windowMs?: number; during?: (link: Link, server: LinkServer) => Promise<unknown> } = {},
+  { windowMs = WINDOW_MS, during, again }: {
+    windowMs?: number;
+    during?: (link: Link, server: LinkServer) => Promise<unknown>;
+    again?: (report: PlaybackReport) => boolean;
+  } = {},
 ): Promise<Watched> {
   const link = await createLink({ delayMs: 20, ...options });
   const server = await startLinkServer([link], { source: noisyClip(dir, 10), loop: true, customDataLocation: dir });
@@ -50,10 +57,17 @@ async function watch(
     await page.goto(server.urlFor(link));
     await waitForFirstFrame(page, 15_000);
     await sleep(1_000);
-    const from = await pageNow(page);
+    let from = await pageNow(page);
     const source = { frames: server.rtc.stats().source.frames, at: performance.now() };
     const [note] = await Promise.all([during?.(link, server), sleep(windowMs)]);
-    const report = await readProbe(page, from);
+    let report = await readProbe(page, from);
+    let first: PlaybackReport | undefined;
+    if (again?.(report)) {
+      first = report;
+      from = await pageNow(page);
+      await sleep(windowMs);
+      report = await readProbe(page, from);
+    }
     const jitterBufferTarget = await page.evaluate(() => {
       const pc = (window as unknown as { webgear: { pc: RTCPeerConnection | null } }).webgear.pc;
       return pc?.getReceivers().find((receiver) => receiver.track.kind === 'video')?.jitterBufferTarget ?? null;
@@ -62,7 +76,8 @@ async function watch(
     const stats = server.rtc.stats();
     const sourceFps = ((stats.source.frames - source.frames) * 1000) / (performance.now() - source.at);
     const viewer = stats.viewers[0];
-    const watched = { report, rendition: viewer?.video?.rendition, estimate: viewer?.video?.estimate, note, sourceFps, jitterBufferTarget, said };
+    const watched = { report, rendition: viewer?.video?.rendition, estimate: viewer?.video?.estimate, note, sourceFps, jitterBufferTarget, said, first };
+    if (first) console.log(`${JSON.stringify(options)}, a first window: ${first.fps.toFixed(1)} fps (${first.decodedFps.toFixed(1)} decoded); a second one follows`);
     console.log(`${JSON.stringify(options)}: ${report.fps.toFixed(1)} fps (${report.decodedFps.toFixed(1)} decoded, the source made ${sourceFps.toFixed(1)}), longest gap ${report.longestGapMs.toFixed(0)} ms, ` +
       `frozen ${(report.frozenMs / 1000).toFixed(1)} s, ${report.mainSize}, ${report.bitrateKbit.toFixed(0)} kbit/s, ` +
       `lost ${report.lossPercent.toFixed(1)} %, first frame ${report.firstFrameMs?.toFixed(0)} ms, jitter buffer ${report.jitterBufferMs.toFixed(0)} ms ` +
@@ -163,7 +178,12 @@ describe('real networks: each viewer gets the best picture its own link carries'
   });
 
   test('2 % loss: the top rendition, ≥ 27 fps decoded and shown (the player buffers to hide repairs), no frame gap over 500 ms', { timeout: 60_000 }, async () => {
-    const { report, rendition, jitterBufferTarget } = await watch(data.path, { lossPercent: 2 });
+    // Decoded but not shown: frames Chromium's software compositor did not get to on a saturated machine
+    // (once in CI: 25.9 shown of 29.6 decoded, no gap over 317 ms). A second window tells that apart from
+    // a player that drops them: it fails again.
+    const { report, rendition, jitterBufferTarget } = await watch(data.path, { lossPercent: 2 }, {
+      again: (first) => first.decodedFps > 27 && first.fps < 27,
+    });
     assert.ok(report.decodedFps > 27, `${report.decodedFps.toFixed(1)} fps decoded`);
     // Repairs were frequent: the player asked for a jitter buffer that hides them (without, 25-27 shown).
     assert.ok(jitterBufferTarget !== null && jitterBufferTarget >= 300, `jitter buffer target ${jitterBufferTarget}`);

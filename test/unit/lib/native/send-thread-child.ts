@@ -57,6 +57,38 @@ if (scenario === 'datagrams') {
   for (const context of contexts) native.settle(context, 5_000);
   console.log(JSON.stringify({ before, after: native.sendThreadStats() }));
   await closeAll(sink, ...senders);
+} else if (scenario === 'rewind') {
+  // 20 000 packets to one viewer: bursts of 1–40, each either waited out (the ring then empty: the next
+  // starts again at the first slot) or not (the thread still taking the last while the next comes).
+  const from = await boundSocket();
+  const to = await boundSocket();
+  let received = 0;
+  let inOrder = true;
+  let last = -1;
+  to.on('message', (data) => {
+    const seq = data.readUInt16BE(2);
+    if (last >= 0 && seq !== ((last + 1) & 0xffff)) inOrder = false;
+    last = seq;
+    received++;
+  });
+  const context = native.context(Buffer.alloc(16, 3), Buffer.alloc(12, 4), 0x0a0b0c0d, 96);
+  const socket = udpSocketHandle(from)!;
+  const target = native.target('127.0.0.1', to.address().port);
+  const payload = Buffer.alloc(200, 5);
+  const total = 20_000;
+  let seq = 0;
+  let burst = 0;
+  while (seq < total) {
+    const size = Math.min(total - seq, 1 + ((burst * 7919) % 40));
+    for (let n = 0; n < size; n++, seq++) native.queue(context, socket, target, header(seq & 0xffff), 12, payload, 0, 0);
+    if (burst++ % 3 !== 0) native.settle(context);
+    await new Promise((resolve) => setImmediate(resolve)); // the receiver reads (its buffer holds a few hundred)
+  }
+  native.settle(context);
+  const deadline = Date.now() + 10_000;
+  while (received < total && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  console.log(JSON.stringify({ received, inOrder, stats: native.sendThreadStats() }));
+  await closeAll(from, to);
 } else if (scenario === 'full') {
   // WEBGEAR_SEND_LINGER_US=1000000: once woken the thread sleeps a second, and the ring fills.
   const from = await boundSocket();

@@ -222,9 +222,20 @@ test('a frame for 1000 viewers fits the queue: each viewer\'s packets of it go a
   const delta = (key: keyof SendThreadStats) => after[key] - before[key];
   assert.equal(delta('sent'), 9000, 'all sent');
   assert.equal(delta('fullWaits'), 0, 'the queue never filled');
+  assert.equal(after.slotsUsed, 9000, 'the frame took the first 9000 slots (the queue was empty when it began)');
   if (!after.gso) return; // a kernel without UDP GSO: nothing to group
   assert.equal(delta('gsoSends'), 1000, 'one GSO send per viewer');
   assert.equal(delta('gsoDatagrams'), 9000);
+});
+
+test('an empty queue starts again at its first slot: the slots used are the most that waited at once, not all of them in turn', { skip: skipWithoutAddon, timeout: 60_000 }, () => {
+  const { received, inOrder, stats } = runChild<{ received: number; inOrder: boolean; stats: SendThreadStats }>('rewind');
+  assert.equal(stats.sent, 20_000, 'all sent');
+  assert.equal(stats.dropped, 0);
+  assert.equal(received, 20_000, 'all arrived');
+  assert.ok(inOrder, 'in the order queued, across every start again');
+  // Bursts of at most 40, most waited out: far below the 16 384 slots a ring used in turn touches by now.
+  assert.ok(stats.slotsUsed >= 40 && stats.slotsUsed <= 1_000, `slots used: ${stats.slotsUsed} of ${stats.capacity}`);
 });
 
 test('a full queue: a viewer with packets queued waits for room, one with none is sent at once', { skip: skipWithoutAddon, timeout: 60_000 }, () => {
