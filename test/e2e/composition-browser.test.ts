@@ -85,7 +85,7 @@ describe('the page plays in Chromium at each mount point', { timeout: 120_000 },
       );
       const { page, traffic } = await watchedPage(browser);
       try {
-        const report = await measurePlayback(page, `${server.url}${scenario.path}`, 3_000, { source: sourceFrames(server) });
+        const report = await measurePlayback(page, `${server.url}${scenario.path}`, 3_000, { source: sourceFrames(server), againBelowFps: 25 });
         console.log(scenario.name, report);
         assertPlays(report, traffic, 640, 360, scenario.offerPath);
       } finally {

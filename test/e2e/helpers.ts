@@ -429,8 +429,14 @@ export async function measurePlayback(
   page: Page,
   url: string,
   measureMs = 3_000,
-  { size, settleMs = 1_000, source }: {
+  { size, settleMs = 1_000, source, againBelowFps }: {
     size?: [number, number];
+    /**
+     * A second window when the first shows fewer frames a second than this: a stall of this shared machine's
+     * compositor (a CI run: 24.3 fps shown of the source's 29.9 over 3 s) is told apart from a stream that is
+     * slow, which is slow in both. The report is the second window's, with the first's rate in `firstWindowFps`.
+     */
+    againBelowFps?: number;
     /** The source's frames, to report `sourceFps` beside what the page showed (see `assertPlaysAt`). */
     source?: FrameCount;
     /**
@@ -440,7 +446,7 @@ export async function measurePlayback(
      */
     settleMs?: number;
   } = {},
-): Promise<PlaybackReport & { sizeAfterMs?: number }> {
+): Promise<PlaybackReport & { sizeAfterMs?: number; firstWindowFps?: number }> {
   const firstFrameMs = await openPlayer(page, url);
   let sizeAfterMs: number | undefined;
   if (size) {
@@ -457,7 +463,9 @@ export async function measurePlayback(
     sizeAfterMs = Math.round(performance.now() - started);
   }
   if (settleMs > 0) await sleep(settleMs);
-  return { ...(await measureFrames(page, measureMs, source)), firstFrameMs, sizeAfterMs };
+  const first = await measureFrames(page, measureMs, source);
+  if (againBelowFps === undefined || first.fps >= againBelowFps) return { ...first, firstFrameMs, sizeAfterMs };
+  return { ...(await measureFrames(page, measureMs, source)), firstFrameMs, sizeAfterMs, firstWindowFps: first.fps };
 }
 
 /** The page player's video inbound-rtp counters so far (its `webgear.pc`): zeros before there is one. */
