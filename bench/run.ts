@@ -81,6 +81,8 @@ async function startHost(options: Record<string, unknown>, env: Record<string, s
     /** `collect: false`: no full garbage collection first (samplers: one a second would pause the server). */
     state: async ({ collect = true }: { collect?: boolean } = {}) => (await (await fetch(`${url}/_state${collect ? '' : '?gc=0'}`)).json()) as {
       rss: number; heapUsed: number; viewers: number; inLane: number; source: { packets: number; framesPerSecond: number };
+      load: { eventLoopDelayMs: number; eventLoopUtilization: number; overloaded: boolean };
+      sendThread?: { queued: number; sentAtOnce: number; fullWaits: number; slotsUsed: number; capacity: number };
     },
     async stop() {
       host.kill('SIGTERM');
@@ -628,9 +630,18 @@ const scenarios: Record<string, () => Promise<void>> = {
         let rssWatching = rssBefore;
         let watching = 0;
         let inLanes = 0;
+        // The load guard's verdicts while they join (lib/session/load-guard.ts): what a 503 "at capacity" came from.
+        const guard = { overloadedSeconds: 0, maxDelayMs: 0, busySeconds: 0 };
+        // The send thread's counters (lib/native/send-thread.c), the process's since it started.
+        let sendThread = (await host.state({ collect: false })).sendThread;
+        const sendThreadBefore = sendThread;
         const sampler = setInterval(() => {
           host.state({ collect: false }).then((state) => {
             rssMax = Math.max(rssMax, state.rss / 1024 / 1024);
+            if (state.load.overloaded) guard.overloadedSeconds++;
+            if (state.load.eventLoopUtilization >= 0.95) guard.busySeconds++;
+            guard.maxDelayMs = Math.max(guard.maxDelayMs, state.load.eventLoopDelayMs);
+            sendThread = state.sendThread ?? sendThread;
             if (state.viewers >= watching) [watching, rssWatching, inLanes] = [state.viewers, state.rss / 1024 / 1024, state.inLane];
           }, () => {});
         }, 1_000);
@@ -668,7 +679,11 @@ const scenarios: Record<string, () => Promise<void>> = {
             `RSS ${rssBefore.toFixed(0)} → ${rssMax.toFixed(0)} MB at most (${(((rssMax - rssBefore) * 1024) / Math.max(1, summary.connected)).toFixed(0)} kB per viewer), ` +
             `${rssWatching.toFixed(0)} MB with ${watching} watching (${(((rssWatching - rssBefore) * 1024) / Math.max(1, watching)).toFixed(0)} kB per viewer), ` +
             `${rssAfter.toFixed(0)} MB 5 s after they left, ${rssLater.toFixed(0)} MB 15 s after (${(((rssLater - rssBefore) / rssBefore) * 100).toFixed(0)} % over before); ` +
-            `machine idle ${summary.machineIdleCores?.toFixed(2) ?? '–'} cores; kernel drops at the server ${summary.kernelDrops.server ?? '–'}`,
+            `machine idle ${summary.machineIdleCores?.toFixed(2) ?? '–'} cores; kernel drops at the server ${summary.kernelDrops.server ?? '–'}; ` +
+            `event loop ≥ 95 % busy in ${guard.busySeconds} s, its median delay at most ${guard.maxDelayMs} ms, at capacity (new viewers refused) in ${guard.overloadedSeconds} s` +
+            (sendThread && sendThreadBefore
+              ? `; send thread: ${sendThread.queued - sendThreadBefore.queued} packets queued, ${sendThread.sentAtOnce - sendThreadBefore.sentAtOnce} sent on the JavaScript thread instead (its ring full), ${sendThread.fullWaits - sendThreadBefore.fullWaits} waits for room, ${sendThread.slotsUsed} of ${sendThread.capacity} slots used`
+              : ''),
           met: storm
             ? summary.answered === count && summary.failed === 0
             : count >= 1000

@@ -99,11 +99,12 @@ export const WEB_OPTIONS = {
   }),
   /**
    * Admission from what the server measures of itself: when its event loop runs later than this (the median
-   * over a second, two seconds in a row, ms) or is busy over 95 % of the time, new viewers get a 503 with
-   * `Retry-After` and those watching keep their stream. 0 turns it off. Default 50.
+   * over a second, two seconds in a row, ms) or is busy over 95 % of the time (and a quarter of that late,
+   * in a second without joins), new viewers get a 503 with `Retry-After` and those watching keep their
+   * stream. 0 turns it off. Default 50.
    */
   maxEventLoopDelay: option<number>()({
-    doc: "refuse new viewers (503, `Retry-After`) while the server's event loop runs this late (its median over a second, 2 s in a row, ms) or is ≥ 95 % busy and a quarter of that late: one viewer too many must not degrade all; 0 turns it off ([operations](docs/operations.md#limits))",
+    doc: "refuse new viewers (503, `Retry-After`) while the server's event loop runs this late (its median over a second, 2 s in a row, ms) or is ≥ 95 % busy and a quarter of that late with no join under way: one viewer too many must not degrade all; 0 turns it off ([operations](docs/operations.md#limits))",
     default: '`50`',
     resolve: (value, name) => numberOption(name, value, { min: 0, max: 10_000, integer: false }) ?? DEFAULT_MAX_EVENT_LOOP_DELAY_MS,
   }),

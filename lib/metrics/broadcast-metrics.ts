@@ -85,7 +85,7 @@ export function createBroadcastMetrics(source: MetricsSource, { publishing }: { 
 
   gauge('event_loop_delay_seconds', "The event loop's median delay over the last second (what admission reads)", [], (metric, { stats }) => metric.set(stats.load.eventLoopDelayMs / 1000));
   gauge('event_loop_utilization', 'Share of the last second the event loop was busy, 0-1', [], (metric, { stats }) => metric.set(stats.load.eventLoopUtilization));
-  gauge('overloaded', '1 while new viewers are refused because the process is too busy (maxEventLoopDelay)', [], (metric, { stats }) => metric.set(stats.load.overloaded ? 1 : 0));
+  gauge('overloaded', '1 while the process is at capacity (maxEventLoopDelay): new viewers are refused, or wait in the join queue while joins are under way', [], (metric, { stats }) => metric.set(stats.load.overloaded ? 1 : 0));
 
   if (!publishing) return registry;
   stateSet('publish_state', 'The WHIP push (publish option): 1 for its current state', PUBLISH_STATES, ({ stats }) => stats.publish?.state);

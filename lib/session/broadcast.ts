@@ -107,6 +107,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
       maxLateMs: BUSY_DELAY_SHARE * (settings.maxEventLoopDelay > 0 ? settings.maxEventLoopDelay : DEFAULT_MAX_EVENT_LOOP_DELAY_MS),
       maxWaitMs: JOIN_MAX_WAIT_MS,
       maxWaiting: settings.maxConnecting,
+      hold: () => this.#load.sample.overloaded,
     });
     this.#load = new LoadGuard({
       maxEventLoopDelayMs: settings.maxEventLoopDelay > 0 ? settings.maxEventLoopDelay : Number.POSITIVE_INFINITY,
@@ -154,19 +155,26 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
       ticket.release();
       throw error;
     }
+    // Its handshake, from here until it is connected or gone: the load guard tells it from the watchers' load.
+    let joined: () => void = () => {};
     try {
       if (this.#closed) throw new SignalingError(503, 'the stream is closed');
       this.#refuseWhenOverloaded(); // it may have waited: the server is measured again
+      joined = this.#load.joinStarted();
       // Opus for an offer that asks for audio, when the stream has some (a source's own is probed once).
       const audio = offersAudio(offer) && (await this.source.hasAudio()) ? this.source.audio : undefined;
       const media = { renditions: () => this.source.renditions(), audio };
       ({ viewer, answer } = await Viewer.answer(offer, media, this.#settings, this.#logger));
     } catch (error) {
+      joined();
       ticket.release();
       throw error;
     }
     viewer.signaling = signaling;
-    viewer.once('close', () => ticket.release());
+    viewer.once('close', () => {
+      joined();
+      ticket.release();
+    });
     try {
       if (!this.#loadWatched) {
         this.#loadWatched = true;
@@ -187,6 +195,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     }
     this.#viewers.set(viewer.sessionId, viewer);
     viewer.once('connected', () => {
+      joined();
       ticket.release();
       processMemoryTrim.changed(); // a handshake's garbage, once joins settle
       this.#connected++;
@@ -248,9 +257,13 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     return true;
   }
 
-  /** A 503 (with Retry-After) while one more viewer would make every viewer late: the ones watching keep their stream. */
+  /**
+   * A 503 (with Retry-After) while one more viewer would make every viewer late: the ones watching keep their
+   * stream. While joins are under way they may be what makes it late: then the newcomer waits in the join
+   * queue, which starts none until the process is measured under capacity again (a 503 after `maxWaitMs`).
+   */
   #refuseWhenOverloaded(): void {
-    if (!this.#load.sample.overloaded) return;
+    if (!this.#load.sample.overloaded || this.#load.sample.joining) return;
     const { eventLoopDelayMs, eventLoopUtilization } = this.#load.sample;
     throw new SignalingError(503, `the server is at capacity (event loop ${eventLoopDelayMs} ms late, ${Math.round(eventLoopUtilization * 100)} % busy); try again later`, {
       'Retry-After': '5',

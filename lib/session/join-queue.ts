@@ -11,7 +11,8 @@
  * network holds nothing. The
  * others wait, first come first served, and get their answer a little later instead of a 503. A join that
  * would wait longer than `maxWaitMs`, or finds `maxWaiting` already waiting, gets the 503 with `Retry-After`
- * that a full server gives.
+ * that a full server gives. And none starts while `hold()` says so: the load guard found the process at
+ * capacity while joins were under way (its newcomers wait for those joins to end rather than get a 503).
  */
 import { performance } from 'node:perf_hooks';
 import { SignalingError } from '../errors.ts';
@@ -25,6 +26,11 @@ export interface JoinQueueOptions {
   maxWaitMs: number;
   /** Joins waiting at once; more are refused at once. */
   maxWaiting: number;
+  /**
+   * While this answers true no join starts, however on time the loop is: the process is at capacity while
+   * joins are under way (lib/session/load-guard.ts), so newcomers wait for those to finish instead of a 503.
+   */
+  hold?: () => boolean;
 }
 
 interface Waiter {
@@ -42,6 +48,7 @@ export class JoinQueue {
 
   constructor(options: JoinQueueOptions) {
     for (const [name, value] of Object.entries(options)) {
+      if (name === 'hold') continue;
       if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`JoinQueue: ${name} must be a positive number (got ${String(value)})`);
     }
     this.#options = options;
@@ -59,7 +66,7 @@ export class JoinQueue {
   turn(): Promise<void> {
     if (this.#closed) return Promise.reject(new SignalingError(503, 'the stream is closed'));
     const now = performance.now();
-    if (this.#waiting.length === 0 && now - this.#lastStartMs >= this.#options.intervalMs) {
+    if (this.#waiting.length === 0 && now - this.#lastStartMs >= this.#options.intervalMs && !this.#options.hold?.()) {
       this.#lastStartMs = now;
       return Promise.resolve();
     }
@@ -100,7 +107,7 @@ export class JoinQueue {
       this.#ticker = undefined;
       const now = performance.now();
       // The ones that were waiting may have given up meanwhile (maxWaitMs).
-      if (this.#waiting.length > 0 && now - dueMs <= this.#options.maxLateMs) {
+      if (this.#waiting.length > 0 && now - dueMs <= this.#options.maxLateMs && !this.#options.hold?.()) {
         const waiter = this.#waiting.shift()!;
         clearTimeout(waiter.timer);
         this.#lastStartMs = now;

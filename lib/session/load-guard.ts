@@ -3,6 +3,11 @@
  * count: every viewer's packets are sent from this thread, and when it cannot keep up, its event loop runs
  * late and the source's packets wait in the socket. Past that point one more viewer would degrade all of
  * them, so it is refused (503 with Retry-After) and those already watching see nothing change.
+ *
+ * Joins are told apart from watchers (`joinStarted()`): a handshake costs the event loop ~12 ms, so a
+ * second of joins at 1000 viewers is ≥ 95 % busy and runs 15–30 ms late though the viewers watching lose
+ * nothing (their packets leave from the send thread). Such a second is judged by its delay alone; the join
+ * queue (lib/session/join-queue.ts) paces the joins themselves by how late the loop runs.
  */
 import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
 
@@ -12,7 +17,8 @@ export interface LoadGuardOptions {
   /**
    * The event loop's utilization (0–1, over the last second) beyond which the process is taken as full,
    * once its delay is also past a quarter of `maxEventLoopDelayMs`: busy but on time (a burst of joins
-   * whose handshakes keep it 96 % busy while it runs 5 ms late) carries everyone still.
+   * whose handshakes keep it 96 % busy while it runs 5 ms late) carries everyone still. Not applied to a
+   * second in which a join was under way.
    */
   maxEventLoopUtilization: number;
 }
@@ -22,6 +28,8 @@ export interface LoadSample {
   eventLoopDelayMs: number;
   /** Share of the last second the event loop was busy, 0–1. */
   eventLoopUtilization: number;
+  /** Whether a join was under way in the last second (then only the delay judges). */
+  joining: boolean;
   overloaded: boolean;
 }
 
@@ -38,9 +46,12 @@ export class LoadGuard {
   readonly #histogram: ReturnType<typeof monitorEventLoopDelay>;
   #timer: NodeJS.Timeout | undefined;
   #elu: EventLoopUtilization = performance.eventLoopUtilization();
-  #last: LoadSample = { eventLoopDelayMs: 0, eventLoopUtilization: 0, overloaded: false };
+  #last: LoadSample = { eventLoopDelayMs: 0, eventLoopUtilization: 0, joining: false, overloaded: false };
   #users = 0;
   #fullBefore = false;
+  /** Joins under way now, and whether one was in the second being measured. */
+  #joins = 0;
+  #joinedThisSecond = false;
 
   constructor(options: LoadGuardOptions) {
     this.#options = options;
@@ -50,6 +61,21 @@ export class LoadGuard {
   /** The last second's measures. */
   get sample(): LoadSample {
     return this.#last;
+  }
+
+  /**
+   * A join's handshake has started: until the returned function is called (it connected, or is gone), the
+   * seconds it spans are judged by the event loop's delay alone. Calling it again does nothing.
+   */
+  joinStarted(): () => void {
+    this.#joins++;
+    this.#joinedThisSecond = true;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.#joins--;
+    };
   }
 
   /** Starts measuring (while anyone watches: the timer runs only then). */
@@ -74,11 +100,15 @@ export class LoadGuard {
     // The median, over two seconds in a row: a garbage collection or one slow call is no overload.
     const delay = Math.max(0, this.#histogram.percentile(50) / 1e6 - RESOLUTION_MS);
     this.#histogram.reset();
+    const joining = this.#joinedThisSecond || this.#joins > 0;
+    this.#joinedThisSecond = false;
     const { maxEventLoopDelayMs, maxEventLoopUtilization } = this.#options;
-    const full = delay > maxEventLoopDelayMs || (elu.utilization > maxEventLoopUtilization && delay > BUSY_DELAY_SHARE * maxEventLoopDelayMs);
+    const busy = !joining && elu.utilization > maxEventLoopUtilization && delay > BUSY_DELAY_SHARE * maxEventLoopDelayMs;
+    const full = delay > maxEventLoopDelayMs || busy;
     this.#last = {
       eventLoopDelayMs: Math.round(delay),
       eventLoopUtilization: Math.round(elu.utilization * 100) / 100,
+      joining,
       overloaded: full && this.#fullBefore,
     };
     this.#fullBefore = full;

@@ -119,6 +119,53 @@ test('a server whose event loop cannot keep up refuses new viewers (503, Retry-A
   }
 });
 
+test('at capacity while a join is under way: a newcomer waits for its turn instead of a 503, and starts once the load is gone', { timeout: 60_000 }, async () => {
+  // A storm of joins at 1000 viewers makes the event loop this late by itself, the viewers watching losing
+  // nothing: the newcomers wait in the join queue, which starts none while the process is at capacity.
+  const data = tempDir();
+  const server = await startServer(testOptions(data.path, { renditions: false, connectTimeout: 20 }));
+  const stranded: Array<{ close(): Promise<void> }> = [];
+  try {
+    const watcher = await connectWeriftViewer(`${server.url}/offer`);
+    await watcher.connected;
+    // A join under way (its handshake never ends within the test).
+    const joining = await strandedOffer();
+    stranded.push(joining);
+    assert.equal((await postWhep(server.url, joining.sdp).then(async (response) => (await response.text(), response))).status, 201);
+    let hogging = true;
+    const hog = (async () => {
+      while (hogging) {
+        const slice = performance.now() + 90;
+        while (performance.now() < slice) { /* busy */ }
+        await sleep(10);
+      }
+    })();
+    await sleep(3_200);
+    const load = server.rtc.stats().load;
+    const newcomer = await strandedOffer();
+    stranded.push(newcomer);
+    let answeredAt = 0;
+    const answer = postWhep(server.url, newcomer.sdp).then(async (response) => {
+      answeredAt = performance.now();
+      return { status: response.status, body: await response.text() };
+    });
+    await sleep(1_500);
+    hogging = false;
+    await hog;
+    const hogEnded = performance.now();
+    const { status, body } = await answer;
+    assert.ok(load.overloaded && load.joining, `at capacity with a join under way: ${JSON.stringify(load)}`);
+    assert.equal(status, 201, body);
+    assert.ok(answeredAt > hogEnded, 'answered once the load was gone, not while it lasted');
+    assert.equal(server.rtc.stats().viewers.find((viewer) => viewer.state === 'connected') !== undefined, true, 'the viewer watching is kept');
+    await watcher.close();
+  } finally {
+    await Promise.all(stranded.map((offer) => offer.close()));
+    await server.close();
+    data.cleanup();
+  }
+});
+
 test('a browser that closes its connection (DTLS close_notify) is dropped at once, without its DELETE', { timeout: 60_000 }, async () => {
   const data = tempDir();
   const server = await startServer(testOptions(data.path, { renditions: false }));

@@ -71,3 +71,16 @@ test('options must be positive numbers, named in the error', () => {
   assert.throws(() => new JoinQueue({ intervalMs: 0, maxLateMs: 1, maxWaitMs: 1, maxWaiting: 1 }), /intervalMs must be a positive number \(got 0\)/);
   assert.throws(() => new JoinQueue({ intervalMs: 1, maxLateMs: 1, maxWaitMs: Number.NaN, maxWaiting: 1 }), /maxWaitMs must be a positive number/);
 });
+
+test('while hold() says so no join starts, not even the first; they start in order once it lets go', async () => {
+  let held = true;
+  const queue = new JoinQueue({ intervalMs: 5, maxLateMs: 50, maxWaitMs: 5_000, maxWaiting: 10, hold: () => held });
+  const started: number[] = [];
+  const turns = [0, 1, 2].map((index) => queue.turn().then(() => started.push(index)));
+  await new Promise((resolve) => setTimeout(resolve, 100)); // twenty intervals, all of them on time
+  assert.deepEqual(started, [], 'none started while held');
+  assert.equal(queue.waiting, 3);
+  held = false;
+  await Promise.all(turns);
+  assert.deepEqual(started, [0, 1, 2]);
+});
