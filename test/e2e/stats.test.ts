@@ -67,7 +67,13 @@ test('GET /stats counts the connected viewers, what each was sent, its RTT and P
 
     assert.equal(stats.source.state, 'running');
     assert.equal(stats.source.restarts, 0);
-    assert.ok(stats.source.framesPerSecond >= 25 && stats.source.framesPerSecond <= 35, `${stats.source.framesPerSecond} fps`);
+    // The source's rate over its last second: a second in which ffmpeg was starved of CPU on the shared machine
+    // (24 fps once in CI) is read again, up to 5 s later.
+    let framesPerSecond = stats.source.framesPerSecond;
+    if (framesPerSecond < 25) {
+      await waitFor(async () => ((framesPerSecond = (await read()).source.framesPerSecond) >= 25), 5_000, 250);
+    }
+    assert.ok(framesPerSecond >= 25 && framesPerSecond <= 35, `${framesPerSecond} fps (first read: ${stats.source.framesPerSecond})`);
     assert.ok(stats.source.bitrate > 10_000, `${stats.source.bitrate} bit/s`);
     // Every viewer got about what the source sent since it joined, never more; the one that lost a picture
     // got the current GOP again (its keyframe first).

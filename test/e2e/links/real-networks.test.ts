@@ -223,6 +223,9 @@ describe('real networks: each viewer gets the best picture its own link carries'
     try {
       await startSource(server, link);
       const joins: string[] = [];
+      // A join during which the source itself stalled past 400 ms (the shared machine starved ffmpeg: a gap of
+      // 512 ms once in CI, the page's 933 ms with it) says nothing of the replay: it is done again, twice at most.
+      let redone = 0;
       for (let i = 0; i < 3; i++) {
         const page = await browser.newPage();
         await installProbe(page);
@@ -237,7 +240,14 @@ describe('real networks: each viewer gets the best picture its own link carries'
         // A gap the source itself had (ffmpeg or this process stalled on a busy machine) is not the replay's.
         // Frames dropped: the fault this guards dropped 11–40 in a join's first 3 s; a busy machine's
         // Chromium drops a few on its own (a CI run: 5, with no gap over 150 ms and a first frame 1.2 s late).
-        assert.ok(report.longestGapMs <= Math.max(400, sourceGapMs + 100) && report.framesDropped <= 6, joins.join('; '));
+        const passed = report.longestGapMs <= Math.max(400, sourceGapMs + 100) && report.framesDropped <= 6;
+        if (!passed && sourceGapMs > 400 && redone < 2) {
+          redone++;
+          joins[joins.length - 1] += ' (the source stalled: done again)';
+          i--;
+          continue;
+        }
+        assert.ok(passed, joins.join('; '));
       }
       console.log(`joins over 40 ms RTT: ${joins.join('; ')}`);
     } finally {
