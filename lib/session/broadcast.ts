@@ -157,6 +157,10 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     }
     // Its handshake, from here until it is connected or gone: the load guard tells it from the watchers' load.
     let joined: () => void = () => {};
+    const settled = () => {
+      joined();
+      ticket.release();
+    };
     try {
       if (this.#closed) throw new SignalingError(503, 'the stream is closed');
       this.#refuseWhenOverloaded(); // it may have waited: the server is measured again
@@ -166,15 +170,11 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
       const media = { renditions: () => this.source.renditions(), audio };
       ({ viewer, answer } = await Viewer.answer(offer, media, this.#settings, this.#logger));
     } catch (error) {
-      joined();
-      ticket.release();
+      settled();
       throw error;
     }
     viewer.signaling = signaling;
-    viewer.once('close', () => {
-      joined();
-      ticket.release();
-    });
+    viewer.once('close', settled);
     try {
       if (!this.#loadWatched) {
         this.#loadWatched = true;
@@ -195,8 +195,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     }
     this.#viewers.set(viewer.sessionId, viewer);
     viewer.once('connected', () => {
-      joined();
-      ticket.release();
+      settled();
       processMemoryTrim.changed(); // a handshake's garbage, once joins settle
       this.#connected++;
       viewer.once('close', () => this.#connected--);

@@ -5,9 +5,10 @@
  * them, so it is refused (503 with Retry-After) and those already watching see nothing change.
  *
  * Joins are told apart from watchers (`joinStarted()`): a handshake costs the event loop ~12 ms, so a
- * second of joins at 1000 viewers is ≥ 95 % busy and runs 15–30 ms late though the viewers watching lose
+ * second of joins at 1000 viewers is ≥ 95 % busy and runs 15–130 ms late though the viewers watching lose
  * nothing (their packets leave from the send thread). Such a second is judged by its delay alone; the join
- * queue (lib/session/join-queue.ts) paces the joins themselves by how late the loop runs.
+ * queue (lib/session/join-queue.ts) paces the joins themselves by how late the loop runs, and starts none
+ * while the process is full.
  */
 import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
 
