@@ -6,7 +6,7 @@ import {
   assertPlaysAt, connectWeriftViewer, launchChromium, measureFrames, openPlayer, sleep, sourceFrames, startServer, tempDir,
   testOptions, videoInbound, vp8KeyframeSize, waitFor,
 } from './helpers.ts';
-import { installProbe, probeMarks } from '../support/links/probe.ts';
+import { installProbe, probeMarks, waitForFirstFrame } from '../support/links/probe.ts';
 
 describe('a late joiner gets a picture at once (GOP cache)', { timeout: 90_000 }, () => {
   const data = tempDir();
@@ -33,6 +33,9 @@ describe('a late joiner gets a picture at once (GOP cache)', { timeout: 90_000 }
         const page = await browser.newPage();
         await installProbe(page);
         firstFrames.push(await openPlayer(page, `${server.url}/`));
+        // The probe marks the first frame when it is presented (requestVideoFrameCallback), which can come a
+        // moment after the player saw its time move: one CI run read the marks before it.
+        await waitForFirstFrame(page, 2_000);
         const marks = await probeMarks(page);
         // From the answer: the page's connection-state events can come after the first frame (−14 ms) or,
         // for a page's first peer connection, not be seen at all; the answer is always marked.
