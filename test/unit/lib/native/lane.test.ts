@@ -240,9 +240,11 @@ test('a paced lane sends while its bucket has something left, hands a packet bac
   const from = await boundSocket();
   const a = await viewer(from, 96);
   try {
-    // 8 Mbit/s: 1000 bytes a millisecond; the bucket holds 20 ms of it. Empty now.
+    // 800 kbit/s: 100 bytes a millisecond; the bucket holds 20 ms of it. Empty now. (At 8 Mbit/s the first
+    // packet's debt was paid in 1.2 ms: a pause of the test process between the writes, once in CI, let the
+    // second one go.)
     const now = performance.now();
-    a.lane.enter(numbering({ transportWide: { id: 5, next: 40 }, pacing: { rate: 8_000_000, budget: 0, atMs: now } }));
+    a.lane.enter(numbering({ transportWide: { id: 5, next: 40 }, pacing: { rate: 800_000, budget: 0, atMs: now } }));
     const fanout = new NativeFanout(true);
     fanout.add(a.binding);
     fanout.write(sourcePacket(1, 9000, 5, false, 1100)); // the bucket at 0: it goes, and owes its bytes
@@ -260,8 +262,8 @@ test('a paced lane sends while its bucket has something left, hands a packet bac
     assert.ok(sent[0]![2]! >= now, 'when');
     a.lane.takeSent(() => assert.fail('each record read once'));
 
-    // Later the bucket has refilled: it sends again from where it was.
-    await sleep(5);
+    // Later the bucket has refilled (the debt of ~1140 bytes is paid in ~12 ms): it sends again from where it was.
+    await sleep(30);
     a.lane.enter(back);
     fanout.write(held);
     assert.equal(a.binding.refusedWith.length, 1);
