@@ -21,6 +21,22 @@ async function strandedOffer(): Promise<{ sdp: string; close(): Promise<void> }>
 const postWhep = (url: string, sdp: string) =>
   fetch(`${url}/whep`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: sdp });
 
+/** Keeps this process (the server's) busy 90 % of the time until the returned function is called. */
+function hogEventLoop(): () => Promise<void> {
+  let hogging = true;
+  const hog = (async () => {
+    while (hogging) {
+      const slice = performance.now() + 90;
+      while (performance.now() < slice) { /* busy */ }
+      await sleep(10);
+    }
+  })();
+  return () => {
+    hogging = false;
+    return hog;
+  };
+}
+
 describe('admission: connecting sessions have their own limits', { timeout: 60_000 }, () => {
   const data = tempDir();
   after(() => data.cleanup());
@@ -87,21 +103,13 @@ test('a server whose event loop cannot keep up refuses new viewers (503, Retry-A
     const watcher = await connectWeriftViewer(`${server.url}/offer`);
     await watcher.connected;
     // The server's process (this one) busy 90 % of the time for 4 s: what too many viewers would do to it.
-    let hogging = true;
-    const hog = (async () => {
-      while (hogging) {
-        const slice = performance.now() + 90;
-        while (performance.now() < slice) { /* busy */ }
-        await sleep(10);
-      }
-    })();
+    const stopHog = hogEventLoop();
     await sleep(3_200);
     const offer = await strandedOffer();
     const refused = await postWhep(server.url, offer.sdp);
     const message = await refused.text();
     await offer.close();
-    hogging = false;
-    await hog;
+    await stopHog();
     assert.equal(refused.status, 503, message);
     assert.equal(refused.headers.get('retry-after'), '5');
     assert.match(message, /at capacity/);
@@ -132,14 +140,7 @@ test('at capacity while a join is under way: a newcomer waits for its turn inste
     const joining = await strandedOffer();
     stranded.push(joining);
     assert.equal((await postWhep(server.url, joining.sdp).then(async (response) => (await response.text(), response))).status, 201);
-    let hogging = true;
-    const hog = (async () => {
-      while (hogging) {
-        const slice = performance.now() + 90;
-        while (performance.now() < slice) { /* busy */ }
-        await sleep(10);
-      }
-    })();
+    const stopHog = hogEventLoop();
     await sleep(3_200);
     const load = server.rtc.stats().load;
     const newcomer = await strandedOffer();
@@ -150,8 +151,7 @@ test('at capacity while a join is under way: a newcomer waits for its turn inste
       return { status: response.status, body: await response.text() };
     });
     await sleep(1_500);
-    hogging = false;
-    await hog;
+    await stopHog();
     const hogEnded = performance.now();
     const { status, body } = await answer;
     assert.ok(load.overloaded && load.joining, `at capacity with a join under way: ${JSON.stringify(load)}`);
