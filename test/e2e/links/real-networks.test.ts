@@ -223,8 +223,10 @@ describe('real networks: each viewer gets the best picture its own link carries'
     try {
       await startSource(server, link);
       const joins: string[] = [];
-      // A join during which the source itself stalled past 400 ms (the shared machine starved ffmpeg: a gap of
-      // 512 ms once in CI, the page's 933 ms with it) says nothing of the replay: it is done again, twice at most.
+      // A join during which the source itself stalled, a gap over 150 ms (the shared machine starved ffmpeg and
+      // Chromium with it: in CI once a source gap of 512 ms and the page's 933 ms, once 196 ms and 12 frames
+      // dropped), says nothing of the replay: it is done again, twice at most. The fault this guards showed
+      // with the source steady.
       let redone = 0;
       for (let i = 0; i < 3; i++) {
         const page = await browser.newPage();
@@ -241,7 +243,7 @@ describe('real networks: each viewer gets the best picture its own link carries'
         // Frames dropped: the fault this guards dropped 11–40 in a join's first 3 s; a busy machine's
         // Chromium drops a few on its own (a CI run: 5, with no gap over 150 ms and a first frame 1.2 s late).
         const passed = report.longestGapMs <= Math.max(400, sourceGapMs + 100) && report.framesDropped <= 6;
-        if (!passed && sourceGapMs > 400 && redone < 2) {
+        if (!passed && sourceGapMs > 150 && redone < 2) {
           redone++;
           joins[joins.length - 1] += ' (the source stalled: done again)';
           i--;
