@@ -680,7 +680,7 @@ const scenarios: Record<string, () => Promise<void>> = {
             `${rssWatching.toFixed(0)} MB with ${watching} watching (${(((rssWatching - rssBefore) * 1024) / Math.max(1, watching)).toFixed(0)} kB per viewer), ` +
             `${rssAfter.toFixed(0)} MB 5 s after they left, ${rssLater.toFixed(0)} MB 15 s after (${(((rssLater - rssBefore) / rssBefore) * 100).toFixed(0)} % over before); ` +
             `machine idle ${summary.machineIdleCores?.toFixed(2) ?? '–'} cores; kernel drops at the server ${summary.kernelDrops.server ?? '–'}; ` +
-            `event loop ≥ 95 % busy in ${guard.busySeconds} s, its median delay at most ${guard.maxDelayMs} ms, at capacity (new viewers refused) in ${guard.overloadedSeconds} s` +
+            `event loop ≥ 95 % busy in ${guard.busySeconds} s, its median delay at most ${guard.maxDelayMs} ms, at capacity (new viewers refused, or held in the join queue while joins were under way) in ${guard.overloadedSeconds} s` +
             (sendThread && sendThreadBefore
               ? `; send thread: ${sendThread.queued - sendThreadBefore.queued} packets queued, ${sendThread.sentAtOnce - sendThreadBefore.sentAtOnce} sent on the JavaScript thread instead (its ring full), ${sendThread.fullWaits - sendThreadBefore.fullWaits} waits for room, ${sendThread.slotsUsed} of ${sendThread.capacity} slots used`
               : ''),
