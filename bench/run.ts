@@ -82,7 +82,7 @@ async function startHost(options: Record<string, unknown>, env: Record<string, s
     state: async ({ collect = true }: { collect?: boolean } = {}) => (await (await fetch(`${url}/_state${collect ? '' : '?gc=0'}`)).json()) as {
       rss: number; heapUsed: number; viewers: number; inLane: number; source: { packets: number; framesPerSecond: number };
       load: { eventLoopDelayMs: number; eventLoopUtilization: number; overloaded: boolean };
-      sendThread?: { queued: number; sentAtOnce: number; fullWaits: number; slotsUsed: number; capacity: number };
+      sendThread?: { queued: number; sentAtOnce: number; fullWaits: number; slotsUsed: number; capacity: number; trims: number };
     },
     async stop() {
       host.kill('SIGTERM');
@@ -635,6 +635,7 @@ const scenarios: Record<string, () => Promise<void>> = {
         // The send thread's counters (lib/native/send-thread.c), the process's since it started.
         let sendThread = (await host.state({ collect: false })).sendThread;
         const sendThreadBefore = sendThread;
+        let slotsPeak = 0;
         const sampler = setInterval(() => {
           host.state({ collect: false }).then((state) => {
             rssMax = Math.max(rssMax, state.rss / 1024 / 1024);
@@ -642,6 +643,7 @@ const scenarios: Record<string, () => Promise<void>> = {
             if (state.load.eventLoopUtilization >= 0.95) guard.busySeconds++;
             guard.maxDelayMs = Math.max(guard.maxDelayMs, state.load.eventLoopDelayMs);
             sendThread = state.sendThread ?? sendThread;
+            slotsPeak = Math.max(slotsPeak, sendThread?.slotsUsed ?? 0);
             if (state.viewers >= watching) [watching, rssWatching, inLanes] = [state.viewers, state.rss / 1024 / 1024, state.inLane];
           }, () => {});
         }, 1_000);
@@ -682,7 +684,7 @@ const scenarios: Record<string, () => Promise<void>> = {
             `machine idle ${summary.machineIdleCores?.toFixed(2) ?? '–'} cores; kernel drops at the server ${summary.kernelDrops.server ?? '–'}; ` +
             `event loop ≥ 95 % busy in ${guard.busySeconds} s, its median delay at most ${guard.maxDelayMs} ms, at capacity (new viewers refused, or held in the join queue while joins were under way) in ${guard.overloadedSeconds} s` +
             (sendThread && sendThreadBefore
-              ? `; send thread: ${sendThread.queued - sendThreadBefore.queued} packets queued, ${sendThread.sentAtOnce - sendThreadBefore.sentAtOnce} sent on the JavaScript thread instead (its ring full), ${sendThread.fullWaits - sendThreadBefore.fullWaits} waits for room, ${sendThread.slotsUsed} of ${sendThread.capacity} slots used`
+              ? `; send thread: ${sendThread.queued - sendThreadBefore.queued} packets queued, ${sendThread.sentAtOnce - sendThreadBefore.sentAtOnce} sent on the JavaScript thread instead (its ring full), ${sendThread.fullWaits - sendThreadBefore.fullWaits} waits for room, ${slotsPeak} of ${sendThread.capacity} slots used at most, ${sendThread.slotsUsed} at the end (${sendThread.trims - sendThreadBefore.trims} trims)`
               : ''),
           met: storm
             ? summary.answered === count && summary.failed === 0

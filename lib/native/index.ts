@@ -75,8 +75,9 @@ export interface NativeSrtp {
   /** The send thread's counters (the process's CPU split: `cpuMs` is the thread's). */
   sendThreadStats(): SendThreadStats;
   /**
-   * Gives the C heap's free memory back to the system (glibc's malloc_trim) on a libuv worker thread, then
-   * calls `callback` with whether it could (false: not glibc).
+   * Gives the send queue's slots back to the system (now, or once the queue is empty), and the C heap's free
+   * memory (glibc's malloc_trim) on a libuv worker thread, then calls `callback` with whether the heap
+   * could be trimmed (false: not glibc).
    */
   trimMemory(callback: (trimmed: boolean) => void): void;
   /**
@@ -134,10 +135,13 @@ export interface SendThreadStats {
   /** The ring's slots: how many packets can wait at once. */
   capacity: number;
   /**
-   * How many of its slots were ever used, from the first: an empty ring starts again there, so this is the
-   * most that waited at once, and the ring's resident part (1.5 kB a slot).
+   * How many of its slots were used, from the first, since they were last given back (`trims`): an empty
+   * ring starts again there, so this is the most that waited at once, and the ring's resident part (1.6 kB a
+   * slot).
    */
   slotsUsed: number;
+  /** Times the slots used were given back to the system (`trimMemory`, once the ring was empty). */
+  trims: number;
 }
 
 const loaded = loadNativeSrtp();

@@ -27,7 +27,11 @@
  * left off (`rewound_at`, before the release store of `head`) and moves `head` to the next multiple of the
  * capacity; the slots in between are void, and whoever takes packets next steps over them (past_void).
  * So the slots used are the first few, as many as the largest batch, not all of them in turn: what stays
- * resident follows the load (7 MB for 500 viewers of the 720p stream, not the ring's 25 MB).
+ * resident follows the load (7 MB for 500 viewers of the 720p stream, not the ring's 52 MB).
+ *
+ * Trimming: what a burst made resident stays so until the producer gives it back (send_thread_trim, when
+ * viewers have come or gone: lib/session/memory-trim.ts). It does so only while the ring is empty, the
+ * thread done with every slot, and the producer the only one that writes them: then, or at the next rewind.
  *
  * Waking: the thread sleeps on a condition variable when the ring is empty and says so (`sleeping`); the
  * producer publishes each slot (a release store) and signals only when it sees the thread asleep: one wake
@@ -48,19 +52,26 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "udp.h"
 
 /*
- * Slots in the ring (a power of two), and the most the thread takes at once. A frame of the 720p stream
- * (2.5 Mbit/s: ~10 packets) for 1000 viewers is ~10 000 packets: it fits below the frame wait's three
- * quarters, so each viewer's packets of it go as one GSO send (with 8192 slots: 6 datagrams a send, not 8.5,
- * and 1.9 µs of this thread per packet, not 1.6). 25 MB, of which only the slots used are resident (see Rewinding).
+ * Slots in the ring (a power of two). A frame of the 720p stream (2.5 Mbit/s: ~10 packets) for 1000 viewers
+ * is ~10 000 packets: three of them fit, so a send thread starved of CPU for a frame or two (a join storm on
+ * a loaded machine) falls behind without the JavaScript thread waiting for room (with 16 384 slots: 439-524
+ * waits a run of 1000 viewers joining, and ~700 packets sent on the JavaScript thread). 52 MB of address
+ * space, of which only the slots used are resident (see Rewinding), and given back (send_thread_trim).
  */
-#define RING_CAPACITY 16384
-#define MAX_BATCH RING_CAPACITY
+#define RING_CAPACITY 32768
+/*
+ * The most the thread takes at once: a frame for 1000 viewers fits below the frame wait's limit, so each
+ * viewer's packets of it go as one GSO send (with 8192: 6 datagrams a send, not 8.5, and 1.9 µs of this
+ * thread per packet, not 1.6).
+ */
+#define MAX_BATCH 16384
 /* A slot holds a datagram up to 1472 bytes: the largest UDP payload on a 1500-byte MTU (the server keeps
    RTP under the path MTU). Anything larger is sent at once. */
 #define SLOT_DATA 1472
@@ -183,6 +194,7 @@ typedef struct {
 } group;
 
 #define GROUP_TABLE_SIZE (2 * MAX_BATCH)
+#define RING_BYTES ((size_t)RING_CAPACITY * sizeof(job))
 
 struct send_thread {
   unsigned linger_us;
@@ -202,8 +214,11 @@ struct send_thread {
   _Alignas(64) _Atomic uint64_t head;
   /* The producer's, read by the thread: where the last rewind left off (UINT64_MAX: none yet). */
   _Atomic uint64_t rewound_at;
-  /* The producer's: the slots it has written to, from the first (the ring's resident part). */
+  /* The producer's: the slots it has written to, from the first (the ring's resident part) since the last
+     trim; whether a trim waits for the ring to empty, and the trims done. */
   uint32_t slots_used;
+  int trim_wanted;
+  uint64_t trims;
   _Alignas(64) _Atomic uint64_t tail;
   _Alignas(64) _Atomic int sleeping;
   _Atomic int stopping;
@@ -283,7 +298,7 @@ static uint64_t now_ns(clockid_t clock) {
 static void free_thread(send_thread *thread) {
   pthread_mutex_destroy(&thread->lock);
   pthread_cond_destroy(&thread->wake);
-  free(thread->ring);
+  if (thread->ring) munmap(thread->ring, RING_BYTES);
   free(thread->batch);
   free(thread->next);
   free(thread->heads);
@@ -662,8 +677,9 @@ send_thread *send_thread_new(unsigned linger_us, int gso) {
 /* The ring and the batch's scratch, at the first packet queued; 0, or -ENOMEM. */
 static int allocate(send_thread *thread) {
   if (thread->ring) return 0;
-  void *ring;
-  if (posix_memalign(&ring, 64, (size_t)RING_CAPACITY * sizeof(job)) != 0) return -ENOMEM;
+  /* Mapped on its own: its pages can be given back (trim_ring) without touching anything else's. */
+  void *ring = mmap(NULL, RING_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (ring == MAP_FAILED) return -ENOMEM;
   thread->batch = calloc(MAX_BATCH, sizeof *thread->batch);
   thread->next = calloc(MAX_BATCH, sizeof *thread->next);
   thread->heads = calloc(MAX_BATCH, sizeof *thread->heads);
@@ -674,7 +690,7 @@ static int allocate(send_thread *thread) {
   thread->segments = calloc(MAX_BATCH, sizeof *thread->segments);
   if (!thread->batch || !thread->next || !thread->heads || !thread->groups || !thread->messages || !thread->iovecs ||
       !thread->controls || !thread->segments) {
-    free(ring);
+    munmap(ring, RING_BYTES);
     free(thread->batch);
     free(thread->next);
     free(thread->heads);
@@ -847,6 +863,21 @@ static int send_at_once(send_thread *thread, send_context *context, send_socket 
 }
 
 
+/*
+ * Gives the pages of the slots used back to the system (they read as zeros when next used). The producer's,
+ * with the ring empty: the thread touches no slot, and the next packet goes to the first.
+ */
+static void trim_ring(send_thread *thread) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t used = (size_t)thread->slots_used * sizeof(job);
+  size_t length = (used + page - 1) / page * page;
+  if (length > RING_BYTES) length = RING_BYTES;
+  if (length > 0) madvise(thread->ring, length, MADV_DONTNEED);
+  thread->slots_used = 0;
+  thread->trim_wanted = 0;
+  thread->trims++;
+}
+
 /* send_thread_queue and send_thread_queue_shared: the payload copied into the slot now, or (`shared`) by the thread. */
 static int enqueue(send_thread *thread, send_context *context, send_socket *socket, const void *target,
                    socklen_t target_length, const unsigned char *header, size_t header_length,
@@ -865,6 +896,7 @@ static int enqueue(send_thread *thread, send_context *context, send_socket *sock
     /* Empty: start again at the first slot (published with `head` below). */
     atomic_store_explicit(&thread->rewound_at, head, memory_order_relaxed);
     head = (head | (RING_CAPACITY - 1)) + 1;
+    if (thread->trim_wanted) trim_ring(thread);
   } else if (head - tail >= RING_CAPACITY) {
     /* The thread is behind. A viewer with nothing queued is sent at once (both threads send); one with
        packets queued waits for room, so that its packets stay in order. */
@@ -920,6 +952,16 @@ int send_thread_queue_shared(send_thread *thread, send_context *context, send_so
                  payload->length - offset, roc, patch, payload);
 }
 
+void send_thread_trim(send_thread *thread) {
+  if (!thread->ring || thread->slots_used == 0) return;
+  uint64_t head = atomic_load_explicit(&thread->head, memory_order_relaxed);
+  if (head == taken_to(thread)) {
+    trim_ring(thread);
+  } else {
+    thread->trim_wanted = 1;
+  }
+}
+
 void send_thread_frames(send_thread *thread, int change) {
   atomic_fetch_add_explicit(&thread->open_frames, change, memory_order_relaxed);
 }
@@ -939,6 +981,7 @@ void send_thread_stats(send_thread *thread, send_stats *stats) {
   stats->gso = thread->gso;
   stats->capacity = RING_CAPACITY;
   stats->slots_used = (int)thread->slots_used;
+  stats->trims = thread->trims;
   pthread_mutex_lock(&thread->lock);
   stats->running = thread->running;
   pthread_mutex_unlock(&thread->lock);

@@ -29,6 +29,8 @@ typedef struct {
   /* The ring's slots: how many packets can wait at once; how many of them were ever used (from the first:
      the resident part, as many as the most that waited at once since an empty ring). */
   int capacity, slots_used;
+  /* Times the slots used were given back to the system (send_thread_trim). */
+  uint64_t trims;
 } send_stats;
 
 /*
@@ -105,6 +107,12 @@ int send_thread_queue_shared(send_thread *thread, send_context *context, send_so
  * packets of the frame go out as one GSO send.
  */
 void send_thread_frames(send_thread *thread, int change);
+
+/*
+ * Gives the memory of the ring's slots back to the system: now if the ring is empty, else once it is (at the
+ * next packet queued to an empty ring). The producer's: when viewers have come or gone, not per packet.
+ */
+void send_thread_trim(send_thread *thread);
 
 void send_thread_stats(send_thread *thread, send_stats *stats);
 

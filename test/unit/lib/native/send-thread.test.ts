@@ -238,6 +238,26 @@ test('an empty queue starts again at its first slot: the slots used are the most
   assert.ok(stats.slotsUsed >= 40 && stats.slotsUsed <= 1_000, `slots used: ${stats.slotsUsed} of ${stats.capacity}`);
 });
 
+test('the slots a burst made resident are given back by a trim, at once with the queue empty, else at its next packet', { skip: skipWithoutAddon, timeout: 60_000 }, () => {
+  type Result = Record<'before' | 'full' | 'sent' | 'afterNext' | 'refilled' | 'afterDirect', number> & Record<'filled' | 'asked' | 'next' | 'direct', SendThreadStats>;
+  const result = runChild<Result>('trim', { WEBGEAR_SEND_LINGER_US: '1000000' });
+  const memory = `RSS (MB): ${JSON.stringify({ before: result.before, full: result.full, sent: result.sent, afterNext: result.afterNext, refilled: result.refilled, afterDirect: result.afterDirect })}`;
+  assert.equal(result.filled.slotsUsed, 30_000, 'the burst waited in 30 000 slots (from the first: the queue was empty)');
+  assert.ok(result.full - result.before >= 40, `they are resident (48 MB): ${memory}`);
+  assert.equal(result.asked.trims, 0, 'not while packets wait');
+  assert.equal(result.asked.slotsUsed, 30_000);
+  assert.ok(result.sent - result.before >= 40, `still resident once sent: ${memory}`);
+  assert.equal(result.next.trims, 1, 'the next packet, to the empty queue, trimmed it');
+  assert.equal(result.next.slotsUsed, 1);
+  assert.ok(result.sent - result.afterNext >= 40, `given back: ${memory}`);
+  assert.ok(result.refilled - result.afterDirect >= 40, `given back at once: ${memory}`);
+  assert.equal(result.direct.trims, 2);
+  assert.equal(result.direct.slotsUsed, 0);
+  assert.equal(result.direct.queued, 60_002, 'every packet was queued (none sent at once)');
+  assert.equal(result.direct.sentAtOnce, 0);
+  assert.equal(result.direct.sent + result.direct.dropped, 60_002, 'and the thread was done with each');
+});
+
 test('a full queue: a viewer with packets queued waits for room, one with none is sent at once', { skip: skipWithoutAddon, timeout: 60_000 }, () => {
   const result = runChild<{ filled: SendThreadStats; atOnce: number; afterIdle: SendThreadStats; waited: number; waitedMs: number; arrived: number; end: SendThreadStats }>(
     'full', { WEBGEAR_SEND_LINGER_US: '1000000' },
