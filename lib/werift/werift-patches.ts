@@ -2,11 +2,12 @@
  * werift is patched at install (patches/: no default STUN, source checks, the DTLS record layer, STUN
  * authentication, handshake verification, bounded reassembly, no HelloVerifyRequest under ICE, ECDHE in
  * node:crypto, KeyObjects for node:crypto, Event's methods on its prototype, no promise per Event call, a
- * bounded memory of STUN transaction ids, consent rounds that allocate less). Each patch leaves a marker;
+ * bounded memory of STUN transaction ids, consent rounds that allocate less, STUN messages serialized
+ * into one Buffer). Each patch leaves a marker;
  * an unpatched werift is a hole (one datagram could silence a viewer), slow or large, so the server refuses
  * to start without them.
  */
-import { Connection, DtlsServer, DtlsSocket, Event } from 'werift';
+import { Connection, DtlsServer, DtlsSocket, Event, Message } from 'werift';
 
 interface Markers {
   patchNoDefaultStun?: boolean;
@@ -22,12 +23,14 @@ interface Markers {
   patchSyncExecute?: boolean;
   patchBoundedRequestIds?: boolean;
   patchSteadyConsent?: boolean;
+  patchStunSerialize?: boolean;
 }
 
 const connection = Connection as unknown as Markers;
 const dtls = DtlsSocket as unknown as Markers;
 const dtlsServer = DtlsServer as unknown as Markers;
 const event = Event as unknown as Markers;
+const message = Message as unknown as Markers;
 
 /** The patches (patches/*.patch) whose marker is missing from the werift that loaded; empty when all are there. */
 export function missingWeriftPatches(): string[] {
@@ -45,6 +48,7 @@ export function missingWeriftPatches(): string[] {
     ['011 sync-execute', event.patchSyncExecute],
     ['012 bounded-request-ids', connection.patchBoundedRequestIds],
     ['013 steady-consent', connection.patchSteadyConsent],
+    ['014 stun-serialize', message.patchStunSerialize],
   ];
   return patches.filter(([, applied]) => applied !== true).map(([name]) => name);
 }
