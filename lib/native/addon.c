@@ -700,6 +700,7 @@ static napi_value send_thread_statistics(napi_env env, napi_callback_info info) 
       !set_number(env, result, "capacity", stats.capacity) ||
       !set_number(env, result, "slotsUsed", stats.slots_used) ||
       !set_number(env, result, "trims", (double)stats.trims) ||
+      !set_number(env, result, "ringBytes", (double)stats.resident_bytes) ||
       !set_number(env, result, "sockets", stats.sockets)) {
     return NULL;
   }

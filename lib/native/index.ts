@@ -136,12 +136,13 @@ export interface SendThreadStats {
   capacity: number;
   /**
    * How many of its slots were used, from the first, since they were last given back (`trims`): an empty
-   * ring starts again there, so this is the most that waited at once, and the ring's resident part (1.6 kB a
-   * slot).
+   * ring starts again there, so this is the most that waited at once, and the ring's resident part (`ringBytes`).
    */
   slotsUsed: number;
   /** Times the slots used were given back to the system (`trimMemory`, once the ring was empty). */
   trims: number;
+  /** The ring's bytes in memory now (its slots used since the last trim, 208 bytes each). */
+  ringBytes: number;
 }
 
 const loaded = loadNativeSrtp();

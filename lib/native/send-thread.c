@@ -1,11 +1,12 @@
 /*
  * The send thread: the JavaScript thread writes each viewer's RTP header and decides what goes when (the
- * pacer); it queues the packet here (a copy of the header and payload into a ring slot, a few hundred ns)
- * and this thread seals it (AES-128-GCM, srtp.c) and sends it, in batches:
+ * pacer); it queues the packet here (the header into a ring slot, with a reference to the payload: the
+ * source packet's copy all its viewers share, or one of its own) and this thread seals it (AES-128-GCM,
+ * srtp.c) and sends it, in batches:
  *
  *   JavaScript thread ── queue() ──► ring of slots (one producer, one consumer) ──► send thread
- *                                                                                   seal each slot in place
  *                                                                                   group by socket
+ *                                                                                   seal into its scratch
  *                                                                                   sendmmsg, UDP GSO runs
  *
  * Why batches: a sendto(2) of one datagram costs ~2 µs of kernel time; one send of n equal-size datagrams
@@ -27,7 +28,7 @@
  * left off (`rewound_at`, before the release store of `head`) and moves `head` to the next multiple of the
  * capacity; the slots in between are void, and whoever takes packets next steps over them (past_void).
  * So the slots used are the first few, as many as the largest batch, not all of them in turn: what stays
- * resident follows the load (7 MB for 500 viewers of the 720p stream, not the ring's 52 MB).
+ * resident follows the load (a frame for 500 viewers, ~5 000 slots: 1 MB, not the ring's 14 MB).
  *
  * Trimming: what a burst made resident stays so until the producer gives it back (send_thread_trim, when
  * viewers have come or gone: lib/session/memory-trim.ts). It does so only while the ring is empty, the
@@ -59,22 +60,32 @@
 #include "udp.h"
 
 /*
- * Slots in the ring (a power of two). A frame of the 720p stream (2.5 Mbit/s: ~10 packets) for 1000 viewers
- * is ~10 000 packets: three of them fit, so a send thread starved of CPU for a frame or two (a join storm on
- * a loaded machine) falls behind without the JavaScript thread waiting for room (with 16 384 slots: 439-524
- * waits a run of 1000 viewers joining, and ~700 packets sent on the JavaScript thread). 52 MB of address
- * space, of which only the slots used are resident (see Rewinding), and given back (send_thread_trim).
+ * Slots in the ring (a power of two). A slot holds what a packet is until the thread seals it: where it goes,
+ * the viewer's header and a reference to the payload (208 bytes); the thread seals it into its scratch
+ * (SCRATCH_BYTES), not into the slot. A frame of the 720p stream (2.5 Mbit/s: ~10 packets) for 1000 viewers
+ * is ~10 000 packets, a keyframe ~50 000: it fits, so neither a keyframe nor a send thread starved of CPU
+ * for a frame or two (a join storm on a loaded machine) makes the JavaScript thread wait for room (with
+ * 16 384 slots of 1.6 kB, the payload copied in: 439-524 waits a run of 1000 viewers joining, ~700 packets
+ * sent on the JavaScript thread, and 26 MB resident). 14 MB of address space, of which only the slots used
+ * are resident (see Rewinding), and given back (send_thread_trim).
  */
-#define RING_CAPACITY 32768
+#define RING_CAPACITY 65536
 /*
  * The most the thread takes at once: a frame for 1000 viewers fits below the frame wait's limit, so each
  * viewer's packets of it go as one GSO send (with 8192: 6 datagrams a send, not 8.5, and 1.9 µs of this
  * thread per packet, not 1.6).
  */
 #define MAX_BATCH 16384
-/* A slot holds a datagram up to 1472 bytes: the largest UDP payload on a 1500-byte MTU (the server keeps
-   RTP under the path MTU). Anything larger is sent at once. */
-#define SLOT_DATA 1472
+/* A datagram up to 1472 bytes: the largest UDP payload on a 1500-byte MTU (the server keeps RTP under the
+   path MTU), with a header up to HEADER_INLINE bytes. Anything larger is sent at once. */
+#define DATAGRAM_MAX 1472
+#define HEADER_INLINE 128
+/*
+ * Where the thread seals a socket's packets of a batch before it sends them: a few hundred kB that stay in
+ * the cache (the kernel copies from there), not a slot of a ring that is tens of MB. A larger run is sealed
+ * and sent in parts.
+ */
+#define SCRATCH_BYTES (256 * 1024)
 /*
  * While a frame's packets are being queued for many viewers (lanes: fanout.c), the thread waits for its last
  * one, at most this long, in steps: each viewer's packets of the frame then go as one GSO send, not a few.
@@ -131,11 +142,14 @@ typedef struct {
   uint16_t header_length, payload_length;
   /* The SRTP datagram's length once sealed; 0 when sealing failed. */
   uint16_t length;
-  /* Where the payload is while the packet waits, when not in `data` yet (copied and patched as it is sealed). */
+  /* Where the payload starts in `shared`, and the viewer's bytes written into its copy (payload-patch.h). */
   uint16_t shared_offset;
   uint32_t patch;
+  /* The payload: the source packet's copy several viewers' slots share, or one of its own (a reference). */
   shared_payload *shared;
-  _Alignas(64) unsigned char data[SLOT_DATA];
+  /* Where the thread sealed it (its scratch), while it sends the batch. */
+  unsigned char *sealed;
+  unsigned char header[HEADER_INLINE];
 } job;
 
 struct shared_payload {
@@ -166,20 +180,18 @@ void shared_payload_release(shared_payload *payload) {
 }
 
 /*
- * Seals a packet in its slot. One that waited with a shared payload gets the bytes up to its patch copied and
- * patched there; the rest is encrypted straight from the shared payload into the slot (one pass over it).
+ * Seals a packet into `out` (room for DATAGRAM_MAX bytes): its header, the payload's bytes up to its patch
+ * copied and patched there, the rest encrypted straight from the shared payload (one pass over it). Its
+ * reference to the payload goes.
  */
-static int seal_slot(job *packet) {
+static int seal_into(job *packet, unsigned char *out) {
   srtp_stream *stream = packet->context->stream;
-  if (!packet->shared) {
-    return srtp_seal_in_place(stream, packet->data, packet->header_length, packet->payload_length, NULL, 0, packet->roc);
-  }
-  unsigned char *payload = packet->data + packet->header_length;
   const unsigned char *source = packet->shared->bytes + packet->shared_offset;
   size_t own = payload_patch_end(packet->patch);
-  memcpy(payload, source, own);
-  payload_patch_apply(payload, packet->patch);
-  int length = srtp_seal_in_place(stream, packet->data, packet->header_length, own, source + own,
+  memcpy(out, packet->header, packet->header_length);
+  memcpy(out + packet->header_length, source, own);
+  payload_patch_apply(out + packet->header_length, packet->patch);
+  int length = srtp_seal_in_place(stream, out, packet->header_length, own, source + own,
                                   packet->payload_length - own, packet->roc);
   shared_payload_release(packet->shared);
   packet->shared = NULL;
@@ -209,6 +221,7 @@ struct send_thread {
   struct iovec *iovecs;
   unsigned char (*controls)[UDP_GSO_CONTROL_LENGTH];
   uint32_t *segments;
+  unsigned char *scratch;
 
   /* Slots published by the producer, and freed by the thread: each written by one side only. */
   _Alignas(64) _Atomic uint64_t head;
@@ -307,6 +320,7 @@ static void free_thread(send_thread *thread) {
   free(thread->iovecs);
   free(thread->controls);
   free(thread->segments);
+  free(thread->scratch);
   free(thread);
 }
 
@@ -444,54 +458,63 @@ static void transmit(send_thread *thread, send_socket *socket, uint32_t count) {
 }
 
 /*
- * Seals one socket's packets of the batch in their slots (just before the kernel copies them: still in the
- * cache) and sends them in order: runs of one destination and size as GSO sends.
+ * Seals one socket's packets of the batch into the scratch (just before the kernel copies them: still in the
+ * cache) and sends them in order: runs of one destination and size as GSO sends. What does not fit in the
+ * scratch at once is sealed and sent in parts, in order.
  */
 static void send_group(send_thread *thread, uint32_t first) {
   send_socket *socket = thread->batch[first]->socket;
   int gso = thread->gso && !socket->no_gso;
-  uint32_t messages = 0, iovecs = 0;
-  uint32_t index;
-  for (index = first; index != NONE; index = thread->next[index]) {
-    job *packet = thread->batch[index];
-    int length = seal_slot(packet);
-    packet->length = length > 0 ? (uint16_t)length : 0;
-  }
-  index = first;
+  uint32_t index = first;
   while (index != NONE) {
-    job *packet = thread->batch[index];
-    if (packet->length == 0) {
-      dropped(thread, 1, EINVAL);
-      index = thread->next[index];
-      continue;
+    /* Seal as many as fit; `end` is the first left for the next part. */
+    size_t used = 0;
+    uint32_t start = index, end;
+    for (end = index; end != NONE; end = thread->next[end]) {
+      job *packet = thread->batch[end];
+      if (used + DATAGRAM_MAX > SCRATCH_BYTES) break;
+      packet->sealed = thread->scratch + used;
+      int length = seal_into(packet, packet->sealed);
+      packet->length = length > 0 ? (uint16_t)length : 0;
+      used += packet->length;
     }
-    struct msghdr *message = &thread->messages[messages];
-    memset(message, 0, sizeof *message);
-    message->msg_name = &packet->target;
-    message->msg_namelen = packet->target_length;
-    message->msg_iov = &thread->iovecs[iovecs];
-    uint16_t size = packet->length;
-    uint32_t segments = 0;
-    size_t bytes = 0;
-    for (;;) {
-      thread->iovecs[iovecs++] = (struct iovec){.iov_base = packet->data, .iov_len = packet->length};
-      segments++;
-      bytes += packet->length;
-      index = thread->next[index];
-      if (!gso || index == NONE || packet->length < size) break; /* a shorter one ends a run */
-      job *following = thread->batch[index];
-      if (following->length == 0 || following->length > size || segments == UDP_GSO_MAX_SEGMENTS ||
-          bytes + following->length > GSO_MAX_BYTES || following->target_length != packet->target_length ||
-          memcmp(&following->target, &packet->target, packet->target_length) != 0) {
-        break;
+    uint32_t messages = 0, iovecs = 0;
+    index = start;
+    while (index != end) {
+      job *packet = thread->batch[index];
+      if (packet->length == 0) {
+        dropped(thread, 1, EINVAL);
+        index = thread->next[index];
+        continue;
       }
-      packet = following;
+      struct msghdr *message = &thread->messages[messages];
+      memset(message, 0, sizeof *message);
+      message->msg_name = &packet->target;
+      message->msg_namelen = packet->target_length;
+      message->msg_iov = &thread->iovecs[iovecs];
+      uint16_t size = packet->length;
+      uint32_t segments = 0;
+      size_t bytes = 0;
+      for (;;) {
+        thread->iovecs[iovecs++] = (struct iovec){.iov_base = packet->sealed, .iov_len = packet->length};
+        segments++;
+        bytes += packet->length;
+        index = thread->next[index];
+        if (!gso || index == end || packet->length < size) break; /* a shorter one ends a run */
+        job *following = thread->batch[index];
+        if (following->length == 0 || following->length > size || segments == UDP_GSO_MAX_SEGMENTS ||
+            bytes + following->length > GSO_MAX_BYTES || following->target_length != packet->target_length ||
+            memcmp(&following->target, &packet->target, packet->target_length) != 0) {
+          break;
+        }
+        packet = following;
+      }
+      message->msg_iovlen = segments;
+      if (segments > 1) udp_gso_control(message, thread->controls[messages], size);
+      thread->segments[messages++] = segments;
     }
-    message->msg_iovlen = segments;
-    if (segments > 1) udp_gso_control(message, thread->controls[messages], size);
-    thread->segments[messages++] = segments;
+    if (messages > 0) transmit(thread, socket, messages);
   }
-  if (messages > 0) transmit(thread, socket, messages);
   for (index = first; index != NONE; index = thread->next[index]) {
     finished_with(&thread->batch[index]->context->base);
     finished_with(&socket->base);
@@ -688,8 +711,9 @@ static int allocate(send_thread *thread) {
   thread->iovecs = calloc(MAX_BATCH, sizeof *thread->iovecs);
   thread->controls = calloc(MAX_BATCH, sizeof *thread->controls);
   thread->segments = calloc(MAX_BATCH, sizeof *thread->segments);
+  thread->scratch = malloc(SCRATCH_BYTES);
   if (!thread->batch || !thread->next || !thread->heads || !thread->groups || !thread->messages || !thread->iovecs ||
-      !thread->controls || !thread->segments) {
+      !thread->controls || !thread->segments || !thread->scratch) {
     munmap(ring, RING_BYTES);
     free(thread->batch);
     free(thread->next);
@@ -699,6 +723,7 @@ static int allocate(send_thread *thread) {
     free(thread->iovecs);
     free(thread->controls);
     free(thread->segments);
+    free(thread->scratch);
     thread->batch = NULL;
     thread->next = thread->heads = NULL;
     thread->groups = NULL;
@@ -706,6 +731,7 @@ static int allocate(send_thread *thread) {
     thread->iovecs = NULL;
     thread->controls = NULL;
     thread->segments = NULL;
+    thread->scratch = NULL;
     return -ENOMEM;
   }
   thread->ring = ring;
@@ -886,7 +912,7 @@ static int enqueue(send_thread *thread, send_context *context, send_socket *sock
   if (header_length < 12 || target_length == 0 || target_length > sizeof(((job *)0)->target)) return -EINVAL;
   if (!payload_patch_fits(patch, payload_length)) return -EINVAL;
   size_t length = header_length + payload_length + SRTP_TAG_LENGTH;
-  if (length > SLOT_DATA || thread->shut_down || allocate(thread) != 0) {
+  if (length > DATAGRAM_MAX || header_length > HEADER_INLINE || thread->shut_down || allocate(thread) != 0) {
     return send_at_once(thread, context, socket, target, target_length, header, header_length, payload,
                         payload_length, roc, patch);
   }
@@ -907,6 +933,17 @@ static int enqueue(send_thread *thread, send_context *context, send_socket *sock
     thread->full_waits++;
     if (wait_for(thread, ring_has_room, &head, FULL_RING_WAIT_MS) != 0) return -EBUSY;
   }
+  if (shared) {
+    atomic_fetch_add_explicit(&shared->references, 1, memory_order_relaxed); /* published with `head` */
+  } else {
+    /* A payload of its own: its one reference is the slot's. */
+    shared = shared_payload_new(payload, payload_length);
+    if (!shared) {
+      return send_at_once(thread, context, socket, target, target_length, header, header_length, payload,
+                          payload_length, roc, patch);
+    }
+    payload = shared->bytes;
+  }
   job *packet = slot(thread, head);
   if ((head & (RING_CAPACITY - 1)) >= thread->slots_used) thread->slots_used = (uint32_t)(head & (RING_CAPACITY - 1)) + 1;
   packet->context = context;
@@ -916,17 +953,10 @@ static int enqueue(send_thread *thread, send_context *context, send_socket *sock
   packet->roc = roc;
   packet->header_length = (uint16_t)header_length;
   packet->payload_length = (uint16_t)payload_length;
-  memcpy(packet->data, header, header_length);
-  if (shared) {
-    atomic_fetch_add_explicit(&shared->references, 1, memory_order_relaxed); /* published with `head` */
-    packet->shared = shared;
-    packet->shared_offset = (uint16_t)(payload - shared->bytes);
-    packet->patch = patch;
-  } else {
-    packet->shared = NULL;
-    memcpy(packet->data + header_length, payload, payload_length);
-    payload_patch_apply(packet->data + header_length, patch);
-  }
+  memcpy(packet->header, header, header_length);
+  packet->shared = shared;
+  packet->shared_offset = (uint16_t)(payload - shared->bytes);
+  packet->patch = patch;
   context->base.queued++;
   socket->base.queued++;
   thread->queued++;
@@ -982,6 +1012,18 @@ void send_thread_stats(send_thread *thread, send_stats *stats) {
   stats->capacity = RING_CAPACITY;
   stats->slots_used = (int)thread->slots_used;
   stats->trims = thread->trims;
+  stats->resident_bytes = 0;
+  if (thread->ring) {
+    /* What of the ring is in memory now: of the slots used since the last trim (none after them was touched). */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t used = (size_t)thread->slots_used * sizeof(job);
+    size_t pages = (used + page - 1) / page;
+    unsigned char *resident = pages ? malloc(pages) : NULL;
+    if (resident && mincore(thread->ring, used, resident) == 0) {
+      for (size_t i = 0; i < pages; i++) stats->resident_bytes += (resident[i] & 1) * page;
+    }
+    free(resident);
+  }
   pthread_mutex_lock(&thread->lock);
   stats->running = thread->running;
   pthread_mutex_unlock(&thread->lock);

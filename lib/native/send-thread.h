@@ -31,6 +31,8 @@ typedef struct {
   int capacity, slots_used;
   /* Times the slots used were given back to the system (send_thread_trim). */
   uint64_t trims;
+  /* The ring's bytes in memory now (mincore). */
+  uint64_t resident_bytes;
 } send_stats;
 
 /*
