@@ -38,3 +38,31 @@ test('a positive round trip is reported as werift measured it', () => {
   const rtt = senderCounts(sender, Date.now()).roundTripTime!;
   assert.ok(rtt > 0.035 && rtt < 0.06, `${rtt} s`);
 });
+
+test('the counts are those werift\'s stats report holds, read without building the report (and through it for a werift that keeps them elsewhere)', () => {
+  const sender = new RTCRtpSender('video');
+  const internals = sender as unknown as { packetCount: number; octetCount: number; nackCount: number; pliCount: number; lastSRtimestamp: number; lastSentSRTimestamp: number };
+  Object.assign(internals, { packetCount: 1234, octetCount: 1_456_789, nackCount: 3, pliCount: 2 });
+  internals.lastSRtimestamp = 0x1234_5678;
+  internals.lastSentSRTimestamp = Date.now() / 1000 - 0.05;
+  sender.handleRtcpPacket(receiverReport(sender, 0x1234_5678, 10));
+  const fromReport = (() => {
+    const entries = sender.collectStats(Date.now()) as unknown as Record<string, number | string>[];
+    const outbound = entries.find((entry) => entry.type === 'outbound-rtp')!;
+    const remote = entries.find((entry) => entry.type === 'remote-inbound-rtp')!;
+    return { packetsSent: outbound.packetsSent, bytesSent: outbound.bytesSent, nackCount: outbound.nackCount, pliCount: outbound.pliCount, packetsLost: remote.packetsLost, roundTripTime: remote.roundTripTime };
+  })();
+  let reports = 0;
+  const collectStats = sender.collectStats.bind(sender);
+  sender.collectStats = ((now: number) => {
+    reports++;
+    return collectStats(now);
+  }) as typeof sender.collectStats;
+  assert.deepEqual(senderCounts(sender, Date.now()), fromReport);
+  assert.equal(reports, 0, 'werift\'s report was not built');
+  // A werift that keeps its counters under other names: its report is read instead.
+  const other = new RTCRtpSender('video');
+  delete (other as unknown as { packetCount?: number }).packetCount;
+  (other as unknown as { octetCount: number }).octetCount = 99;
+  assert.equal(senderCounts(other, Date.now()).bytesSent, 99);
+});
