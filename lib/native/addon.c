@@ -500,7 +500,7 @@ static napi_value handle_id(napi_env env, napi_callback_info info) {
 
 /*
  * One record of a batch to the send thread; its result: the datagram's bytes, or -errno. With `shared` (a
- * copy of the packet several records send), the thread copies the payload as it seals it.
+ * copy of the packet several records send), the thread reads the payload from it as it seals it.
  */
 static int queue_record(send_thread *thread, const batch_record *record, const unsigned char *packet, size_t packet_length,
                         shared_payload *shared) {
@@ -542,7 +542,7 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
   send_thread *thread = sender_of(env);
   uint32_t failed = 0;
   batch_record *record = records;
-  /* For several viewers, one copy of the packet that the send thread copies from (none for one: a slot's copy). */
+  /* For several viewers, one copy of the packet that their slots refer to (for one, the queue makes its own). */
   shared_payload *shared = count > 1 ? shared_payload_new(packet, packet_length) : NULL;
   handles_lock();
   for (uint32_t i = 0; i < count; i++, record++) {

@@ -1,7 +1,7 @@
 /*
  * A viewer's own bytes in a shared payload: the VP8 PictureID, which each viewer numbers on from its own
  * last one (lib/sender/picture-ids.ts), while the packet itself is one buffer for every viewer. Written into
- * the viewer's copy of the payload (the send thread's ring slot, or a buffer on the stack) before it is
+ * the viewer's copy of the payload (the send thread's scratch, or a buffer on the stack) before it is
  * sealed: the payload is encrypted, so the patch cannot travel in the header.
  *
  * A patch is one 32-bit number: bits 24-25 its length (1 or 2 bytes; 0: no patch), bits 16-23 where it goes

@@ -17,7 +17,7 @@ typedef struct send_socket send_socket;
 
 typedef struct {
   /* The JavaScript thread's: packets queued; sent at once instead (the queue full and the viewer's own
-     packets all gone, a packet too large for a slot, no thread); waits for room in a full queue. */
+     packets all gone, a datagram over 1472 bytes or a header over 128, no thread); waits for room in a full queue. */
   uint64_t queued, sent_at_once, full_waits;
   /* The send thread's: datagrams sent, datagrams dropped (the socket's buffer full past the wait, or an
      error), batches taken, send calls (sendmmsg), GSO sends and the datagrams in them, its CPU time. */
@@ -80,10 +80,11 @@ int send_thread_queue(send_thread *thread, send_context *context, send_socket *s
                       const unsigned char *payload, size_t payload_length, uint32_t roc, uint32_t patch);
 
 /*
- * A payload that several queued packets share (the viewers of one source packet: a batch, send-batch.h).
- * The send thread copies it into each packet's slot as it seals them: the JavaScript thread writes only
- * the headers (a copy per viewer of a 1.1 kB payload into a ring slot not in the cache was most of a
- * packet's cost there). Freed with its last reference.
+ * A payload that queued packets share (the viewers of one source packet: a batch, send-batch.h; or one
+ * packet's own). A slot holds the viewer's header and a reference; the send thread reads the payload as it
+ * seals each packet into its scratch: the JavaScript thread writes only the headers (a copy per viewer of a
+ * 1.1 kB payload into a ring slot not in the cache was most of a packet's cost there). Freed with its last
+ * reference.
  */
 typedef struct shared_payload shared_payload;
 

@@ -38,7 +38,7 @@ int srtp_seal(srtp_stream *stream, const unsigned char *header, size_t header_le
  * Seals a packet in `packet`: its header, then the first `in_place` bytes of its payload, encrypted where they
  * are; the other `source_length` bytes are read from `source` and written, encrypted, after them; the tag
  * follows (the caller leaves SRTP_TAG_LENGTH bytes of room). What the send thread does with a queued packet
- * (send-thread.c): the viewer's own bytes in place, the shared payload read once, straight into the slot.
+ * (send-thread.c): the viewer's own bytes in place, the shared payload read once, straight into its scratch.
  * Returns the SRTP length, or -EINVAL / -EMSGSIZE.
  */
 int srtp_seal_in_place(srtp_stream *stream, unsigned char *packet, size_t header_length, size_t in_place,
