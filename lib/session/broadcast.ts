@@ -196,7 +196,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     this.#viewers.set(viewer.sessionId, viewer);
     viewer.once('connected', () => {
       settled();
-      processMemoryTrim.changed(); // a handshake's garbage, once joins settle
+      processMemoryTrim.changed('joined'); // a handshake's garbage, once joins settle
       this.#connected++;
       viewer.once('close', () => this.#connected--);
       if (this.#connected > this.#settings.maxViewers) {
@@ -207,7 +207,7 @@ export class Broadcast extends EventEmitter<{ error: [Error] }> {
     });
     viewer.once('close', () => {
       this.#viewers.delete(viewer.sessionId);
-      processMemoryTrim.changed();
+      processMemoryTrim.changed('left');
       const last = viewer.stats();
       this.#departed.viewers++;
       this.#departed.packetsSent += last.packetsSent;

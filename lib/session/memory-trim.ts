@@ -11,6 +11,11 @@
  * it freed in a pool, resident, until such a collection, and its own memory reducer never starts one while
  * the stream keeps the allocation rate up. 300 viewers gone: 227 MB resident 90 s later without (62 MB of
  * it V8's pool), 159 before they came; with it, see docs/benchmarks.md.
+ *
+ * The later passes ask for it only when viewers left: their objects die over V8's later collections. When
+ * viewers only came, the first pass's collection already freed their handshakes' garbage, and each later one
+ * costs a full collection of the whole heap and another one soon after it (V8 sets a tight limit after a
+ * memory-reducing collection): with 1000 viewers watching, ~0.5 s of a core each time, for no memory back.
  */
 import { nativeSrtp } from '../native/index.ts';
 
@@ -35,6 +40,9 @@ export class MemoryTrim {
   readonly #laterMs: readonly number[];
   /** The next of `laterMs` once the first pass ran. */
   #pass = 0;
+  /** A viewer left since the first pass of this quiet spell began: the later passes reduce the heap too. */
+  #left = false;
+  #leftThisSpell = false;
   #timer: NodeJS.Timeout | undefined;
   #lastAtMs = Number.NEGATIVE_INFINITY;
   #running = false;
@@ -49,9 +57,14 @@ export class MemoryTrim {
     this.#laterMs = options.laterMs ?? [10_000, 30_000];
   }
 
-  /** A viewer came or went: a trim once things are quiet. */
-  changed(): void {
+  /**
+   * A viewer came (`'joined'`) or went (`'left'`, the default): a trim once things are quiet. Every pass
+   * gives the C heap's free memory back; the first also asks V8 for its free pages, and the later ones
+   * only if a viewer left.
+   */
+  changed(change: 'joined' | 'left' = 'left'): void {
     if (!this.#trim) return;
+    if (change === 'left') this.#left = true;
     clearTimeout(this.#timer);
     this.#pass = 0;
     const wait = Math.max(this.#quietMs, this.#lastAtMs + this.#minIntervalMs - performance.now());
@@ -67,6 +80,8 @@ export class MemoryTrim {
   #run(): void {
     this.#timer = undefined;
     if (this.#running || !this.#trim) return;
+    const first = this.#pass === 0;
+    if (first) [this.#leftThisSpell, this.#left] = [this.#left, false];
     const later = this.#laterMs[this.#pass];
     if (later !== undefined) {
       const previous = this.#pass === 0 ? 0 : this.#laterMs[this.#pass - 1]!;
@@ -76,7 +91,7 @@ export class MemoryTrim {
     this.#running = true;
     this.#lastAtMs = performance.now();
     this.counts.runs++;
-    if (this.#reduceHeap?.()) this.counts.heapReductions++;
+    if ((first || this.#leftThisSpell) && this.#reduceHeap?.()) this.counts.heapReductions++;
     this.#trim((trimmed) => {
       this.#running = false;
       if (trimmed) this.counts.trimmed++;

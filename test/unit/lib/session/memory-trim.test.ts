@@ -65,6 +65,30 @@ test('then again at laterMs while nothing changes (what the garbage collector fr
   assert.equal(calls.length, 5, 'cancel() stops the later passes too');
 });
 
+test('when viewers only came, the later passes give the C heap back but ask the JavaScript engine for nothing', async () => {
+  const { calls, trim } = counted();
+  let asked = 0;
+  const memory = new MemoryTrim({ trim, reduceHeap: () => (asked++, true), quietMs: 10, minIntervalMs: 0, laterMs: [40, 80] });
+  memory.changed('joined');
+  memory.changed('joined');
+  await sleep(250);
+  assert.equal(calls.length, 3, 'every pass trims');
+  assert.equal(asked, 1, 'the first pass only: the handshakes\' garbage');
+  // One left: its objects die over the collections after it, so every pass asks again.
+  memory.changed('joined');
+  memory.changed('left');
+  await sleep(250);
+  assert.equal(calls.length, 6);
+  assert.equal(asked, 4);
+  // And the spell after it, with joins only, is back to the first pass.
+  memory.changed('joined');
+  await sleep(250);
+  assert.equal(calls.length, 9);
+  assert.equal(asked, 5);
+  assert.deepEqual(memory.counts, { runs: 9, trimmed: 9, heapReductions: 5 });
+  memory.cancel();
+});
+
 test('each pass asks the JavaScript engine to give its free pages back too, where it can', async () => {
   const { calls, trim } = counted();
   let asked = 0;
