@@ -21,6 +21,7 @@ import { RolloverCounter } from './rollover-counter.ts';
 import { NativeLane } from './native-lane.ts';
 import { SenderReports } from './sender-reports.ts';
 import type { RtpSink } from './rtp-sink.ts';
+import { SentHistory } from './sent-history.ts';
 import { SrtpGcmEncryptor } from './srtp-gcm.ts';
 
 /** Packets kept for retransmissions: about 2 s of 720p at 2.5 Mbit/s (≈ 270 packets/s). A power of two. */
@@ -74,13 +75,8 @@ export class DirectRtpSender implements RtpSink {
   readonly #access: SenderAccess;
   readonly #srtp: SrtpGcmEncryptor;
   readonly #rollover = new RolloverCounter();
-  // What was sent, by sequence number (mod HISTORY_SIZE): the packet, its timestamp, when (ms).
-  readonly #history: (Buffer | undefined)[] = new Array(HISTORY_SIZE);
-  readonly #historySeq = new Int32Array(HISTORY_SIZE).fill(-1);
-  readonly #historyTimestamp = new Uint32Array(HISTORY_SIZE);
-  readonly #historySentAt = new Float64Array(HISTORY_SIZE);
-  /** The viewer's own bytes in each packet's payload (its VP8 PictureID), sent again as they were. */
-  readonly #historyPatch = new Uint32Array(HISTORY_SIZE);
+  /** What it sent from JavaScript, for repairs: made at its first such packet, dropped by releaseHistory(). */
+  #history: SentHistory | undefined;
   readonly #header = Buffer.alloc(FIXED_HEADER_LENGTH + TRANSPORT_WIDE_EXTENSION_LENGTH);
   /** The header's fields, one object reused for every packet (the payload type and SSRC are the viewer's). */
   readonly #fields: HeaderFields;
@@ -285,13 +281,8 @@ export class DirectRtpSender implements RtpSink {
     if (payloadOffset === 0) return 0;
     const bytes = this.#seal(packet, payloadOffset, seq, timestamp, transportWide, patch);
     if (bytes === 0) return 0;
-    const slot = seq & (HISTORY_SIZE - 1);
-    this.#history[slot] = packet;
-    this.#historyPatch[slot] = patch;
-    this.#historySeq[slot] = seq;
-    this.#historyTimestamp[slot] = timestamp;
     this.#lastSentAtMs = performance.timeOrigin + now;
-    this.#historySentAt[slot] = this.#lastSentAtMs;
+    (this.#history ??= new SentHistory(HISTORY_SIZE)).remember(packet, seq, timestamp, patch, this.#lastSentAtMs);
     const payloadBytes = packet.length - payloadOffset;
     this.#access.countRtp(timestamp, payloadBytes, bytes - payloadBytes - GCM_TAG_LENGTH);
     this.#reports?.afterPacket(payloadBytes, timestamp, this.#lastSentAtMs);
@@ -299,34 +290,38 @@ export class DirectRtpSender implements RtpSink {
   }
 
   /**
-   * Lets go of the packets this sender sent itself (its history: the lane's own in C answers for what the
-   * lane sent). A viewer long in its lane would otherwise keep what it was sent from JavaScript, its join's
-   * GOP replay, for good: each viewer other packets of the stream (~100 kB a viewer, measured).
+   * Lets go of what this sender sent itself, and of its history (the lane's own in C answers for what the
+   * lane sent); a packet sent from JavaScript again makes a new one. A viewer long in its lane would otherwise
+   * keep what it was sent from JavaScript, its join's GOP replay, for good: each viewer other packets of the
+   * stream (~100 kB a viewer, measured), and the history's slots (28 kB).
    */
   releaseHistory(): void {
-    this.#history.fill(undefined);
+    this.#history = undefined;
+  }
+
+  /** The bytes of its history's slots: 0 while it keeps none. */
+  get historyBytes(): number {
+    return this.#history?.bytes ?? 0;
   }
 
   /** When packet `seq` was last sent (ms since 1970), or undefined when it is not in the history any more. */
   sentAt(seq: number): number | undefined {
-    const slot = seq & (HISTORY_SIZE - 1);
-    const own = this.#historySeq[slot] === seq && this.#history[slot] ? this.#historySentAt[slot] : undefined;
+    const own = this.#history?.find(seq)?.sentAtMs;
     const inLane = this.#lane?.sent(seq)?.sentMs;
     return inLane !== undefined && (own === undefined || inLane > own) ? inLane : own;
   }
 
   /** Sends packet `seq` again, as it was (a new transport-wide number, if given). Returns the bytes sent. */
   retransmit(seq: number, transportWide?: { id: number; sequenceNumber: number }): number {
-    const slot = seq & (HISTORY_SIZE - 1);
-    const packet = this.#history[slot];
-    const own = packet && this.#historySeq[slot] === seq;
+    const own = this.#history?.find(seq);
     const inLane = this.#lane?.sent(seq);
-    if (inLane && (!own || inLane.sentMs > this.#historySentAt[slot]!)) return this.#resendFromLane(seq, inLane.timestamp, transportWide);
+    if (inLane && (!own || inLane.sentMs > own.sentAtMs)) return this.#resendFromLane(seq, inLane.timestamp, transportWide);
     if (!own || !this.#sendingAt(performance.now())) return 0;
+    const { packet } = own;
     const payloadOffset = rtpHeaderLength(packet);
-    const bytes = this.#seal(packet, payloadOffset, seq, this.#historyTimestamp[slot]!, transportWide, this.#historyPatch[slot]!);
+    const bytes = this.#seal(packet, payloadOffset, seq, own.timestamp, transportWide, own.patch);
     if (bytes > 0) {
-      this.#historySentAt[slot] = performance.timeOrigin + performance.now();
+      this.#history!.resent(seq, performance.timeOrigin + performance.now());
       this.#access.countRetransmission(packet.length - payloadOffset);
     }
     return bytes;

@@ -129,6 +129,19 @@ for (const { native, name, skip } of modes) {
       const ntp = BigInt(info.ntpTimestamp);
       const ntpMs = Number(ntp >> 32n) * 1000 + (Number(ntp & 0xffffffffn) / 2 ** 32) * 1000 - 2_208_988_800_000;
       assert.ok(Math.abs(ntpMs - Date.now()) < 5_000, `NTP time ${new Date(ntpMs).toISOString()}`);
+
+      // Its history let go of (a viewer long in its lane): no memory kept for it, and nothing left to repair
+      // from; a packet sent from JavaScript again makes a new one.
+      assert.equal(direct.historyBytes, 1024 * 28);
+      direct.releaseHistory();
+      assert.equal(direct.historyBytes, 0);
+      assert.equal(direct.sentAt(505), undefined);
+      assert.equal(direct.retransmit(505), 0);
+      direct.send(rtpPacket(500 + sent, 90_000 + sent * 3000, sent));
+      assert.equal(direct.historyBytes, 1024 * 28);
+      assert.ok(direct.sentAt(500 + sent)! > Date.now() - 5_000);
+      assert.equal(direct.sentAt(505), undefined, 'not what was let go of');
+      assert.ok(await waitFor(() => pair.received.length >= sent + 3, 3_000));
     } finally {
       await pair.close();
     }
