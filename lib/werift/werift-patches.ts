@@ -3,11 +3,11 @@
  * authentication, handshake verification, bounded reassembly, no HelloVerifyRequest under ICE, ECDHE in
  * node:crypto, KeyObjects for node:crypto, Event's methods on its prototype, no promise per Event call, a
  * bounded memory of STUN transaction ids, consent rounds that allocate less, STUN messages serialized
- * into one Buffer). Each patch leaves a marker;
+ * into one Buffer, answers without header extensions the offer did not have). Each patch leaves a marker;
  * an unpatched werift is a hole (one datagram could silence a viewer), slow or large, so the server refuses
  * to start without them.
  */
-import { Connection, DtlsServer, DtlsSocket, Event, Message } from 'werift';
+import { Connection, DtlsServer, DtlsSocket, Event, Message, RTCPeerConnection } from 'werift';
 
 interface Markers {
   patchNoDefaultStun?: boolean;
@@ -24,6 +24,7 @@ interface Markers {
   patchBoundedRequestIds?: boolean;
   patchSteadyConsent?: boolean;
   patchStunSerialize?: boolean;
+  patchAnswerExtensions?: boolean;
 }
 
 const connection = Connection as unknown as Markers;
@@ -31,6 +32,7 @@ const dtls = DtlsSocket as unknown as Markers;
 const dtlsServer = DtlsServer as unknown as Markers;
 const event = Event as unknown as Markers;
 const message = Message as unknown as Markers;
+const peerConnection = RTCPeerConnection as unknown as Markers;
 
 /** The patches (patches/*.patch) whose marker is missing from the werift that loaded; empty when all are there. */
 export function missingWeriftPatches(): string[] {
@@ -49,6 +51,7 @@ export function missingWeriftPatches(): string[] {
     ['012 bounded-request-ids', connection.patchBoundedRequestIds],
     ['013 steady-consent', connection.patchSteadyConsent],
     ['014 stun-serialize', message.patchStunSerialize],
+    ['015 answer-extensions', peerConnection.patchAnswerExtensions],
   ];
   return patches.filter(([, applied]) => applied !== true).map(([name]) => name);
 }
