@@ -97,6 +97,31 @@ for (const { native, name, skip } of modes) {
     }
   });
 
+  if (native) {
+    test('native: a burst written at once (a GOP replay) waits for its first packet to leave through werift, then goes by the addon, in order', { skip }, async () => {
+      const pair = await connectedPair();
+      try {
+        const direct = DirectRtpSender.attach(pair.sender, { native });
+        assert.ok(direct instanceof DirectRtpSender && direct.native);
+        const dtls = pair.sender.dtlsTransport;
+        const throughWeriftBefore = dtls.packetsSent;
+        const queuedBefore = nativeSrtp!.sendThreadStats().queued;
+        const count = 40;
+        // All in one task, as a joiner's replay is written: the first must go through werift (its DTLS flight
+        // is still in werift's path), the rest wait for it rather than take werift's path too.
+        for (let index = 0; index < count; index++) direct.send(rtpPacket(7000 + index, 5000 + index * 3000, index));
+        assert.ok(await waitFor(() => pair.received.length >= count, 3_000), `received ${pair.received.length} of ${count}`);
+        assert.deepEqual(pair.received.map(({ seq }) => seq), Array.from({ length: count }, (_, index) => 7000 + index), 'in order');
+        assert.deepEqual(pair.received.map(({ fill }) => fill), Array.from({ length: count }, (_, index) => index), 'payloads intact');
+        assert.equal(dtls.packetsSent - throughWeriftBefore, 1, 'only the first through werift');
+        if (nativeSendThread) assert.equal(nativeSrtp!.sendThreadStats().queued - queuedBefore, count - 1, 'the rest by the addon');
+        assert.deepEqual(pick(senderCounts(pair.sender, Date.now())), { packetsSent: count, bytesSent: count * 600 });
+      } finally {
+        await pair.close();
+      }
+    });
+  }
+
   test(`${name}: the direct sender answers NACKs from its history and keeps the sender reports right`, { skip }, async () => {
     const pair = await connectedPair();
     try {
