@@ -117,7 +117,16 @@ export class DirectRtpSender implements RtpSink {
    * ahead of it reaches a viewer that cannot decrypt it yet: the joiner's GOP replay would be lost.
    */
   #nativeArmed = false;
+  /**
+   * Armed in the next turn of the event loop, not in the promise's callback: werift's send resolves before
+   * Node hands the datagram to the kernel (its address lookup is a process.nextTick, which waits until the
+   * microtasks are done), so a packet the addon sent from a microtask would overtake it, and the DTLS
+   * flight ahead of it.
+   */
   readonly #armNative = (): void => {
+    setImmediate(this.#armNow);
+  };
+  readonly #armNow = (): void => {
     this.#nativeArmed = true;
   };
   /**
@@ -127,15 +136,25 @@ export class DirectRtpSender implements RtpSink {
   #queuedInNode = 0;
   readonly #sentByNode = (): void => {
     this.#queuedInNode--;
-    if (this.#queuedInNode === 0 && this.#held.length > 0) this.#sendHeld();
+    if (this.#queuedInNode === 0 && this.#held.length > 0 && !this.#heldScheduled) {
+      this.#heldScheduled = true;
+      setImmediate(this.#sendHeldNow); // after the arming (see #armNative), in the same turn
+    }
   };
   /**
    * What was written while the first packet was in werift's path and the addon not armed yet (a joiner's
    * GOP replay, written at once): held, then sent in order once that packet has left, by the addon. Before,
    * each went through werift too, sealed in JavaScript: ~15 µs of the JavaScript thread a packet, a fifth
-   * of it while 200 viewers joined. The wait is one send on this machine's socket (well under a millisecond).
+   * of it while 200 viewers joined. The wait is one turn of the event loop. While any is held, every packet
+   * after it is too.
    */
   #held: HeldPacket[] = [];
+  #heldScheduled = false;
+  readonly #sendHeldNow = (): void => {
+    this.#heldScheduled = false;
+    if (this.#sendingAt(performance.now())) this.#sendHeld();
+    else this.#held = []; // the viewer is gone
+  };
   /** Set once more than MAX_HELD waited: nothing is held any more. */
   #holdOff = false;
   readonly #heldTransportWide = { id: 0, sequenceNumber: 0 };
@@ -396,7 +415,7 @@ export class DirectRtpSender implements RtpSink {
     fields.transportWide = transportWide;
     const headerLength = writeHeader(this.#header, packet, fields);
     const armed = this.#nativeArmed;
-    if (!armed && this.#queuedInNode > 0 && this.#nativeContext && !this.#holdOff) {
+    if ((this.#held.length > 0 || (!armed && this.#queuedInNode > 0)) && this.#nativeContext && !this.#holdOff) {
       if (this.#held.length < MAX_HELD) {
         this.#held.push({
           packet, payloadOffset, seq, timestamp, patch,
