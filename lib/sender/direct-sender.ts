@@ -426,10 +426,7 @@ export class DirectRtpSender implements RtpSink {
       // werift has not finished that send by now: the held packets and the rest go through it, in order.
       this.#holdOff = true;
       this.#sendHeld();
-      fields.sequenceNumber = seq;
-      fields.timestamp = timestamp;
-      fields.transportWide = transportWide;
-      writeHeader(this.#header, packet, fields);
+      return this.#seal(packet, payloadOffset, seq, timestamp, transportWide, patch);
     }
     const rolloverCounter = this.#rollover.of(seq & 0xffff);
     const route = armed && this.#queuedInNode === 0 ? this.#routeNow : undefined; // read with #sendingAt()
