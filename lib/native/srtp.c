@@ -45,6 +45,15 @@ void srtp_stream_free(srtp_stream *stream) {
   free(stream);
 }
 
+void srtp_stream_prefetch(const srtp_stream *stream, int stage) {
+  if (stage == 2) {
+    __builtin_prefetch(stream);
+    return;
+  }
+  __builtin_prefetch(stream->cipher);
+  __builtin_prefetch((const char *)stream->cipher + 64);
+}
+
 uint32_t srtp_stream_ssrc(const srtp_stream *stream) {
   return stream->ssrc;
 }
