@@ -104,6 +104,7 @@ int fanout_group_write(send_thread *thread, fanout_group *group, const unsigned 
   if (!source.shared) return -ENOMEM;
   int refused = 0;
   handles_lock();
+  send_thread_hold_wakes(thread);
   lane **lanes = group->lanes;
   uint32_t count = group->count;
   /*
@@ -119,6 +120,7 @@ int fanout_group_write(send_thread *thread, fanout_group *group, const unsigned 
     }
     if (lane_send(thread, lanes[i], &source) < 0) refused++;
   }
+  send_thread_release_wakes(thread);
   handles_unlock();
   shared_payload_release(source.shared);
   /* The send thread waits for a frame's last packet (the marker bit) before it sends, within limits. */

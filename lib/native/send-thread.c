@@ -233,6 +233,9 @@ struct send_thread {
   /* The producer's: the slots it has written to, from the first (the ring's resident part) since the last
      trim; whether a trim waits for the ring to empty, and the trims done. */
   uint32_t slots_used;
+  /* The producer's: how many holds of wakes are open (send_thread_hold_wakes), and whether a packet was
+     published under them without the check for a sleeping thread. */
+  int wakes_held, wake_owed;
   int trim_wanted;
   uint64_t trims;
   _Alignas(64) _Atomic uint64_t tail;
@@ -964,6 +967,23 @@ static void trim_ring(send_thread *thread) {
 }
 
 /* send_thread_queue and send_thread_queue_shared: the payload copied into the slot now, or (`shared`) by the thread. */
+/* Wakes the thread if it sleeps, after a packet was published. */
+static void wake_if_asleep(send_thread *thread) {
+  /* Pairs with the thread's store of `sleeping` and load of `head`: one of the two sees the other. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&thread->sleeping, memory_order_relaxed)) kick(thread);
+}
+
+/* The wake a hold put off, if one is owed. */
+static void wake_owed(send_thread *thread) {
+  if (!thread->wake_owed) return;
+  thread->wake_owed = 0;
+  wake_if_asleep(thread);
+}
+
+/* How many slots ahead of the one it writes the producer asks the cache for one. */
+#define PRODUCER_AHEAD 8
+
 static int enqueue(send_thread *thread, send_context *context, send_socket *socket, const void *target,
                    socklen_t target_length, const unsigned char *header, size_t header_length,
                    const unsigned char *payload, size_t payload_length, uint32_t roc, uint32_t patch,
@@ -990,6 +1010,7 @@ static int enqueue(send_thread *thread, send_context *context, send_socket *sock
                           payload_length, roc, patch);
     }
     thread->full_waits++;
+    wake_owed(thread);
     if (wait_for(thread, ring_has_room, &head, FULL_RING_WAIT_MS) != 0) return -EBUSY;
   }
   if (shared) {
@@ -1020,10 +1041,25 @@ static int enqueue(send_thread *thread, send_context *context, send_socket *sock
   socket->base.queued++;
   thread->queued++;
   atomic_store_explicit(&thread->head, head + 1, memory_order_release);
-  /* Pairs with the thread's store of `sleeping` and load of `head`: one of the two sees the other. */
-  atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_load_explicit(&thread->sleeping, memory_order_relaxed)) kick(thread);
+  /* The slots the next packets will be written to, from the other core's cache (the thread read them last). */
+  const char *ahead = (const char *)slot(thread, head + 1 + PRODUCER_AHEAD);
+  __builtin_prefetch(ahead, 1);
+  __builtin_prefetch(ahead + 64, 1);
+  __builtin_prefetch(ahead + 128, 1);
+  if (thread->wakes_held) {
+    thread->wake_owed = 1;
+  } else {
+    wake_if_asleep(thread);
+  }
   return (int)length;
+}
+
+void send_thread_hold_wakes(send_thread *thread) {
+  thread->wakes_held++;
+}
+
+void send_thread_release_wakes(send_thread *thread) {
+  if (thread->wakes_held > 0 && --thread->wakes_held == 0) wake_owed(thread);
 }
 
 int send_thread_queue(send_thread *thread, send_context *context, send_socket *socket, const void *target,

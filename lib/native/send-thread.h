@@ -112,6 +112,15 @@ int send_thread_queue_shared(send_thread *thread, send_context *context, send_so
 void send_thread_frames(send_thread *thread, int change);
 
 /*
+ * Packets queued while wakes are held (the holds nest) are published as always, but a sleeping thread is
+ * woken once, when the last hold is released, not checked for at each one (a full memory fence each, which
+ * waited for the slot's stores: for a source packet's fan-out to 1000 viewers, 1000 fences). The producer's
+ * calls; a full ring wakes the thread at once.
+ */
+void send_thread_hold_wakes(send_thread *thread);
+void send_thread_release_wakes(send_thread *thread);
+
+/*
  * Gives the memory of the ring's slots back to the system: now if the ring is empty, else once it is (at the
  * next packet queued to an empty ring). The producer's: when viewers have come or gone, not per packet.
  */
