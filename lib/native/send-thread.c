@@ -966,7 +966,6 @@ static void trim_ring(send_thread *thread) {
   thread->trims++;
 }
 
-/* send_thread_queue and send_thread_queue_shared: the payload copied into the slot now, or (`shared`) by the thread. */
 /* Wakes the thread if it sleeps, after a packet was published. */
 static void wake_if_asleep(send_thread *thread) {
   /* Pairs with the thread's store of `sleeping` and load of `head`: one of the two sees the other. */
@@ -984,6 +983,7 @@ static void wake_owed(send_thread *thread) {
 /* How many slots ahead of the one it writes the producer asks the cache for one. */
 #define PRODUCER_AHEAD 8
 
+/* send_thread_queue and send_thread_queue_shared: the payload copied into the slot now, or (`shared`) by the thread. */
 static int enqueue(send_thread *thread, send_context *context, send_socket *socket, const void *target,
                    socklen_t target_length, const unsigned char *header, size_t header_length,
                    const unsigned char *payload, size_t payload_length, uint32_t roc, uint32_t patch,
