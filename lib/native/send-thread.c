@@ -565,10 +565,12 @@ static void prefetch_group(send_thread *thread, uint32_t first, int stage) {
   const job *packet = thread->batch[first];
   if (stage == 3) {
     __builtin_prefetch(&packet->socket->fd);
-    __builtin_prefetch(packet->context);
+    __builtin_prefetch(&packet->context->stream);
     __builtin_prefetch(&packet->context->base.done, 1);
+  } else if (stage == 2) {
+    __builtin_prefetch(packet->context->stream);
   } else {
-    srtp_stream_prefetch(packet->context->stream, stage);
+    srtp_stream_prefetch(packet->context->stream);
   }
 }
 

@@ -45,11 +45,7 @@ void srtp_stream_free(srtp_stream *stream) {
   free(stream);
 }
 
-void srtp_stream_prefetch(const srtp_stream *stream, int stage) {
-  if (stage == 2) {
-    __builtin_prefetch(stream);
-    return;
-  }
+void srtp_stream_prefetch(const srtp_stream *stream) {
   __builtin_prefetch(stream->cipher);
   __builtin_prefetch((const char *)stream->cipher + 64);
 }

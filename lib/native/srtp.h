@@ -17,8 +17,8 @@ srtp_stream *srtp_stream_new(const unsigned char *key, const unsigned char *salt
 void srtp_stream_free(srtp_stream *stream);
 /* The stream's SSRC (set once: any thread may read it). */
 uint32_t srtp_stream_ssrc(const srtp_stream *stream);
-/* Asks the cache for the stream (stage 2), then for its cipher's context (stage 1, once the stream is there). */
-void srtp_stream_prefetch(const srtp_stream *stream, int stage);
+/* Asks the cache for the stream's cipher context (the stream itself should be in the cache already). */
+void srtp_stream_prefetch(const srtp_stream *stream);
 
 /*
  * Writes the SRTP packet of `rtp` (`length` bytes, its header `header_length` of them) into `out`: the
