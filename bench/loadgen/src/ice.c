@@ -1,7 +1,7 @@
 /*
  * ICE for one host candidate pair, as the controlling agent (we are the offerer): a nominating check
- * (USE-CANDIDATE) to the server's loopback candidate, resent every 50 ms until it succeeds or the connect
- * deadline passes; the server's own checks and consent checks answered with MESSAGE-INTEGRITY and
+ * (USE-CANDIDATE) to the server's loopback candidate, resent after 50 ms, then at twice the last wait up to
+ * 1 s (RFC 8489 §6.2.1's backoff; browsers back off too), until it succeeds or the connect deadline passes; the server's own checks and consent checks answered with MESSAGE-INTEGRITY and
  * FINGERPRINT; a consent check of ours every 5 s (RFC 7675) once connected.
  */
 #include "loadgen.h"
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #define CHECK_INTERVAL_NS (50 * 1000000LL)
+#define CHECK_INTERVAL_MAX_NS (1000 * 1000000LL)
 #define CONSENT_INTERVAL_NS (5000 * 1000000LL)
 /* RFC 8445 §5.1.2.1: peer-reflexive type preference 110, local preference 65535, component 1. */
 #define PRFLX_PRIORITY ((110u << 24) | (65535u << 8) | 255u)
@@ -29,6 +30,7 @@ void ice_start(viewer_t *viewer, int64_t now) {
   RAND_bytes(viewer->check_txid, 12);
   PUBLISH(viewer->state, V_CHECKING);
   send_check(viewer, viewer->check_txid, true);
+  viewer->check_interval_ns = CHECK_INTERVAL_NS;
   viewer->next_check_ns = now + CHECK_INTERVAL_NS;
 }
 
@@ -77,8 +79,11 @@ void ice_timers(engine_t *engine, viewer_t *viewer, int64_t now) {
   (void)engine;
   int state = READ(viewer->state);
   if (state == V_CHECKING && now >= viewer->next_check_ns) {
+    /* A server that is slow to answer gets fewer checks, not more. */
     send_check(viewer, viewer->check_txid, true);
-    viewer->next_check_ns = now + CHECK_INTERVAL_NS;
+    viewer->check_interval_ns *= 2;
+    if (viewer->check_interval_ns > CHECK_INTERVAL_MAX_NS) viewer->check_interval_ns = CHECK_INTERVAL_MAX_NS;
+    viewer->next_check_ns = now + viewer->check_interval_ns;
   } else if ((state == V_DTLS || state == V_CONNECTED) && now >= viewer->next_consent_ns) {
     RAND_bytes(viewer->consent_txid, 12);
     send_check(viewer, viewer->consent_txid, false);

@@ -50,7 +50,7 @@ typedef struct viewer {
   uint64_t tie_breaker;
   uint8_t check_txid[12];   /* the nominating check, retransmitted with the same id */
   uint8_t consent_txid[12]; /* our latest consent check */
-  int64_t next_check_ns, deadline_ns, next_consent_ns, last_consent_ns;
+  int64_t next_check_ns, check_interval_ns, deadline_ns, next_consent_ns, last_consent_ns;
 
   /* DTLS and SRTP, set on start. */
   char srtp_profiles[96];
