@@ -23,6 +23,7 @@ const usage = `usage: node bench/loadgen/cli.ts --url <server> --viewers <n> --s
   --bind <ip>              local address of the viewers' sockets (default 127.0.0.1)
   --allow-address <ip>     an address besides 127.0.0.0/8 that may be contacted (your namespace); repeatable
   --server-pid <pid>       also report this process's CPU over the same window
+  --slice-s <s>            and in slices of it this long, with their median (default 5)
   --json <file>            write the full report (every viewer) there`;
 
 const { values } = parseArgs({
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     'retry-refused-s': { type: 'string', default: '0' },
     'allow-address': { type: 'string', multiple: true, default: [] },
     'server-pid': { type: 'string' },
+    'slice-s': { type: 'string', default: '5' },
     json: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -75,6 +77,7 @@ const report = await runLoad({
   retryRefusedForMs: number('retry-refused-s', values['retry-refused-s']) * 1000,
   allowAddresses: values['allow-address'],
   serverPid: values['server-pid'] === undefined ? undefined : number('server-pid', values['server-pid']),
+  sliceSeconds: number('slice-s', values['slice-s']),
   onProgress: (line) => console.error(line),
 });
 console.log(formatSummary(report.summary));

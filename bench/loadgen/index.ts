@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LoadGenerator, type JoinedViewer, type LoadGeneratorOptions } from './generator.ts';
 import { dropsOfProcess, dropsOnPorts, machineIdleUs, processCpuUs } from './proc.ts';
-import { buildReport, type LoadReport, type Sample } from './report.ts';
+import { buildReport, type CpuSlice, type LoadReport, type Sample } from './report.ts';
 
 export { LoadGenerator, type JoinOptions, type JoinedViewer, type LoadGeneratorOptions, type SrtpProfile } from './generator.ts';
 export { formatSummary, type LoadReport, type LoadSummary, type ViewerResult } from './report.ts';
@@ -22,6 +22,12 @@ export interface RunLoadOptions extends Omit<LoadGeneratorOptions, 'hardStopSeco
   seconds: number;
   /** The server's pid, to report its CPU (/proc/<pid>/stat) in the same window. */
   serverPid?: number;
+  /**
+   * The window is also read in slices this long (the server's µs per packet in each, and their median: a
+   * moment's stall of a shared machine, or a garbage collection after the joins, moves one slice, not the
+   * median). Default 5.
+   */
+  sliceSeconds?: number;
   /** A line about once a second while it runs. */
   onProgress?: (line: string) => void;
 }
@@ -35,11 +41,12 @@ const SETTLE_MS = 1000;
 const HARD_STOP_GRACE_SECONDS = 20;
 
 export async function runLoad(options: RunLoadOptions): Promise<LoadReport> {
-  const { url, viewers: count, seconds, spacingMs = 20, serverPid, onProgress } = options;
+  const { url, viewers: count, seconds, spacingMs = 20, serverPid, sliceSeconds = 5, onProgress } = options;
   if (!Number.isInteger(count) || count < 1 || count > MAX_VIEWERS) throw new RangeError(`viewers must be 1–${MAX_VIEWERS}, got ${count}`);
   if (!(seconds > 0 && seconds <= MAX_SECONDS)) throw new RangeError(`seconds must be in (0, ${MAX_SECONDS}], got ${seconds}`);
   if (!(spacingMs >= 0)) throw new RangeError(`spacingMs must be ≥ 0, got ${spacingMs}`);
   if (serverPid !== undefined && !(Number.isInteger(serverPid) && serverPid > 0)) throw new RangeError(`serverPid must be a pid, got ${serverPid}`);
+  if (!(sliceSeconds > 0)) throw new RangeError(`sliceSeconds must be > 0, got ${sliceSeconds}`);
 
   const generator = new LoadGenerator({ ...options, hardStopSeconds: seconds + HARD_STOP_GRACE_SECONDS });
   let statsUrl: URL;
@@ -67,6 +74,12 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadReport> {
       snapshot,
     };
   };
+  /** What a slice needs, cheap to take (no /stats, no socket tables). */
+  const slice = (): CpuSlice => ({
+    atMs: performance.now(),
+    serverCpuUs: serverPid === undefined ? undefined : processCpuUs(serverPid),
+    packets: generator.snapshot().viewers.reduce((sum, counters) => sum + counters.packets, 0),
+  });
   const runStart = await sample();
   try {
     const joins: Promise<JoinedViewer>[] = [];
@@ -80,6 +93,7 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadReport> {
     })();
 
     let windowStart: Sample | undefined;
+    const slices: CpuSlice[] = [];
     let settled = false;
     let settledAt: number | undefined;
     let lastProgress = 0;
@@ -100,6 +114,9 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadReport> {
       }
       if (!windowStart && ((settledAt !== undefined && now >= settledAt + SETTLE_MS) || now >= endAt - 3000)) {
         windowStart = await sample();
+        slices.push(slice());
+      } else if (windowStart && now - slices[slices.length - 1]!.atMs >= sliceSeconds * 1000) {
+        slices.push(slice());
       }
       if (onProgress && now - lastProgress >= 1000) {
         lastProgress = now;
@@ -111,6 +128,7 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadReport> {
       }
     }
     const windowEnd = await sample();
+    slices.push(slice());
     await joining;
     const joined = await Promise.all(joins);
     return buildReport({
@@ -119,6 +137,8 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadReport> {
       runStart,
       windowStart: windowStart ?? windowEnd,
       windowEnd,
+      slices,
+      sliceSeconds,
       requested: count,
       settled,
     });

@@ -87,8 +87,12 @@ export interface LoadSummary {
     wakeupsPerSecond: number;
     datagramsPerRecv: number;
   };
-  /** The server's process (given its pid): cores, and µs per packet the viewers received. */
-  server?: { cores: number; usPerPacket: number };
+  /**
+   * The server's process (given its pid): cores, and µs per packet the viewers received, over the window;
+   * the same µs in each slice of it (`sliceSeconds`; a last one under half of that is left out) and their
+   * median.
+   */
+  server?: { cores: number; usPerPacket: number; slices: number[]; usPerPacketMedian: number };
   /** Idle cores of the whole machine in the window (/proc/stat): near 0 means the run shared a full machine. */
   machineIdleCores?: number;
   /** Datagrams the kernel dropped over the run because a socket's buffer was full: ours, the server's. */
@@ -114,18 +118,28 @@ export function distribution(values: number[]): Distribution | undefined {
 
 const since = (ms: number) => (ms >= 0 ? ms : undefined);
 
+/** The server's CPU and the packets received so far, at a slice's edge. */
+export interface CpuSlice {
+  atMs: number;
+  serverCpuUs?: number;
+  packets: number;
+}
+
 export interface ReportInput {
   joined: JoinedViewer[];
   failure: (id: number) => string | undefined;
   runStart: Sample;
   windowStart: Sample;
   windowEnd: Sample;
+  /** Edges of the window's slices, from its start to its end (none: the window is one slice). */
+  slices?: CpuSlice[];
+  sliceSeconds?: number;
   requested: number;
   settled: boolean;
 }
 
 export function buildReport(input: ReportInput): LoadReport {
-  const { joined, failure: failures, runStart, windowStart: start, windowEnd: end, requested, settled } = input;
+  const { joined, failure: failures, runStart, windowStart: start, windowEnd: end, requested, settled, slices = [], sliceSeconds = Infinity } = input;
   const seconds = (end.atMs - start.atMs) / 1000;
   const before = new Map<number, ViewerCounters>(start.snapshot.viewers.map((counters, id) => [id, counters]));
   const viewers: ViewerResult[] = end.snapshot.viewers.map((counters, id) => {
@@ -205,9 +219,34 @@ export function buildReport(input: ReportInput): LoadReport {
   }
   if (start.serverCpuUs !== undefined && end.serverCpuUs !== undefined) {
     const serverUs = end.serverCpuUs - start.serverCpuUs;
-    summary.server = { cores: cores(serverUs), usPerPacket: perPacket(serverUs) };
+    const usPerPacket = perPacket(serverUs);
+    const sliced = sliceUsPerPacket(slices, (sliceSeconds * 1000) / 2);
+    summary.server = {
+      cores: cores(serverUs),
+      usPerPacket,
+      slices: sliced,
+      usPerPacketMedian: sliced.length > 0 ? median(sliced) : usPerPacket,
+    };
   }
   return { summary, viewers };
+}
+
+/** The server's µs per packet received between consecutive edges at least `minMs` apart. */
+function sliceUsPerPacket(edges: CpuSlice[], minMs: number): number[] {
+  const out: number[] = [];
+  for (let i = 1; i < edges.length; i++) {
+    const [from, to] = [edges[i - 1]!, edges[i]!];
+    if (from.serverCpuUs === undefined || to.serverCpuUs === undefined) continue;
+    if (to.atMs - from.atMs < minMs || to.packets <= from.packets) continue;
+    out.push((to.serverCpuUs - from.serverCpuUs) / (to.packets - from.packets));
+  }
+  return out;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 function serverDrops(start: Sample, end: Sample): Pick<LoadSummary['kernelDrops'], 'server' | 'serverSockets'> {
@@ -237,7 +276,11 @@ export function formatSummary(summary: LoadSummary): string {
     `generator reads: ${fixed(summary.generator.wakeupsPerSecond)} wake-ups/s, ${fixed(summary.generator.datagramsPerRecv, 1)} datagrams per recvmmsg`,
   ];
   if (summary.server) {
-    lines.push(`server process: ${fixed(summary.server.cores, 3)} cores = ${fixed(summary.server.usPerPacket, 2)} µs per packet delivered`);
+    const { cores, usPerPacket, slices, usPerPacketMedian } = summary.server;
+    lines.push(
+      `server process: ${fixed(cores, 3)} cores = ${fixed(usPerPacket, 2)} µs per packet delivered; ` +
+        `median of ${slices.length} slices ${fixed(usPerPacketMedian, 2)} (${slices.map((us) => fixed(us, 2)).join(', ')})`,
+    );
   }
   if (summary.machineIdleCores !== undefined) lines.push(`machine idle in the window: ${fixed(summary.machineIdleCores, 2)} cores`);
   const { generator, server, serverSockets } = summary.kernelDrops;

@@ -47,7 +47,7 @@ async function portIsFree(port: number): Promise<boolean> {
 }
 
 /** The server as a user starts it (`node dist/cli.js --source testsrc …`), with `args` added; `stop()` ends it. */
-async function startCli(home: string, args: string[] = []): Promise<{ url: string; stop: () => Promise<void> }> {
+async function startCli(home: string, args: string[] = []): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let output = '';
@@ -67,7 +67,7 @@ async function startCli(home: string, args: string[] = []): Promise<{ url: strin
     await stop();
     assert.fail(`the server starts: ${output}`);
   }
-  return { url, stop };
+  return { url, pid: server.pid!, stop };
 }
 
 describe('native load generator', { timeout: 60_000 }, () => {
@@ -177,10 +177,13 @@ describe('native load generator', { timeout: 60_000 }, () => {
     }
   });
 
-  test('the CLI runs a bounded load and reports per viewer', async () => {
+  test('the CLI runs a bounded load and reports per viewer, and the server\'s CPU per packet over the window and in slices of it', async () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['bench/loadgen/cli.ts', '--url', url, '--viewers', '3', '--spacing-ms', '50', '--seconds', '5', '--json', `${data.path}/report.json`],
+      [
+        'bench/loadgen/cli.ts', '--url', url, '--viewers', '3', '--spacing-ms', '50', '--seconds', '7',
+        '--server-pid', String(server!.pid), '--slice-s', '1', '--json', `${data.path}/report.json`,
+      ],
       { cwd: root, timeout: 30_000 },
     );
     assert.match(stdout, /3 requested, 3 answered, 3 connected, 3 receiving, 0 failed/);
@@ -189,6 +192,12 @@ describe('native load generator', { timeout: 60_000 }, () => {
     assert.equal(report.summary.authFailures, 0);
     assert.equal(report.summary.lossPercent, 0);
     for (const viewer of report.viewers) assert.ok(viewer.firstMediaMs! > 0 && viewer.packets > 0, JSON.stringify(viewer));
+    // The window (from a second after the last first media to the end) in 1 s slices, each with its own µs per packet.
+    const cpu = report.summary.server!;
+    assert.ok(cpu.usPerPacket > 0, JSON.stringify(cpu));
+    assert.ok(cpu.slices.length >= 3 && cpu.slices.every((us) => us > 0), JSON.stringify(cpu));
+    assert.ok(cpu.usPerPacketMedian >= Math.min(...cpu.slices) && cpu.usPerPacketMedian <= Math.max(...cpu.slices), JSON.stringify(cpu));
+    assert.match(stdout, new RegExp(`median of ${cpu.slices.length} slices`));
   });
 });
 
