@@ -1,8 +1,10 @@
 /**
  * The two decisions made once per source, in one place: whether its video is encoded or sent as is
  * (`transcode`), and whether the stream carries audio. Both may need to look inside the source; ffprobe runs
- * once for both.
+ * once for both. A local file is probed ahead (`prefetch()`), so that its first viewer waits for ffmpeg's
+ * start alone, not for ffprobe's as well.
  */
+import { statSync } from 'node:fs';
 import type { Logger } from '../logger.ts';
 import { isWebRtcSource, type AudioSpec, type FfmpegSourceSpec, type SourceSpec, type Transcode, type VideoCodec } from '../types.ts';
 import { resolveFfprobePath } from './ffmpeg/ffmpeg-path.ts';
@@ -48,16 +50,62 @@ type ProbedSource = Exclude<FfmpegSourceSpec, { kind: 'frames' | 'testsrc' }>;
 const isProbed = (source: SourceSpec): source is ProbedSource =>
   source.kind !== 'frames' && source.kind !== 'testsrc' && !isWebRtcSource(source);
 
+/** A file as it was when probed: a probe is reused only for the same size and modification time. */
+interface FileStamp {
+  size: number;
+  mtimeMs: number;
+}
+
+function stampOf(path: string): FileStamp | undefined {
+  try {
+    const { size, mtimeMs } = statSync(path);
+    return { size, mtimeMs };
+  } catch {
+    return undefined;
+  }
+}
+
 export class SourcePlan {
   readonly #settings: SourcePlanSettings;
   readonly #logger: Logger;
   #probe: Promise<SourceStreams> | undefined;
+  /** A file's probe started ahead, and the file as it was then. */
+  #prefetched: { streams: Promise<SourceStreams>; stamp: FileStamp } | undefined;
+  readonly #closing = new AbortController();
   #audio: Promise<boolean> | undefined;
   #video: Promise<VideoPlan> | undefined;
 
   constructor(settings: SourcePlanSettings, logger: Logger) {
     this.#settings = settings;
     this.#logger = logger;
+  }
+
+  /**
+   * Probes a local file now, in the background: ffprobe takes about 0.2 s, which the first viewer would
+   * otherwise wait for on top of ffmpeg's start, with every viewer who comes meanwhile queued behind it.
+   * The decisions still wait for the start: they take this probe if the file is the same then (size and
+   * modification time) and it read the file, else they probe again. Cameras and URLs are not touched
+   * before the start (opening a device, or a remote camera, is the start's to do).
+   */
+  prefetch(): void {
+    const { source } = this.#settings;
+    if (source.kind !== 'file' || this.#probe || this.#prefetched) return;
+    const stamp = stampOf(source.path);
+    if (!stamp) return; // not there yet: the start will look
+    let ffprobe: string;
+    try {
+      ffprobe = resolveFfprobePath(this.#settings.ffmpegPath);
+    } catch {
+      return; // the start says why, in its own words
+    }
+    const streams = probeSource(ffprobe, source, undefined, this.#closing.signal);
+    streams.catch(() => {}); // a failure is looked at only if a decision comes to it
+    this.#prefetched = { streams, stamp };
+  }
+
+  /** Stops a probe still running (the source closed). */
+  close(): void {
+    this.#closing.abort();
   }
 
   /**
@@ -130,7 +178,23 @@ export class SourcePlan {
   }
 
   #probeSource(source: ProbedSource): Promise<SourceStreams> {
-    this.#probe ??= Promise.resolve().then(() => probeSource(resolveFfprobePath(this.#settings.ffmpegPath), source));
+    this.#probe ??= this.#prefetchedOrProbe(source);
     return this.#probe;
+  }
+
+  async #prefetchedOrProbe(source: ProbedSource): Promise<SourceStreams> {
+    const prefetched = this.#prefetched;
+    this.#prefetched = undefined;
+    if (prefetched && source.kind === 'file') {
+      try {
+        const streams = await prefetched.streams;
+        const now = stampOf(source.path);
+        if (now && now.size === prefetched.stamp.size && now.mtimeMs === prefetched.stamp.mtimeMs) return streams;
+        this.#logger.debug(`${source.path} changed since it was probed: probing it again`);
+      } catch {
+        // Unreadable then (or being written): probed again below, as if never tried.
+      }
+    }
+    return probeSource(resolveFfprobePath(this.#settings.ffmpegPath), source, undefined, this.#closing.signal);
   }
 }

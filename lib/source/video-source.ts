@@ -94,6 +94,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
     this.#settings = settings;
     this.#logger = logger;
     this.#plan = new SourcePlan(settings, logger);
+    this.#plan.prefetch(); // a file's ffprobe now, not in its first viewer's wait
     this.#ladderKnown = new Promise((resolve) => (this.#ladderDecided = resolve));
   }
 
@@ -241,6 +242,7 @@ export class VideoSource extends EventEmitter<{ state: [VideoSourceState]; error
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#plan.close();
     clearInterval(this.#rateTimer);
     await this.#remote?.close(); // before the slate: a publisher leaving would show it
     await Promise.all([this.#supervisor?.close(), this.#slate?.close()]);

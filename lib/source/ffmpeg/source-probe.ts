@@ -39,12 +39,13 @@ export interface SourceStreams {
 
 /**
  * Asks ffprobe about the source's first video and first audio stream in one run (`-show_entries stream=…`).
- * Rejects when the source cannot be read in `timeoutMs`.
+ * Rejects when the source cannot be read in `timeoutMs`, or `signal` aborts it (ffprobe is killed).
  */
 export async function probeSource(
   ffprobePath: string,
   source: Exclude<FfmpegSourceSpec, { kind: 'frames' | 'testsrc' }>,
   timeoutMs = 5_000,
+  signal?: AbortSignal,
 ): Promise<SourceStreams> {
   const target = sourceTarget(source);
   const { stdout } = await run(ffprobePath, [
@@ -53,7 +54,7 @@ export async function probeSource(
     ...(source.kind === 'device' ? ['-f', process.platform === 'darwin' ? 'avfoundation' : 'v4l2'] : []),
     ...(source.kind === 'url' && /^rtsps?:/i.test(target) ? ['-rtsp_transport', 'tcp'] : []),
     target,
-  ], { timeout: timeoutMs });
+  ], { timeout: timeoutMs, signal });
   const streams = (JSON.parse(stdout) as {
     streams?: Array<{
       codec_type?: string; codec_name?: string; width?: number; height?: number; pix_fmt?: string; has_b_frames?: number;
