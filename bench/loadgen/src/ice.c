@@ -1,8 +1,9 @@
 /*
  * ICE for one host candidate pair, as the controlling agent (we are the offerer): a nominating check
  * (USE-CANDIDATE) to the server's loopback candidate, resent after 50 ms, then at twice the last wait up to
- * 1 s (RFC 8489 §6.2.1's backoff; browsers back off too), until it succeeds or the connect deadline passes; the server's own checks and consent checks answered with MESSAGE-INTEGRITY and
- * FINGERPRINT; a consent check of ours every 5 s (RFC 7675) once connected.
+ * 1 s (RFC 8489 §6.2.1's backoff; browsers back off too), until it succeeds or the connect deadline passes;
+ * the server's own checks and consent checks answered with MESSAGE-INTEGRITY and FINGERPRINT; a consent
+ * check of ours every 5 s (RFC 7675) once connected.
  */
 #include "loadgen.h"
 #include "stun.h"
