@@ -301,6 +301,21 @@ static inline job *slot(send_thread *thread, uint64_t sequence) {
 }
 
 /*
+ * Asks the cache for every line of a slot, for reading (rw 0) or writing (rw 1). Slots are not line-aligned
+ * but start at multiples of 16 bytes from the page-aligned ring, so one of at most 208 bytes spans at most
+ * four lines, and its first byte, the bytes 64 and 128 on and its last byte fall one in each.
+ */
+_Static_assert(sizeof(job) % 16 == 0 && sizeof(job) > 128 && sizeof(job) <= 208, "PREFETCH_SLOT covers a slot");
+#define PREFETCH_SLOT(packet, rw)                                  \
+  do {                                                             \
+    const char *slot_bytes_ = (const char *)(packet);              \
+    __builtin_prefetch(slot_bytes_, (rw));                         \
+    __builtin_prefetch(slot_bytes_ + 64, (rw));                    \
+    __builtin_prefetch(slot_bytes_ + 128, (rw));                   \
+    __builtin_prefetch(slot_bytes_ + sizeof(job) - 1, (rw));       \
+  } while (0)
+
+/*
  * The first sequence from `tail` on that holds a packet: past the void a rewind left there, if any. The thread
  * calls it only once it has seen `head` past `tail` (so `rewound_at` is the rewind's, published with `head`).
  */
@@ -553,13 +568,7 @@ static void send_group(send_thread *thread, uint32_t first) {
 #define PREFETCH_AHEAD 4
 static void prefetch_group(send_thread *thread, uint32_t first, int stage) {
   if (stage == 4) {
-    for (uint32_t index = first; index != NONE; index = thread->next[index]) {
-      const char *bytes = (const char *)thread->batch[index];
-      __builtin_prefetch(bytes);
-      __builtin_prefetch(bytes + 64);
-      __builtin_prefetch(bytes + 128);
-      __builtin_prefetch(bytes + sizeof(job) - 1);
-    }
+    for (uint32_t index = first; index != NONE; index = thread->next[index]) PREFETCH_SLOT(thread->batch[index], 0);
     return;
   }
   const job *packet = thread->batch[first];
@@ -1044,10 +1053,7 @@ static int enqueue(send_thread *thread, send_context *context, send_socket *sock
   thread->queued++;
   atomic_store_explicit(&thread->head, head + 1, memory_order_release);
   /* The slots the next packets will be written to, from the other core's cache (the thread read them last). */
-  const char *ahead = (const char *)slot(thread, head + 1 + PRODUCER_AHEAD);
-  __builtin_prefetch(ahead, 1);
-  __builtin_prefetch(ahead + 64, 1);
-  __builtin_prefetch(ahead + 128, 1);
+  PREFETCH_SLOT(slot(thread, head + 1 + PRODUCER_AHEAD), 1);
   if (thread->wakes_held) {
     thread->wake_owed = 1;
   } else {
